@@ -1,0 +1,464 @@
+/**
+ * Typed, validated configuration of both stacks. Every default lives in `DEFAULTS`; every value is
+ * checked when the program starts, so `pulumi preview` fails with a message that names the config key
+ * and says what is expected, before any resource is planned.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { PROJECT, partitionOf } from "./conventions";
+
+/** Defaults of every optional key, in one place (README "Configuration" lists the same values). */
+export const DEFAULTS = {
+    evidence: {
+        objectLockMode: "GOVERNANCE" as ObjectLockMode,
+        objectLockDays: 90,
+        archiveAfterDays: 395,
+        archiveStorageClass: "GLACIER" as ArchiveStorageClass,
+        abortIncompleteUploadsAfterDays: 14,
+    },
+    trail: { managementEvents: false },
+    awsConfig: { enabled: false },
+    analysisNetwork: {
+        cidr: "10.66.0.0/16",
+        subnetCount: 3,
+        subnetPrefixLength: 24,
+        access: "eic" as AccessMode,
+        ssmEndpointAzCount: 1,
+        ssmEc2MessagesEndpoint: false,
+        flowLogAggregationSeconds: 600,
+    },
+} as const;
+
+export const MAX_SUBNETS = 200;
+export const OBJECT_LOCK_MODES = ["GOVERNANCE", "COMPLIANCE"] as const;
+export const ARCHIVE_STORAGE_CLASSES = ["GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const;
+export const ACCESS_MODES = ["eic", "ssm"] as const;
+export const STACK_ROLES = ["forensic", "security"] as const;
+
+export type ObjectLockMode = (typeof OBJECT_LOCK_MODES)[number];
+export type ArchiveStorageClass = (typeof ARCHIVE_STORAGE_CLASSES)[number];
+export type AccessMode = (typeof ACCESS_MODES)[number];
+export type StackRole = (typeof STACK_ROLES)[number];
+
+/** Thrown for invalid configuration. A RunError prints its message without a stack trace. */
+export class ConfigError extends pulumi.RunError {
+    constructor(
+        readonly key: string,
+        readonly expected: string,
+        readonly got?: unknown,
+    ) {
+        const fullKey = key.includes(":") ? key : `${PROJECT}:${key}`;
+        super(`Invalid config ${fullKey}: expected ${expected}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`);
+        Object.setPrototypeOf(this, ConfigError.prototype);
+    }
+}
+
+/** Where raw values come from: `pulumi.Config` in a program, a plain map in tests. */
+export interface ConfigSource {
+    /** Raw string value of `<namespace>:<key>`, or undefined when unset. */
+    get(key: string, namespace?: string): string | undefined;
+}
+
+/** The stack's own config, as the Pulumi engine passes it. */
+export function pulumiConfigSource(): ConfigSource {
+    const byNamespace = new Map<string, pulumi.Config>();
+    return {
+        get(key, namespace = PROJECT) {
+            let cfg = byNamespace.get(namespace);
+            if (!cfg) {
+                cfg = new pulumi.Config(namespace);
+                byNamespace.set(namespace, cfg);
+            }
+            return cfg.get(key);
+        },
+    };
+}
+
+/** A source over a flat `{"ir-forensics:key": "value"}` map (the engine's own format). */
+export function mapConfigSource(values: Record<string, string>): ConfigSource {
+    return { get: (key, namespace = PROJECT) => values[`${namespace}:${key}`] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value checks. Each takes the dotted key for its message.
+
+type Raw = unknown;
+
+function parse(source: ConfigSource, key: string, namespace = PROJECT): Raw {
+    const raw = source.get(key, namespace);
+    if (raw === undefined) {
+        return undefined;
+    }
+    try {
+        return JSON.parse(raw);
+    } catch {
+        return raw;
+    }
+}
+
+function objectOf(key: string, value: Raw, allowed: readonly string[]): Record<string, Raw> {
+    if (value === undefined || value === null) {
+        return {};
+    }
+    if (typeof value !== "object" || Array.isArray(value)) {
+        throw new ConfigError(key, `an object with keys ${allowed.join(", ")}`, value);
+    }
+    for (const k of Object.keys(value)) {
+        if (!allowed.includes(k)) {
+            throw new ConfigError(`${key}.${k}`, `no such key; ${key} takes ${allowed.join(", ")}`);
+        }
+    }
+    return value as Record<string, Raw>;
+}
+
+function integer(key: string, value: Raw, min: number, max: number, fallback?: number): number {
+    if (value === undefined && fallback !== undefined) {
+        return fallback;
+    }
+    const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
+        throw new ConfigError(key, `an integer from ${min} to ${max}`, value);
+    }
+    return n;
+}
+
+function optionalInteger(key: string, value: Raw, min: number, max: number): number | undefined {
+    return value === undefined ? undefined : integer(key, value, min, max);
+}
+
+function bool(key: string, value: Raw, fallback: boolean): boolean {
+    if (value === undefined) {
+        return fallback;
+    }
+    if (value === true || value === "true") {
+        return true;
+    }
+    if (value === false || value === "false") {
+        return false;
+    }
+    throw new ConfigError(key, "true or false", value);
+}
+
+function oneOf<T extends string>(key: string, value: Raw, allowed: readonly T[], fallback?: T): T {
+    if (value === undefined && fallback !== undefined) {
+        return fallback;
+    }
+    if (typeof value !== "string" || !allowed.includes(value as T)) {
+        throw new ConfigError(key, `one of ${allowed.join(", ")}`, value);
+    }
+    return value as T;
+}
+
+function required(key: string, value: Raw, expected: string): Raw {
+    if (value === undefined || value === null || value === "") {
+        throw new ConfigError(key, `${expected} (required, not set)`);
+    }
+    return value;
+}
+
+/** A 12-digit AWS account id. YAML turns an unquoted id into a number: accept it only if no digit was lost. */
+export function accountId(key: string, value: Raw): string {
+    const text = typeof value === "number" && Number.isSafeInteger(value) ? String(value) : value;
+    if (typeof text !== "string" || !/^\d{12}$/.test(text)) {
+        const hint = typeof value === "number" ? " (quote account ids in YAML so leading zeros survive)" : "";
+        throw new ConfigError(key, `a 12-digit AWS account id${hint}`, value);
+    }
+    return text;
+}
+
+const REGION = /^(?:[a-z]{2}(?:-gov|-iso[a-z]?)?)-(?:north|south|east|west|central|northeast|northwest|southeast|southwest)-\d{1,2}$/;
+
+/** An AWS region name such as `eu-west-1`. */
+export function region(key: string, value: Raw): string {
+    if (typeof value !== "string" || !REGION.test(value)) {
+        throw new ConfigError(key, "an AWS region name such as us-east-1 or eu-west-1", value);
+    }
+    return value;
+}
+
+/** An AMI id: `ami-` and 8 or 17 lower-case hex digits. */
+export function amiId(key: string, value: Raw): string {
+    if (typeof value !== "string" || !/^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$/.test(value)) {
+        throw new ConfigError(key, "an AMI id: ami- followed by 8 or 17 hex digits", value);
+    }
+    return value;
+}
+
+/** An AWS Organizations id: `o-` and 10 to 32 lower-case letters or digits. */
+export function organizationId(key: string, value: Raw): string {
+    if (typeof value !== "string" || !/^o-[a-z0-9]{10,32}$/.test(value)) {
+        throw new ConfigError(key, "an AWS Organizations id such as o-a1b2c3d4e5", value);
+    }
+    return value;
+}
+
+/** An IAM role ARN (or an ArnLike pattern with `*`) in the given partition, optionally in one account. */
+export function roleArnPattern(key: string, value: Raw, partition: string, account?: string): string {
+    const accountPart = account ?? "\\d{12}";
+    const re = new RegExp(`^arn:${partition}:iam::${accountPart}:role/[\\w+=,.@/*-]+$`);
+    if (typeof value !== "string" || !re.test(value)) {
+        const where = account ? ` in account ${account}` : "";
+        throw new ConfigError(key, `an IAM role ARN${where}, like arn:${partition}:iam::${account ?? "123456789012"}:role/Name`, value);
+    }
+    return value;
+}
+
+function list(key: string, value: Raw): Raw[] {
+    if (value === undefined) {
+        return [];
+    }
+    if (!Array.isArray(value)) {
+        throw new ConfigError(key, "a list", value);
+    }
+    return value;
+}
+
+function stringMap(key: string, value: Raw): Record<string, string> {
+    if (value === undefined) {
+        return {};
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        throw new ConfigError(key, "a map of tag names to string values", value);
+    }
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(value)) {
+        if (typeof v !== "string" || k.length === 0 || k.length > 128 || v.length > 256 || k.toLowerCase().startsWith("aws:")) {
+            throw new ConfigError(`${key}.${k}`, "a tag value string (keys 1-128 characters, values up to 256, no aws: prefix)", v);
+        }
+        out[k] = v;
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// IPv4 CIDR arithmetic, for the analysis network's subnets.
+
+export interface Cidr {
+    /** Network address as an unsigned 32-bit integer. */
+    base: number;
+    prefix: number;
+}
+
+function ipToInt(ip: string): number | undefined {
+    const parts = ip.split(".");
+    if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
+        return undefined;
+    }
+    return parts.reduce((acc, p) => acc * 256 + Number(p), 0);
+}
+
+function intToIp(n: number): string {
+    return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
+}
+
+/** Parses `a.b.c.d/p`; the address must be the network address of its prefix. */
+export function parseCidr(key: string, value: Raw, minPrefix: number, maxPrefix: number): Cidr {
+    const m = typeof value === "string" ? /^([\d.]+)\/(\d{1,2})$/.exec(value) : null;
+    const base = m ? ipToInt(m[1]) : undefined;
+    const prefix = m ? Number(m[2]) : NaN;
+    if (!m || base === undefined || prefix < minPrefix || prefix > maxPrefix) {
+        throw new ConfigError(key, `an IPv4 CIDR block with a prefix from /${minPrefix} to /${maxPrefix}, like 10.66.0.0/16`, value);
+    }
+    const size = 2 ** (32 - prefix);
+    if (base % size !== 0) {
+        const network = intToIp(base - (base % size));
+        throw new ConfigError(key, `a network address (host bits zero), like ${network}/${prefix}`, value);
+    }
+    return { base, prefix };
+}
+
+export function formatCidr(c: Cidr): string {
+    return `${intToIp(c.base)}/${c.prefix}`;
+}
+
+/** The first `count` subnets of `/subnetPrefix` inside `vpc`, in address order. */
+export function carveSubnets(vpc: Cidr, subnetPrefix: number, count: number): string[] {
+    const size = 2 ** (32 - subnetPrefix);
+    return Array.from({ length: count }, (_, i) => formatCidr({ base: vpc.base + i * size, prefix: subnetPrefix }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stack config objects.
+
+export interface CommonConfig {
+    /** Which program this stack runs. */
+    role: StackRole;
+    region: string;
+    partition: string;
+    accounts: { forensic: string; security: string };
+    organizationId: string;
+    /** Extra tags for every resource (on top of Project, Stack, ManagedBy). */
+    tags: Record<string, string>;
+}
+
+export interface EvidenceConfig {
+    objectLockMode: ObjectLockMode;
+    objectLockDays: number;
+    archiveAfterDays: number;
+    archiveStorageClass: ArchiveStorageClass;
+    /** Unset: evidence never expires. */
+    expireAfterDays?: number;
+    abortIncompleteUploadsAfterDays: number;
+    /** The one role exempt from the bucket's delete / bypass / policy-change denies. */
+    breakGlassRoleArn?: string;
+    /** Roles (patterns allowed) that may update the bucket's policy and settings, e.g. the CI deploy role. */
+    deployRoleArns: string[];
+    /** Human investigators' roles (patterns allowed) that may read evidence and decrypt it. */
+    investigatorPrincipalArns: string[];
+}
+
+export interface AnalysisNetworkConfig {
+    cidr: string;
+    subnetCount: number;
+    subnetPrefixLength: number;
+    /** The subnets' CIDR blocks, computed from the above. */
+    subnetCidrs: string[];
+    access: AccessMode;
+    ssmEndpointAzCount: number;
+    ssmEc2MessagesEndpoint: boolean;
+    flowLogAggregationSeconds: 60 | 600;
+}
+
+export interface ForensicConfig extends CommonConfig {
+    role: "forensic";
+    evidence: EvidenceConfig;
+    trail: { managementEvents: boolean };
+    awsConfig: { enabled: boolean };
+    analysisNetwork: AnalysisNetworkConfig;
+}
+
+export interface SecurityConfig extends CommonConfig {
+    role: "security";
+    /** Fully qualified name of the forensic stack, read by StackReference. */
+    forensicStack: string;
+}
+
+/**
+ * Which program a stack runs: the `role` key when set, else the stack's name (`forensic`, `security`,
+ * or one of them followed by `-` or `_` and anything, such as `forensic-prod`).
+ */
+export function resolveRole(source: ConfigSource, stackName: string): StackRole {
+    const configured = parse(source, "role");
+    if (configured !== undefined) {
+        return oneOf("role", configured, STACK_ROLES);
+    }
+    const match = STACK_ROLES.find((r) => stackName === r || stackName.startsWith(`${r}-`) || stackName.startsWith(`${r}_`));
+    if (!match) {
+        throw new ConfigError("role", `forensic or security (the stack name "${stackName}" does not say which program to run)`);
+    }
+    return match;
+}
+
+function loadCommon(source: ConfigSource, role: StackRole): CommonConfig {
+    const regionName = region("aws:region", required("aws:region", parse(source, "region", "aws"), "an AWS region"));
+    const accountsRaw = objectOf("accounts", required("accounts", parse(source, "accounts"), "an object with forensic and security account ids"), ["forensic", "security"]);
+    const accounts = {
+        forensic: accountId("accounts.forensic", required("accounts.forensic", accountsRaw.forensic, "a 12-digit AWS account id")),
+        security: accountId("accounts.security", required("accounts.security", accountsRaw.security, "a 12-digit AWS account id")),
+    };
+    if (accounts.forensic === accounts.security) {
+        throw new ConfigError("accounts", "different forensic and security accounts (evidence is kept apart from the responders)", accounts);
+    }
+    return {
+        role,
+        region: regionName,
+        partition: partitionOf(regionName),
+        accounts,
+        organizationId: organizationId("organizationId", required("organizationId", parse(source, "organizationId"), "an AWS Organizations id")),
+        tags: stringMap("tags", parse(source, "tags")),
+    };
+}
+
+function loadEvidence(source: ConfigSource, common: CommonConfig): EvidenceConfig {
+    const d = DEFAULTS.evidence;
+    const raw = objectOf("evidence", parse(source, "evidence"), [
+        "objectLockMode", "objectLockDays", "archiveAfterDays", "archiveStorageClass", "expireAfterDays",
+        "abortIncompleteUploadsAfterDays", "breakGlassRoleArn", "deployRoleArns", "investigatorPrincipalArns",
+    ]);
+    const objectLockDays = integer("evidence.objectLockDays", raw.objectLockDays, 1, 36500, d.objectLockDays);
+    const archiveAfterDays = integer("evidence.archiveAfterDays", raw.archiveAfterDays, 1, 36500, d.archiveAfterDays);
+    const expireAfterDays = optionalInteger("evidence.expireAfterDays", raw.expireAfterDays, 1, 36500);
+    if (expireAfterDays !== undefined && expireAfterDays <= Math.max(objectLockDays, archiveAfterDays)) {
+        throw new ConfigError(
+            "evidence.expireAfterDays",
+            `more days than evidence.objectLockDays (${objectLockDays}) and evidence.archiveAfterDays (${archiveAfterDays}), or unset to keep evidence forever`,
+            expireAfterDays,
+        );
+    }
+    const p = common.partition;
+    return {
+        objectLockMode: oneOf("evidence.objectLockMode", raw.objectLockMode, OBJECT_LOCK_MODES, d.objectLockMode),
+        objectLockDays,
+        archiveAfterDays,
+        archiveStorageClass: oneOf("evidence.archiveStorageClass", raw.archiveStorageClass, ARCHIVE_STORAGE_CLASSES, d.archiveStorageClass),
+        expireAfterDays,
+        abortIncompleteUploadsAfterDays: integer("evidence.abortIncompleteUploadsAfterDays", raw.abortIncompleteUploadsAfterDays, 1, 365, d.abortIncompleteUploadsAfterDays),
+        breakGlassRoleArn: raw.breakGlassRoleArn === undefined
+            ? undefined
+            : roleArnPattern("evidence.breakGlassRoleArn", raw.breakGlassRoleArn, p, common.accounts.forensic),
+        deployRoleArns: list("evidence.deployRoleArns", raw.deployRoleArns)
+            .map((v, i) => roleArnPattern(`evidence.deployRoleArns[${i}]`, v, p, common.accounts.forensic)),
+        investigatorPrincipalArns: list("evidence.investigatorPrincipalArns", raw.investigatorPrincipalArns)
+            .map((v, i) => roleArnPattern(`evidence.investigatorPrincipalArns[${i}]`, v, p)),
+    };
+}
+
+function loadAnalysisNetwork(source: ConfigSource): AnalysisNetworkConfig {
+    const d = DEFAULTS.analysisNetwork;
+    const key = "analysisNetwork";
+    const raw = objectOf(key, parse(source, key), [
+        "cidr", "subnetCount", "subnetPrefixLength", "access", "ssmEndpointAzCount", "ssmEc2MessagesEndpoint", "flowLogAggregationSeconds",
+    ]);
+    const cidrText = raw.cidr === undefined ? d.cidr : raw.cidr;
+    const vpc = parseCidr(`${key}.cidr`, cidrText, 16, 28);
+    const subnetCount = integer(`${key}.subnetCount`, raw.subnetCount, 1, MAX_SUBNETS, d.subnetCount);
+    const subnetPrefixLength = integer(`${key}.subnetPrefixLength`, raw.subnetPrefixLength, vpc.prefix, 28, Math.max(d.subnetPrefixLength, vpc.prefix));
+    const fits = 2 ** (subnetPrefixLength - vpc.prefix);
+    if (subnetCount > fits) {
+        throw new ConfigError(
+            `${key}.subnetCount`,
+            `at most ${fits} subnets of /${subnetPrefixLength} in ${formatCidr(vpc)} (raise ${key}.subnetPrefixLength or widen ${key}.cidr)`,
+            subnetCount,
+        );
+    }
+    const aggregation = integer(`${key}.flowLogAggregationSeconds`, raw.flowLogAggregationSeconds, 60, 600, d.flowLogAggregationSeconds);
+    if (aggregation !== 60 && aggregation !== 600) {
+        throw new ConfigError(`${key}.flowLogAggregationSeconds`, "60 or 600", aggregation);
+    }
+    return {
+        cidr: formatCidr(vpc),
+        subnetCount,
+        subnetPrefixLength,
+        subnetCidrs: carveSubnets(vpc, subnetPrefixLength, subnetCount),
+        access: oneOf(`${key}.access`, raw.access, ACCESS_MODES, d.access),
+        ssmEndpointAzCount: integer(`${key}.ssmEndpointAzCount`, raw.ssmEndpointAzCount, 1, subnetCount, Math.min(d.ssmEndpointAzCount, subnetCount)),
+        ssmEc2MessagesEndpoint: bool(`${key}.ssmEc2MessagesEndpoint`, raw.ssmEc2MessagesEndpoint, d.ssmEc2MessagesEndpoint),
+        flowLogAggregationSeconds: aggregation,
+    };
+}
+
+export function loadForensicConfig(source: ConfigSource): ForensicConfig {
+    const common = loadCommon(source, "forensic");
+    const trail = objectOf("trail", parse(source, "trail"), ["managementEvents"]);
+    const awsConfig = objectOf("awsConfig", parse(source, "awsConfig"), ["enabled"]);
+    return {
+        ...common,
+        role: "forensic",
+        evidence: loadEvidence(source, common),
+        trail: { managementEvents: bool("trail.managementEvents", trail.managementEvents, DEFAULTS.trail.managementEvents) },
+        awsConfig: { enabled: bool("awsConfig.enabled", awsConfig.enabled, DEFAULTS.awsConfig.enabled) },
+        analysisNetwork: loadAnalysisNetwork(source),
+    };
+}
+
+/**
+ * @param defaultForensicStack the StackReference name used when `forensicStack` is unset
+ *   (`<organization>/<project>/forensic`).
+ */
+export function loadSecurityConfig(source: ConfigSource, defaultForensicStack: string): SecurityConfig {
+    const common = loadCommon(source, "security");
+    const forensicStack = parse(source, "forensicStack") ?? defaultForensicStack;
+    if (typeof forensicStack !== "string" || !/^(?:[\w.-]+\/){0,2}[\w.-]+$/.test(forensicStack)) {
+        throw new ConfigError("forensicStack", "a stack name such as acme/ir-forensics/forensic", forensicStack);
+    }
+    return { ...common, role: "security", forensicStack };
+}

@@ -1,0 +1,143 @@
+/**
+ * The forensic account's stack: evidence store, log buckets, investigator roles and the internet-less
+ * analysis network. Outputs are read by the security stack through a StackReference.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { AnalysisNetwork } from "../components/analysisNetwork";
+import { ConfigRecorder } from "../components/configRecorder";
+import { EvidenceStore } from "../components/evidenceStore";
+import { InvestigatorAccess } from "../components/investigatorAccess";
+import { LogBucket, LogDelivery } from "../components/logBucket";
+import { ForensicConfig } from "./config";
+import * as conventions from "./conventions";
+import { homeProvider } from "./providers";
+
+const ACCESS_LOG_PREFIX = "s3-access/evidence/";
+const FLOW_LOG_PREFIX = "flow-logs/";
+const CONFIG_PREFIX = "config/";
+
+export function forensicStack(config: ForensicConfig) {
+    const { partition, region } = config;
+    const account = config.accounts.forensic;
+    const provider = homeProvider("forensic", config, account);
+    const opts = { provider };
+
+    if (!config.evidence.breakGlassRoleArn && config.evidence.deployRoleArns.length === 0) {
+        pulumi.log.warn(
+            "Neither ir-forensics:evidence.breakGlassRoleArn nor ir-forensics:evidence.deployRoleArns is set: after the first " +
+            "deploy, only the account's root user can change the evidence bucket's policy and protection settings.",
+        );
+    }
+
+    const deliveries: LogDelivery[] = [
+        { service: "logging.s3.amazonaws.com", prefix: ACCESS_LOG_PREFIX },
+        { service: "delivery.logs.amazonaws.com", prefix: FLOW_LOG_PREFIX },
+        ...(config.awsConfig.enabled ? [{ service: "config.amazonaws.com" as const, prefix: CONFIG_PREFIX }] : []),
+    ];
+    const logs = new LogBucket("logs", {
+        accountId: account,
+        deliveries,
+        archiveAfterDays: config.evidence.archiveAfterDays,
+        archiveStorageClass: config.evidence.archiveStorageClass,
+        retainOnDelete: true,
+    }, opts);
+
+    const investigatorPath = conventions.INVESTIGATOR_ROLE_PATH;
+    const writerRoleArn = conventions.roleArn(partition, account, investigatorPath, conventions.WORKSTATION_WRITER_ROLE_NAME);
+    const evidence = new EvidenceStore("evidence", {
+        partition,
+        region,
+        accountId: account,
+        organizationId: config.organizationId,
+        objectLock: { mode: config.evidence.objectLockMode, days: config.evidence.objectLockDays },
+        archive: {
+            afterDays: config.evidence.archiveAfterDays,
+            storageClass: config.evidence.archiveStorageClass,
+            expireAfterDays: config.evidence.expireAfterDays,
+        },
+        abortIncompleteUploadsAfterDays: config.evidence.abortIncompleteUploadsAfterDays,
+        responderAccountId: config.accounts.security,
+        responderRolePattern: conventions.rolePathPattern(partition, config.accounts.security, conventions.RESPONDER_ROLE_PATH),
+        readerRolePatterns: [
+            conventions.rolePathPattern(partition, account, investigatorPath),
+            ...config.evidence.investigatorPrincipalArns,
+        ],
+        analysisWriterRoleArn: writerRoleArn,
+        breakGlassRoleArn: config.evidence.breakGlassRoleArn,
+        deployRoleArns: config.evidence.deployRoleArns,
+        accessLogs: { bucketName: logs.bucketName, prefix: ACCESS_LOG_PREFIX },
+        trail: { name: conventions.EVIDENCE_TRAIL_NAME, managementEvents: config.trail.managementEvents },
+    }, { ...opts, dependsOn: [logs] });
+
+    const moduleStore = {
+        bucketName: conventions.moduleStoreBucketName(config.accounts.security, region),
+        symbolsPrefix: conventions.SYMBOLS_PREFIX,
+        accountId: config.accounts.security,
+    };
+    const investigators = new InvestigatorAccess("investigator", {
+        partition,
+        region,
+        accountId: account,
+        path: investigatorPath,
+        readerRoleName: conventions.WORKSTATION_ROLE_NAME,
+        writerRoleName: conventions.WORKSTATION_WRITER_ROLE_NAME,
+        evidenceBucketArn: evidence.bucketArn,
+        evidenceKeyArn: evidence.keyArn,
+        analysisPrefix: conventions.ANALYSIS_PREFIX,
+        moduleStore,
+    }, opts);
+
+    const net = config.analysisNetwork;
+    const network = new AnalysisNetwork("analysis", {
+        partition,
+        region,
+        accountId: account,
+        cidr: net.cidr,
+        subnetCidrs: net.subnetCidrs,
+        access: net.access,
+        ssmEndpointAzCount: net.ssmEndpointAzCount,
+        ssmEc2MessagesEndpoint: net.ssmEc2MessagesEndpoint,
+        evidenceBucketArn: evidence.bucketArn,
+        moduleStore,
+        flowLogBucketArn: logs.bucketArn,
+        flowLogPrefix: FLOW_LOG_PREFIX,
+        flowLogAggregationSeconds: net.flowLogAggregationSeconds,
+        flowLogDependsOn: [logs.policy],
+    }, opts);
+
+    if (config.awsConfig.enabled) {
+        new ConfigRecorder("config", {
+            partition,
+            accountId: account,
+            deliveryBucketName: logs.bucketName,
+            deliveryBucketArn: logs.bucketArn,
+            deliveryPrefix: CONFIG_PREFIX,
+            dependsOn: [logs.policy],
+        }, opts);
+    }
+
+    return {
+        role: "forensic",
+        accountId: account,
+        region,
+        evidenceBucketName: evidence.bucketName,
+        evidenceBucketArn: evidence.bucketArn,
+        evidenceKeyArn: evidence.keyArn,
+        evidenceTrailArn: evidence.trail.arn,
+        evidenceTrailBucketName: evidence.trailBucketName,
+        logBucketName: logs.bucketName,
+        vpcId: network.vpcId,
+        subnetIds: network.subnetIds,
+        subnetAvailabilityZones: network.subnetAvailabilityZones,
+        workstationSecurityGroupId: network.workstationSecurityGroupId,
+        accessSecurityGroupId: network.accessSecurityGroupId,
+        analysisAccess: net.access,
+        instanceConnectEndpointId: network.instanceConnectEndpointId,
+        workstationRoleArn: investigators.readerRole.arn,
+        workstationProfileArn: investigators.readerProfile.arn,
+        workstationProfileName: investigators.readerProfile.name,
+        workstationWriterRoleArn: investigators.writerRole.arn,
+        workstationWriterProfileArn: investigators.writerProfile.arn,
+        workstationWriterProfileName: investigators.writerProfile.name,
+    };
+}
