@@ -63,6 +63,8 @@ export class AnalysisNetwork extends pulumi.ComponentResource {
     public readonly instanceConnectEndpointId?: pulumi.Output<string>;
     /** `ssm` mode only: service name → endpoint id. */
     public readonly interfaceEndpointIds: Record<string, pulumi.Output<string>> = {};
+    /** `ssm` mode only: subnets that hold the endpoints' network interfaces (one per AZ). */
+    public readonly interfaceEndpointSubnetIds?: pulumi.Output<string[]>;
 
     constructor(name: string, args: AnalysisNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ir-forensics:forensic:AnalysisNetwork", name, {}, opts);
@@ -211,6 +213,7 @@ export class AnalysisNetwork extends pulumi.ComponentResource {
                 }
                 return ids;
             });
+            this.interfaceEndpointSubnetIds = checkedSubnets;
             const services = ["ssm", "ssmmessages", ...(args.ssmEc2MessagesEndpoint ? ["ec2messages"] : [])];
             for (const service of services) {
                 const endpoint = new aws.ec2.VpcEndpoint(`${name}-${service}`, {

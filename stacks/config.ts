@@ -46,7 +46,8 @@ export class ConfigError extends pulumi.RunError {
         readonly expected: string,
         readonly got?: unknown,
     ) {
-        const fullKey = key.includes(":") ? key : `${PROJECT}:${key}`;
+        // Keys of other namespaces (aws:region) are given whole; ours get the project prefix.
+        const fullKey = key.split(".")[0].includes(":") ? key : `${PROJECT}:${key}`;
         super(`Invalid config ${fullKey}: expected ${expected}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`);
         Object.setPrototypeOf(this, ConfigError.prototype);
     }

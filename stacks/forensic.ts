@@ -132,7 +132,9 @@ export function forensicStack(config: ForensicConfig) {
         workstationSecurityGroupId: network.workstationSecurityGroupId,
         accessSecurityGroupId: network.accessSecurityGroupId,
         analysisAccess: net.access,
-        instanceConnectEndpointId: network.instanceConnectEndpointId,
+        ...(net.access === "eic"
+            ? { instanceConnectEndpointId: network.instanceConnectEndpointId }
+            : { interfaceEndpointIds: network.interfaceEndpointIds, interfaceEndpointSubnetIds: network.interfaceEndpointSubnetIds }),
         workstationRoleArn: investigators.readerRole.arn,
         workstationProfileArn: investigators.readerProfile.arn,
         workstationProfileName: investigators.readerProfile.name,

@@ -1,0 +1,224 @@
+import * as assert from "assert";
+import {
+    amiId, carveSubnets, ConfigError, DEFAULTS, loadForensicConfig, loadSecurityConfig, mapConfigSource, parseCidr, region, resolveRole,
+} from "../../stacks/config";
+import { loadStackConfig } from "../support/pulumi";
+
+/** The committed forensic config with dotted-path overrides, as a config source. */
+function forensic(overrides: Record<string, unknown> = {}) {
+    return mapConfigSource(loadStackConfig("forensic", overrides));
+}
+
+/** Asserts that loading fails with a ConfigError on `key` whose message contains `expected`. */
+function rejects(load: () => unknown, key: string, expected: RegExp) {
+    assert.throws(load, (err: unknown) => {
+        assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+        assert.strictEqual(err.key, key);
+        assert.match(err.message, new RegExp(`^Invalid config ${key.split(".")[0].includes(":") ? "" : "ir-forensics:"}${key.replace(/[.[\]]/g, "\\$&")}: expected `));
+        assert.match(err.message, expected);
+        return true;
+    });
+}
+
+describe("config", () => {
+    describe("the committed Pulumi.forensic.yaml", () => {
+        it("loads with every documented value", () => {
+            const c = loadForensicConfig(forensic());
+            assert.strictEqual(c.region, "eu-west-1");
+            assert.strictEqual(c.partition, "aws");
+            assert.deepStrictEqual(c.accounts, { forensic: "111122223333", security: "222233334444" });
+            assert.strictEqual(c.evidence.objectLockMode, "GOVERNANCE");
+            assert.strictEqual(c.evidence.objectLockDays, 90);
+            assert.strictEqual(c.evidence.expireAfterDays, undefined);
+            assert.deepStrictEqual(c.analysisNetwork.subnetCidrs, ["10.66.0.0/24", "10.66.1.0/24", "10.66.2.0/24"]);
+            assert.strictEqual(c.analysisNetwork.access, "eic");
+        });
+
+        it("falls back to the stated defaults when optional keys are absent", () => {
+            const c = loadForensicConfig(forensic({
+                "ir-forensics:evidence": undefined, "ir-forensics:analysisNetwork": undefined,
+                "ir-forensics:trail": undefined, "ir-forensics:awsConfig": undefined, "ir-forensics:tags": undefined,
+            }));
+            assert.strictEqual(c.evidence.objectLockMode, DEFAULTS.evidence.objectLockMode);
+            assert.strictEqual(c.evidence.objectLockDays, DEFAULTS.evidence.objectLockDays);
+            assert.strictEqual(c.evidence.archiveAfterDays, DEFAULTS.evidence.archiveAfterDays);
+            assert.deepStrictEqual(c.evidence.deployRoleArns, []);
+            assert.strictEqual(c.analysisNetwork.cidr, DEFAULTS.analysisNetwork.cidr);
+            assert.strictEqual(c.analysisNetwork.subnetCount, DEFAULTS.analysisNetwork.subnetCount);
+            assert.strictEqual(c.analysisNetwork.access, "eic");
+            assert.strictEqual(c.trail.managementEvents, false);
+            assert.strictEqual(c.awsConfig.enabled, false);
+        });
+    });
+
+    describe("account ids", () => {
+        it("rejects an id that is not 12 digits", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:accounts.forensic": "12345" })), "accounts.forensic", /12-digit AWS account id, got "12345"/);
+        });
+        it("rejects an unquoted id that lost its leading zero, and says to quote it", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:accounts.security": 12345678901 })), "accounts.security", /quote account ids/);
+        });
+        it("accepts an unquoted 12-digit number", () => {
+            assert.strictEqual(loadForensicConfig(forensic({ "ir-forensics:accounts.security": 222233334444 })).accounts.security, "222233334444");
+        });
+        it("requires both accounts and keeps them apart", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:accounts.security": undefined })), "accounts.security", /required/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:accounts.security": "111122223333" })), "accounts", /different forensic and security/);
+        });
+    });
+
+    describe("regions", () => {
+        it("requires aws:region and names it", () => {
+            rejects(() => loadForensicConfig(forensic({ "aws:region": undefined })), "aws:region", /required/);
+        });
+        it("rejects a malformed region", () => {
+            rejects(() => loadForensicConfig(forensic({ "aws:region": "europe-1" })), "aws:region", /AWS region name/);
+            rejects(() => region("members[0].regions[1]", "us-east"), "members[0].regions[1]", /AWS region name/);
+        });
+        it("accepts commercial, GovCloud and China regions and derives the partition", () => {
+            for (const [name, partition] of [["ap-southeast-2", "aws"], ["us-gov-west-1", "aws-us-gov"], ["cn-north-1", "aws-cn"]]) {
+                const c = loadForensicConfig(forensic({
+                    "aws:region": name,
+                    "ir-forensics:evidence.breakGlassRoleArn": undefined,
+                    "ir-forensics:evidence.deployRoleArns": undefined,
+                    "ir-forensics:evidence.investigatorPrincipalArns": undefined,
+                }));
+                assert.strictEqual(c.partition, partition);
+            }
+        });
+    });
+
+    describe("AMI ids", () => {
+        it("accepts 8 and 17 hex digits", () => {
+            assert.strictEqual(amiId("k", "ami-0abc1234"), "ami-0abc1234");
+            assert.strictEqual(amiId("k", "ami-0123456789abcdef0"), "ami-0123456789abcdef0");
+        });
+        it("rejects anything else, naming the key", () => {
+            for (const bad of ["ami-123", "ami-0123456789ABCDEF0", "ami-0123456789abcdef", "0123456789abcdef0", 42]) {
+                rejects(() => amiId('moduleFactory.amiIds["us-east-1"][0]', bad), 'moduleFactory.amiIds["us-east-1"][0]', /ami- followed by 8 or 17 hex digits/);
+            }
+        });
+    });
+
+    describe("analysis network", () => {
+        it("rejects 201 subnets and names the key", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:analysisNetwork.subnetCount": 201 })), "analysisNetwork.subnetCount", /integer from 1 to 200, got 201/);
+        });
+        it("rejects zero subnets", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:analysisNetwork.subnetCount": 0 })), "analysisNetwork.subnetCount", /from 1 to 200/);
+        });
+        it("accepts 200 subnets of /24 in a /16", () => {
+            const c = loadForensicConfig(forensic({ "ir-forensics:analysisNetwork.subnetCount": 200 }));
+            assert.strictEqual(c.analysisNetwork.subnetCidrs.length, 200);
+            assert.strictEqual(c.analysisNetwork.subnetCidrs[199], "10.66.199.0/24");
+        });
+        it("rejects subnets that do not fit the CIDR", () => {
+            rejects(
+                () => loadForensicConfig(forensic({ "ir-forensics:analysisNetwork.cidr": "10.66.0.0/20", "ir-forensics:analysisNetwork.subnetCount": 17 })),
+                "analysisNetwork.subnetCount",
+                /at most 16 subnets of \/24 in 10\.66\.0\.0\/20/,
+            );
+        });
+        it("rejects a CIDR that is not a network address, and suggests one", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:analysisNetwork.cidr": "10.66.1.0/16" })), "analysisNetwork.cidr", /like 10\.66\.0\.0\/16/);
+        });
+        it("rejects a malformed CIDR or one outside /16-/28", () => {
+            for (const bad of ["10.66.0.0", "10.66.0.0/8", "10.300.0.0/16", "ten/16"]) {
+                rejects(() => loadForensicConfig(forensic({ "ir-forensics:analysisNetwork.cidr": bad })), "analysisNetwork.cidr", /IPv4 CIDR block/);
+            }
+        });
+        it("rejects an unknown access mode", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:analysisNetwork.access": "vpn" })), "analysisNetwork.access", /one of eic, ssm/);
+        });
+        it("rejects more endpoint AZs than subnets", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:analysisNetwork.ssmEndpointAzCount": 4 })), "analysisNetwork.ssmEndpointAzCount", /from 1 to 3/);
+        });
+        it("rejects a typo'd key instead of ignoring it", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:analysisNetwork.subnetCout": 5 })), "analysisNetwork.subnetCout", /no such key/);
+        });
+        it("carves subnets in address order", () => {
+            assert.deepStrictEqual(carveSubnets(parseCidr("k", "10.0.0.0/26", 16, 28), 28, 4), ["10.0.0.0/28", "10.0.0.16/28", "10.0.0.32/28", "10.0.0.48/28"]);
+        });
+    });
+
+    describe("evidence retention", () => {
+        it("rejects an unknown Object Lock mode", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:evidence.objectLockMode": "LEGAL_HOLD" })), "evidence.objectLockMode", /one of GOVERNANCE, COMPLIANCE/);
+        });
+        it("accepts COMPLIANCE", () => {
+            assert.strictEqual(loadForensicConfig(forensic({ "ir-forensics:evidence.objectLockMode": "COMPLIANCE" })).evidence.objectLockMode, "COMPLIANCE");
+        });
+        it("rejects non-positive or fractional Object Lock days", () => {
+            for (const bad of [0, -5, 1.5, "ninety"]) {
+                rejects(() => loadForensicConfig(forensic({ "ir-forensics:evidence.objectLockDays": bad })), "evidence.objectLockDays", /integer from 1 to 36500/);
+            }
+        });
+        it("rejects invalid lifecycle days", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:evidence.archiveAfterDays": 0 })), "evidence.archiveAfterDays", /integer from 1/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:evidence.archiveStorageClass": "STANDARD_IA" })), "evidence.archiveStorageClass", /GLACIER/);
+        });
+        it("rejects an expiry that would come before the lock or the archive ends", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:evidence.expireAfterDays": 90 })), "evidence.expireAfterDays", /more days than evidence.objectLockDays \(90\) and evidence.archiveAfterDays \(395\)/);
+            assert.strictEqual(loadForensicConfig(forensic({ "ir-forensics:evidence.expireAfterDays": 2555 })).evidence.expireAfterDays, 2555);
+        });
+        it("rejects a break-glass role outside the forensic account", () => {
+            rejects(
+                () => loadForensicConfig(forensic({ "ir-forensics:evidence.breakGlassRoleArn": "arn:aws:iam::222233334444:role/BreakGlass" })),
+                "evidence.breakGlassRoleArn",
+                /IAM role ARN in account 111122223333/,
+            );
+        });
+        it("rejects a malformed investigator ARN and names its index", () => {
+            rejects(
+                () => loadForensicConfig(forensic({ "ir-forensics:evidence.investigatorPrincipalArns": ["arn:aws:iam::111122223333:user/alice"] })),
+                "evidence.investigatorPrincipalArns[0]",
+                /IAM role ARN/,
+            );
+        });
+    });
+
+    describe("organization id", () => {
+        it("requires o- and 10 to 32 characters", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:organizationId": "r-abcd" })), "organizationId", /Organizations id/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:organizationId": "o-short" })), "organizationId", /Organizations id/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:organizationId": undefined })), "organizationId", /required/);
+        });
+    });
+
+    describe("tags", () => {
+        it("rejects reserved aws: tag keys", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:tags": { "aws:owner": "x" } })), "tags.aws:owner", /no aws: prefix/);
+        });
+    });
+
+    describe("stack role", () => {
+        const none = mapConfigSource({});
+        it("comes from the stack name", () => {
+            assert.strictEqual(resolveRole(none, "forensic"), "forensic");
+            assert.strictEqual(resolveRole(none, "security-prod"), "security");
+            assert.strictEqual(resolveRole(none, "forensic_eu"), "forensic");
+        });
+        it("comes from the role key, which wins over the name", () => {
+            assert.strictEqual(resolveRole(mapConfigSource({ "ir-forensics:role": "security" }), "prod-1"), "security");
+        });
+        it("fails naming the role key when neither says", () => {
+            rejects(() => resolveRole(none, "prod"), "role", /forensic or security/);
+            rejects(() => resolveRole(mapConfigSource({ "ir-forensics:role": "member" }), "forensic"), "role", /one of forensic, security/);
+        });
+    });
+
+    describe("security stack", () => {
+        const security = (overrides: Record<string, unknown> = {}) => mapConfigSource(loadStackConfig("security", overrides));
+        it("loads the committed Pulumi.security.yaml", () => {
+            const c = loadSecurityConfig(security(), "org/ir-forensics/forensic");
+            assert.strictEqual(c.forensicStack, "organization/ir-forensics/forensic");
+            assert.strictEqual(c.accounts.security, "222233334444");
+        });
+        it("defaults the forensic stack reference", () => {
+            assert.strictEqual(loadSecurityConfig(security({ "ir-forensics:forensicStack": undefined }), "acme/ir-forensics/forensic").forensicStack, "acme/ir-forensics/forensic");
+        });
+        it("rejects a malformed stack reference", () => {
+            rejects(() => loadSecurityConfig(security({ "ir-forensics:forensicStack": "a/b/c/d" }), "x"), "forensicStack", /stack name/);
+        });
+    });
+});
