@@ -53,13 +53,24 @@ export class LogBucket extends pulumi.ComponentResource {
 
         const arn = this.bucket.arn;
         const statements: Statement[] = [denyInsecureTransport(arn)];
+        // CloudTrail, flow logs and Config check the bucket's ACL before delivering; Config also lists it.
         const aclReaders = [...new Set(args.deliveries.map((d) => d.service).filter((s) => s !== "logging.s3.amazonaws.com"))];
         if (aclReaders.length > 0) {
             statements.push({
                 Sid: "LogServicesCheckBucket",
                 Effect: "Allow",
                 Principal: { Service: aclReaders },
-                Action: ["s3:GetBucketAcl", "s3:ListBucket"],
+                Action: "s3:GetBucketAcl",
+                Resource: arn,
+                Condition: { StringEquals: { "aws:SourceAccount": args.accountId } },
+            });
+        }
+        if (aclReaders.includes("config.amazonaws.com")) {
+            statements.push({
+                Sid: "ConfigListsBucket",
+                Effect: "Allow",
+                Principal: { Service: "config.amazonaws.com" },
+                Action: "s3:ListBucket",
                 Resource: arn,
                 Condition: { StringEquals: { "aws:SourceAccount": args.accountId } },
             });

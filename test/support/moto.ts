@@ -1,0 +1,66 @@
+/**
+ * One moto server shared by every integration spec of a mocha run.
+ *
+ *   describe("...", function () {
+ *       const moto = useMoto();                        // starts the server before this suite's tests
+ *       before(async () => { await moto().reset(); }); // each spec file resets what it relies on
+ *   });
+ *
+ * The server is stopped by the root hook below once "test/support/moto.ts" is in .mocharc.json's
+ * "require"; without it, scripts/moto.ts still kills it when the process exits.
+ */
+import { MotoServer, startMoto } from "../../scripts/moto";
+
+/** The simulated accounts (moto keeps a separate backend per account). */
+export const FORENSIC = "111122223333";
+export const SECURITY = "222233334444";
+export const MEMBER = "444455556666";
+
+let shared: Promise<MotoServer> | undefined;
+
+/** The run's server, started on first use (and again if it has died since). */
+export async function sharedMoto(): Promise<MotoServer> {
+    if (shared) {
+        const server = await shared;
+        if (server.running()) {
+            return server;
+        }
+    }
+    // A failed start is kept: every later suite then fails fast with the same message.
+    shared = startMoto();
+    return shared;
+}
+
+/** Stops the shared server, if one was started. */
+export async function stopSharedMoto(): Promise<void> {
+    const pending = shared;
+    shared = undefined;
+    const server = await pending?.catch(() => undefined);
+    await server?.stop();
+}
+
+/**
+ * Call inside a `describe`: registers a `before` hook that makes the shared server available and
+ * returns a getter for it (usable in later hooks and in tests).
+ */
+export function useMoto(): () => MotoServer {
+    let server: MotoServer | undefined;
+    before("start moto", async function () {
+        // A first run may create .cache/moto-venv and pip-install moto.
+        this.timeout(15 * 60_000);
+        server = await sharedMoto();
+    });
+    return () => {
+        if (!server) {
+            throw new Error("moto is not started yet: use the getter in hooks or tests registered after useMoto()");
+        }
+        return server;
+    };
+}
+
+/** mocha root hook plugin (loaded through .mocharc.json "require"). */
+export const mochaHooks = {
+    async afterAll(): Promise<void> {
+        await stopSharedMoto();
+    },
+};
