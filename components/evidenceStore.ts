@@ -77,6 +77,15 @@ export class EvidenceStore extends pulumi.ComponentResource {
         const s3Service = `s3.${args.region}.amazonaws.com`;
         const breakGlass = args.breakGlassRoleArn ? [args.breakGlassRoleArn] : [];
         const exemptFromProtection = [...breakGlass, ...(args.deployRoleArns ?? [])];
+        // Key-policy grant to roles of one account, usable only for S3 requests.
+        const roleUsesKeyThroughS3 = (sid: string, account: string, rolePattern: string, actions: string[]): Statement => ({
+            Sid: sid,
+            Effect: "Allow",
+            Principal: { AWS: `arn:${p}:iam::${account}:root` },
+            Action: actions,
+            Resource: "*",
+            Condition: { ArnLike: { "aws:PrincipalArn": rolePattern }, StringEquals: { "kms:ViaService": s3Service } },
+        });
         const exceptFor = (arns: string[]): ConditionBlock | undefined =>
             arns.length > 0 ? { ArnNotLike: { "aws:PrincipalArn": arns } } : undefined;
 
@@ -101,18 +110,9 @@ export class EvidenceStore extends pulumi.ComponentResource {
                     Resource: "*",
                     Condition: exceptFor(breakGlass),
                 },
-                {
-                    Sid: "RespondersEncryptEvidenceThroughS3",
-                    Effect: "Allow",
-                    Principal: { AWS: `arn:${p}:iam::${args.responderAccountId}:root` },
-                    // Decrypt is needed by multipart uploads and by the hash verification read.
-                    Action: ["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
-                    Resource: "*",
-                    Condition: {
-                        ArnLike: { "aws:PrincipalArn": args.responderRolePattern },
-                        StringEquals: { "kms:ViaService": s3Service },
-                    },
-                },
+                // Decrypt is needed by multipart uploads and by the hash verification read.
+                roleUsesKeyThroughS3("RespondersEncryptEvidenceThroughS3", args.responderAccountId, args.responderRolePattern,
+                    ["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"]),
                 {
                     Sid: "InvestigatorsDecrypt",
                     Effect: "Allow",
@@ -121,17 +121,8 @@ export class EvidenceStore extends pulumi.ComponentResource {
                     Resource: "*",
                     Condition: { ArnLike: { "aws:PrincipalArn": args.readerRolePatterns } },
                 },
-                {
-                    Sid: "AnalysisWriterEncryptsThroughS3",
-                    Effect: "Allow",
-                    Principal: { AWS: accountRoot },
-                    Action: ["kms:Encrypt", "kms:GenerateDataKey"],
-                    Resource: "*",
-                    Condition: {
-                        ArnLike: { "aws:PrincipalArn": args.analysisWriterRoleArn },
-                        StringEquals: { "kms:ViaService": s3Service },
-                    },
-                },
+                roleUsesKeyThroughS3("AnalysisWriterEncryptsThroughS3", args.accountId, args.analysisWriterRoleArn,
+                    ["kms:Encrypt", "kms:GenerateDataKey"]),
                 {
                     Sid: "EbsSnapshotCopiesAndVolumes",
                     Effect: "Allow",

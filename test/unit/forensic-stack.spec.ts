@@ -42,6 +42,12 @@ describe("forensic stack (Pulumi.forensic.yaml)", () => {
             }
         });
 
+        it("creates every resource inside a component (parent: this)", () => {
+            for (const r of stack.resources.filter((x) => x.type.startsWith("aws:"))) {
+                assert.ok(r.opts.parent, `${r.type} ${r.name} has no parent component`);
+            }
+        });
+
         it("tags every resource through the provider's default tags, config tags included", () => {
             const tags = JSON.parse(one(stack, "pulumi:providers:aws", "forensic").inputs.defaultTags).tags;
             assert.deepStrictEqual(tags, {
