@@ -4,9 +4,18 @@
  * moto keeps a separate backend per account; the `x-moto-account-id` request header picks it per
  * request, which lets one server stand in for the forensic, security and member accounts at once.
  */
+import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EC2Client } from "@aws-sdk/client-ec2";
+import { ElasticLoadBalancingClient } from "@aws-sdk/client-elastic-load-balancing";
+import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { IAMClient } from "@aws-sdk/client-iam";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { S3Client } from "@aws-sdk/client-s3";
+import { SFNClient } from "@aws-sdk/client-sfn";
+import { SNSClient } from "@aws-sdk/client-sns";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { STSClient } from "@aws-sdk/client-sts";
 
 export const DEFAULT_REGION = "eu-west-1";
@@ -63,9 +72,18 @@ export interface AccountClients {
     kms: KMSClient;
     sts: STSClient;
     ec2: EC2Client;
+    autoScaling: AutoScalingClient;
+    elbv2: ElasticLoadBalancingV2Client;
+    elb: ElasticLoadBalancingClient;
+    iam: IAMClient;
+    dynamodb: DynamoDBClient;
+    sfn: SFNClient;
+    sns: SNSClient;
+    sqs: SQSClient;
+    events: EventBridgeClient;
 }
 
-/** S3, KMS, STS and EC2 clients for `accountId` on the moto server at `endpoint`. */
+/** Every client the project uses, for `accountId` on the moto server at `endpoint`. */
 export function clientsFor(endpoint: string, accountId: string, region: string = DEFAULT_REGION): AccountClients {
     const config = clientConfig(endpoint, region);
     return {
@@ -73,5 +91,14 @@ export function clientsFor(endpoint: string, accountId: string, region: string =
         kms: forAccount(new KMSClient(config), accountId),
         sts: forAccount(new STSClient(config), accountId),
         ec2: forAccount(new EC2Client(config), accountId),
+        autoScaling: forAccount(new AutoScalingClient(config), accountId),
+        elbv2: forAccount(new ElasticLoadBalancingV2Client(config), accountId),
+        elb: forAccount(new ElasticLoadBalancingClient(config), accountId),
+        iam: forAccount(new IAMClient(config), accountId),
+        dynamodb: forAccount(new DynamoDBClient(config), accountId),
+        sfn: forAccount(new SFNClient(config), accountId),
+        sns: forAccount(new SNSClient(config), accountId),
+        sqs: forAccount(new SQSClient(config), accountId),
+        events: forAccount(new EventBridgeClient(config), accountId),
     };
 }
