@@ -1,0 +1,148 @@
+/**
+ * The case registry: one DynamoDB item per instance (`instanceKey` = `<account>#<region>#<instance>`)
+ * that says which case owns it and how that case stands. It enforces one running case per instance
+ * with conditional writes, so that concurrent triggers for one instance open a single case.
+ */
+import {
+    ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { CaseOutcome, InstanceRef } from "./types";
+
+export type RegistryStatus = "running" | CaseOutcome;
+
+export interface RegistryItem {
+    instanceKey: string;
+    caseId: string;
+    status: RegistryStatus;
+    mode: string;
+    openedAt: string;
+    updatedAt: string;
+    executionArn?: string;
+}
+
+export function instanceKey(ref: InstanceRef): string {
+    return `${ref.accountId}#${ref.region}#${ref.instanceId}`;
+}
+
+function fromItem(item: Record<string, { S?: string }> | undefined): RegistryItem | undefined {
+    if (!item) {
+        return undefined;
+    }
+    const s = (k: string) => item[k]?.S;
+    return {
+        instanceKey: s("instanceKey") ?? "",
+        caseId: s("caseId") ?? "",
+        status: (s("status") ?? "running") as RegistryStatus,
+        mode: s("mode") ?? "analyze",
+        openedAt: s("openedAt") ?? "",
+        updatedAt: s("updatedAt") ?? "",
+        executionArn: s("executionArn"),
+    };
+}
+
+export async function getInstance(db: DynamoDBClient, table: string, ref: InstanceRef): Promise<RegistryItem | undefined> {
+    const out = await db.send(new GetItemCommand({ TableName: table, Key: { instanceKey: { S: instanceKey(ref) } }, ConsistentRead: true }));
+    return fromItem(out.Item as Record<string, { S?: string }> | undefined);
+}
+
+/**
+ * Makes `caseId` the running case of the instance unless another case is running there.
+ * `replaceCaseId`: take over from that case only (a stale claim whose execution has ended).
+ */
+export async function claimInstance(
+    db: DynamoDBClient,
+    table: string,
+    ref: InstanceRef,
+    claim: { caseId: string; mode: string; openedAt: string },
+    replaceCaseId?: string,
+): Promise<{ claimed: true } | { claimed: false; current?: RegistryItem }> {
+    try {
+        await db.send(new PutItemCommand({
+            TableName: table,
+            Item: {
+                instanceKey: { S: instanceKey(ref) },
+                caseId: { S: claim.caseId },
+                status: { S: "running" },
+                mode: { S: claim.mode },
+                openedAt: { S: claim.openedAt },
+                updatedAt: { S: claim.openedAt },
+            },
+            ConditionExpression: replaceCaseId === undefined
+                ? "attribute_not_exists(instanceKey) OR #status <> :running"
+                : "caseId = :replace",
+            ExpressionAttributeNames: replaceCaseId === undefined ? { "#status": "status" } : undefined,
+            ExpressionAttributeValues: replaceCaseId === undefined ? { ":running": { S: "running" } } : { ":replace": { S: replaceCaseId } },
+        }));
+        return { claimed: true };
+    } catch (err) {
+        if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === "ConditionalCheckFailedException") {
+            return { claimed: false, current: await getInstance(db, table, ref) };
+        }
+        throw err;
+    }
+}
+
+/** Records the execution that runs the case. */
+export async function setExecution(db: DynamoDBClient, table: string, ref: InstanceRef, caseId: string, executionArn: string): Promise<void> {
+    await update(db, table, ref, caseId, "SET executionArn = :arn, updatedAt = :now", { ":arn": { S: executionArn } });
+}
+
+/**
+ * Marks the instance contained by `caseId`, whatever case owns it now: containment wins over any
+ * running analysis. Written before the engine tags the instance `Contain`, so the tag event it causes
+ * is recognised as a no-op.
+ */
+export async function markContained(db: DynamoDBClient, table: string, ref: InstanceRef, caseId: string): Promise<void> {
+    const at = new Date().toISOString();
+    await db.send(new UpdateItemCommand({
+        TableName: table,
+        Key: { instanceKey: { S: instanceKey(ref) } },
+        UpdateExpression: "SET #status = :contained, containedBy = :case, updatedAt = :now, caseId = if_not_exists(caseId, :case), openedAt = if_not_exists(openedAt, :now)",
+        ExpressionAttributeNames: { "#status": "status" },
+        ExpressionAttributeValues: { ":contained": { S: "contained" }, ":case": { S: caseId }, ":now": { S: at } },
+    }));
+}
+
+/**
+ * Ends `caseId` with its outcome, if it still owns the instance. A contained instance stays
+ * `contained` even when a later step of its case failed.
+ */
+export async function endCase(db: DynamoDBClient, table: string, ref: InstanceRef, caseId: string, outcome: CaseOutcome): Promise<boolean> {
+    try {
+        await update(
+            db, table, ref, caseId,
+            "SET #status = :outcome, updatedAt = :now",
+            { ":outcome": { S: outcome }, ":contained": { S: "contained" } },
+            "#status <> :contained",
+        );
+        return true;
+    } catch (err) {
+        if ((err as { name?: string }).name === "ConditionalCheckFailedException") {
+            return false;
+        }
+        throw err;
+    }
+}
+
+async function update(
+    db: DynamoDBClient,
+    table: string,
+    ref: InstanceRef,
+    caseId: string,
+    expression: string,
+    values: Record<string, { S: string }>,
+    extraCondition?: string,
+): Promise<void> {
+    const names: Record<string, string> = {};
+    if (expression.includes("#status") || extraCondition?.includes("#status")) {
+        names["#status"] = "status";
+    }
+    await db.send(new UpdateItemCommand({
+        TableName: table,
+        Key: { instanceKey: { S: instanceKey(ref) } },
+        UpdateExpression: expression,
+        ConditionExpression: `caseId = :case${extraCondition ? ` AND ${extraCondition}` : ""}`,
+        ExpressionAttributeNames: Object.keys(names).length > 0 ? names : undefined,
+        ExpressionAttributeValues: { ...values, ":case": { S: caseId }, ":now": { S: new Date().toISOString() } },
+    }));
+}
