@@ -56,6 +56,18 @@ export interface EngineSettings {
     };
 }
 
+/** Everything a deployed engine function is given (its `IRF_SETTINGS` environment variable). */
+export interface RuntimeSettings extends EngineSettings {
+    /** Region of the evidence bucket (the forensic stack's region). */
+    evidenceRegion: string;
+    /** Accounts the engine acts on; events from others are rejected. */
+    memberAccounts: string[];
+    /** GuardDuty findings at or above this severity open cases; undefined: GuardDuty ignored. */
+    guardDutyMinSeverity?: number;
+    /** Security Hub custom action ids (the tagger tells Analyze from Contain by them). */
+    securityHubActions?: { analyzeId: string; containId: string };
+}
+
 /** Member clients assumed through STS (the Lambda wrappers use this; tests pass their own factory). */
 export function assumingMemberClients(sts: STSClient, settings: Pick<EngineSettings, "partition" | "member">): MemberClientFactory {
     return async (instance, sessionName) => {

@@ -109,6 +109,13 @@ export interface EniFacts {
     ipv6Addresses: string[];
 }
 
+/** One EBS block device of the instance. */
+export interface BlockDeviceFacts {
+    deviceName: string;
+    volumeId: string;
+    deleteOnTermination?: boolean;
+}
+
 /** What triage learned about the instance, for the steps after it. */
 export interface InstanceFacts {
     state: string;
@@ -116,6 +123,8 @@ export interface InstanceFacts {
     subnetId?: string;
     networkInterfaces: EniFacts[];
     volumeIds: string[];
+    /** EBS block devices as attached (isolation sets DeleteOnTermination=false on each). */
+    blockDevices?: BlockDeviceFacts[];
     /** Current instance profile association, if any. */
     profileAssociation?: { associationId: string; profileArn: string };
     platform?: string;
@@ -130,6 +139,10 @@ export interface CaseState extends CaseInput {
     facts?: InstanceFacts;
     /** Set by the state machine's Catch when a step threw: the next step records it. */
     lastError?: { Error?: string; Cause?: string };
+    /** The acquisition branches' records, as the Parallel state returns them (containment folds them into steps). */
+    acquisition?: StepRecord[];
+    /** Set by the close step: how the case ended (the state machine fails the execution unless contained). */
+    outcome?: CaseOutcome;
 }
 
 /** Outcome the close step and the registry record: the case's end state. */

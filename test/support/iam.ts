@@ -57,6 +57,10 @@ export async function policyProblems(doc: { Statement: any[] }, kind: "identity"
         const sid = s.Sid ?? "(no Sid)";
         const actions = asList<string>(s.Action ?? s.NotAction);
         for (const action of actions) {
+            // A Deny of every action (a deny-all role) is fine; only an Allow may not grant "*".
+            if (action === "*" && s.Effect === "Deny") {
+                continue;
+            }
             const problem = await actionProblem(action);
             if (problem) {
                 problems.push({ sid, problem });

@@ -21,6 +21,8 @@ export interface RecordedResource {
     state: Record<string, any>;
     /** Resource options the program gave (retainOnDelete, protect, dependsOn, parent...). */
     opts: pulumi.ResourceOptions;
+    /** The program's own inputs (outputs and assets unresolved), e.g. a Lambda's code archive. */
+    props: Record<string, any>;
 }
 
 export interface RenderOptions {
@@ -28,6 +30,8 @@ export interface RenderOptions {
     config?: Record<string, unknown>;
     /** Availability zones the region reports (default three). */
     zones?: string[];
+    /** Secret config values (`project:key` → value), passed as the engine passes secrets. */
+    secrets?: Record<string, string>;
     /** Outputs of stacks read by StackReference, by stack name. */
     stackOutputs?: Record<string, Record<string, unknown>>;
 }
@@ -84,8 +88,8 @@ const DEFAULT_ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"];
 /** Per-render state the mocks read. */
 const current = {
     resources: [] as RecordedResource[],
-    /** Options captured by a stack transformation, by `type::name`. */
-    options: new Map<string, pulumi.ResourceOptions>(),
+    /** Options and inputs captured by a stack transformation, by `type::name`. */
+    options: new Map<string, { opts: pulumi.ResourceOptions; props: Record<string, any> }>(),
     invokes: [] as RenderedStack["invokes"],
     zones: DEFAULT_ZONES,
     account: "123456789012",
@@ -127,6 +131,22 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
             return { id: `subnet-${hex(n, 17)}` };
         case "aws:ec2/securityGroup:SecurityGroup":
             return { id: `sg-${hex(n, 17)}` };
+        case "aws:lambda/function:Function":
+            return { name: physical, arn: `arn:aws:lambda:${region}:${account}:function:${physical}`, invokeArn: `arn:aws:apigateway:${region}:lambda:path/functions/${physical}` };
+        case "aws:sfn/stateMachine:StateMachine":
+            return { name: physical, arn: `arn:aws:states:${region}:${account}:stateMachine:${physical}` };
+        case "aws:cloudwatch/eventBus:EventBus":
+            return { name: physical, arn: `arn:aws:events:${region}:${account}:event-bus/${physical}` };
+        case "aws:cloudwatch/eventRule:EventRule":
+            return { name: physical, arn: `arn:aws:events:${region}:${account}:rule/${inputs.eventBusName ? `${inputs.eventBusName}/` : ""}${physical}` };
+        case "aws:dynamodb/table:Table":
+            return { name: physical, arn: `arn:aws:dynamodb:${region}:${account}:table/${physical}` };
+        case "aws:sns/topic:Topic":
+            return { name: physical, arn: `arn:aws:sns:${region}:${account}:${physical}` };
+        case "aws:cloudwatch/logGroup:LogGroup":
+            return { name: physical, arn: `arn:aws:logs:${region}:${account}:log-group:${physical}` };
+        case "aws:securityhub/actionTarget:ActionTarget":
+            return { arn: `arn:aws:securityhub:${region}:${account}:action/custom/${inputs.identifier}` };
         default:
             return { arn: `arn:aws:${type.split(":")[1].split("/")[0]}:${region}:${account}:${physical}` };
     }
@@ -140,13 +160,13 @@ const mocks: pulumi.runtime.Mocks = {
             if (!outputs) {
                 throw new Error(`no outputs mocked for StackReference ${stackName}`);
             }
-            current.resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider ?? "", state: { outputs }, opts: {} });
+            current.resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider ?? "", state: { outputs }, opts: {}, props: {} });
             return { id: stackName, state: { name: stackName, outputs, secretOutputNames: [] } };
         }
         const extra = computed(args.type, args.name, args.inputs);
         const state = { ...args.inputs, ...extra };
-        const opts = current.options.get(`${args.type}::${args.name}`) ?? {};
-        current.resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider ?? "", state, opts });
+        const captured = current.options.get(`${args.type}::${args.name}`) ?? { opts: {}, props: {} };
+        current.resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider ?? "", state, ...captured });
         return { id: extra.id ?? `${args.name}-id`, state };
     },
     call(args) {
@@ -188,7 +208,7 @@ export function unwrapSecret<T>(value: T | { value: T }): T {
 export async function renderStack(stack: string, options: RenderOptions & { file?: string } = {}): Promise<RenderedStack> {
     const values = loadStackConfig(options.file ?? stack, options.config);
     await pulumi.runtime.setMocks(mocks, "ir-forensics", stack, false, "organization");
-    pulumi.runtime.setAllConfig(values);
+    pulumi.runtime.setAllConfig({ ...values, ...options.secrets }, Object.keys(options.secrets ?? {}));
     current.resources = [];
     current.options = new Map();
     current.invokes = [];
@@ -203,7 +223,7 @@ export async function renderStack(stack: string, options: RenderOptions & { file
     // Run inside the stack resource so that a stack transformation can record each resource's options.
     const outputs = await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((t) => {
-            current.options.set(`${t.type}::${t.name}`, t.opts);
+            current.options.set(`${t.type}::${t.name}`, { opts: t.opts, props: t.props });
             return undefined;
         });
         try {

@@ -1,0 +1,100 @@
+/**
+ * Triage: the first step of a case. Records the instance as it is at incident time (describe output,
+ * ENIs, security group rules, volumes, profile, console output) as one evidence object, and gives the
+ * later steps their `InstanceFacts`.
+ */
+import {
+    DescribeIamInstanceProfileAssociationsCommand, DescribeSecurityGroupsCommand, DescribeVolumesCommand, EC2Client, GetConsoleOutputCommand,
+} from "@aws-sdk/client-ec2";
+import { S3Client } from "@aws-sdk/client-s3";
+import { EngineSettings, MemberClientFactory, now } from "./aws";
+import { putEvidenceJson } from "./evidence";
+import { Attempt, describeInstance, instanceFacts, runStep } from "./steps";
+import { Artifact, CASES_PREFIX, CaseState } from "./types";
+
+export interface TriageDeps {
+    member: MemberClientFactory;
+    s3: S3Client;
+    settings: EngineSettings;
+}
+
+export function metadataKey(caseId: string): string {
+    return `${CASES_PREFIX}${caseId}/triage/instance-metadata.json`;
+}
+
+/** The value of a secondary call for the evidence document: its result, or why there is none. */
+function evidenceOf<T>(attempt: Attempt<T>): T | { error: string } {
+    return attempt.ok ? attempt.value : { error: attempt.error };
+}
+
+async function consoleOutput(ec2: EC2Client, instanceId: string): Promise<{ timestamp?: Date; output: string }> {
+    const out = await ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId }));
+    return { timestamp: out.Timestamp, output: Buffer.from(out.Output ?? "", "base64").toString("utf8") };
+}
+
+/** Writes the evidence object under Object Lock and returns its artifact. */
+async function putEvidence(s3: S3Client, settings: EngineSettings, key: string, document: unknown): Promise<Artifact> {
+    return { kind: "metadata", ...(await putEvidenceJson(s3, settings, key, document)), producedBy: "triage", at: now() };
+}
+
+/**
+ * Describes the instance and everything around it in parallel, stores that as evidence, and sets
+ * `facts`. A missing instance fails the step (no facts); failed secondary calls make it partial.
+ * Who tagged: the trigger's identity only (a CloudTrail lookup does not fit the isolation budget).
+ */
+export async function triage(state: CaseState, deps: TriageDeps): Promise<CaseState> {
+    return runStep(state, "triage", async (rec, next) => {
+        const { ec2 } = await deps.member(state.instance, state.caseId);
+        const id = state.instance.instanceId;
+        const byInstance = [{ Name: "attachment.instance-id", Values: [id] }];
+        // Everything that needs only the instance id starts at once; security groups need the describe.
+        const [found, volumes, associations, console] = await Promise.all([
+            rec.attempt("ec2:DescribeInstances", id, () => describeInstance(ec2, id)),
+            rec.attempt("ec2:DescribeVolumes", id, async () => (await ec2.send(new DescribeVolumesCommand({ Filters: byInstance }))).Volumes ?? []),
+            rec.attempt("ec2:DescribeIamInstanceProfileAssociations", id, async () => (await ec2.send(new DescribeIamInstanceProfileAssociationsCommand({
+                Filters: [{ Name: "instance-id", Values: [id] }],
+            }))).IamInstanceProfileAssociations ?? []),
+            rec.attempt("ec2:GetConsoleOutput", id, () => consoleOutput(ec2, id)),
+        ]);
+        if (!found.ok) {
+            return rec.fail(`describe failed: ${found.error}`);
+        }
+        if (!found.value) {
+            return rec.fail("instance not found");
+        }
+        const { instance, reservation } = found.value;
+        const groupIds = [...new Set((instance.NetworkInterfaces ?? []).flatMap((e) => (e.Groups ?? []).map((g) => g.GroupId ?? "")))].filter(Boolean);
+        const groups = await rec.attempt("ec2:DescribeSecurityGroups", groupIds.join(","), async () => groupIds.length === 0
+            ? []
+            : (await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: groupIds }))).SecurityGroups ?? []);
+
+        const association = associations.ok
+            ? associations.value.find((a) => a.InstanceId === id && (a.State === "associated" || a.State === "associating"))
+            : undefined;
+        next.facts = instanceFacts(instance, association);
+        rec.detail.identity = state.trigger.identity ?? null;
+
+        const key = metadataKey(state.caseId);
+        const collectedAt = now();
+        const document = {
+            schema: "ir-forensics/instance-metadata/1",
+            caseId: state.caseId,
+            instanceRef: state.instance,
+            trigger: state.trigger,
+            collectedAt,
+            reservation,
+            instance,
+            securityGroups: evidenceOf(groups),
+            volumes: evidenceOf(volumes),
+            iamInstanceProfileAssociations: evidenceOf(associations),
+            consoleOutput: evidenceOf(console),
+        };
+        const stored = await rec.attempt("s3:PutObject", `s3://${deps.settings.evidenceBucket}/${key}`,
+            () => putEvidence(deps.s3, deps.settings, key, document),
+            (artifact) => ({ detail: { versionId: artifact.versionId, bytes: artifact.bytes, sha256: artifact.sha256 } }));
+        if (stored.ok) {
+            next.artifacts.push(stored.value);
+            rec.detail.evidenceKey = key;
+        }
+    });
+}
