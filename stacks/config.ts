@@ -16,6 +16,10 @@ export const DEFAULTS = {
         abortIncompleteUploadsAfterDays: 14,
     },
     trail: { managementEvents: false },
+    memberDeployRoleName: "OrganizationAccountAccessRole",
+    isolation: { enabled: true, fallbackHttpsEgress: "0.0.0.0/0" as "0.0.0.0/0" | "none" },
+    securityHub: { enabled: true },
+    logRetentionDays: 365,
     awsConfig: { enabled: false },
     analysisNetwork: {
         cidr: "10.66.0.0/16",
@@ -327,11 +331,30 @@ export interface ForensicConfig extends CommonConfig {
     analysisNetwork: AnalysisNetworkConfig;
 }
 
+export interface MemberConfig {
+    accountId: string;
+    /** Regions where the member's instances are watched (at least one). */
+    regions: string[];
+}
+
 export interface SecurityConfig extends CommonConfig {
     role: "security";
     /** Fully qualified name of the forensic stack, read by StackReference. */
     forensicStack: string;
+    /** Accounts and regions that get the member footprint; the engine acts only on these. */
+    members: MemberConfig[];
+    /** Role assumed in each member account to deploy its footprint. */
+    memberDeployRoleName: string;
+    isolation: { enabled: boolean; fallbackHttpsEgress: "0.0.0.0/0" | "none" };
+    notifications: { emails: string[] };
+    /** GuardDuty EC2 findings at or above this severity open cases; undefined: off. */
+    guardDutyMinSeverity?: number;
+    securityHub: { enabled: boolean };
+    logRetentionDays: number;
 }
+
+/** Retention values CloudWatch Logs accepts. */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 /**
  * Which program a stack runs: the `role` key when set, else the stack's name (`forensic`, `security`,
@@ -455,11 +478,79 @@ export function loadForensicConfig(source: ConfigSource): ForensicConfig {
  * @param defaultForensicStack the StackReference name used when `forensicStack` is unset
  *   (`<organization>/<project>/forensic`).
  */
+function loadMembers(source: ConfigSource): MemberConfig[] {
+    const seen = new Set<string>();
+    return list("members", parse(source, "members")).map((raw, i) => {
+        const key = `members[${i}]`;
+        const m = objectOf(key, raw, ["accountId", "regions"]);
+        const id = accountId(`${key}.accountId`, required(`${key}.accountId`, m.accountId, "a 12-digit AWS account id"));
+        if (seen.has(id)) {
+            throw new ConfigError(`${key}.accountId`, "each member account listed once (give all its regions in one entry)", id);
+        }
+        seen.add(id);
+        const regions = list(`${key}.regions`, required(`${key}.regions`, m.regions, "a list of regions"))
+            .map((r, j) => region(`${key}.regions[${j}]`, r));
+        if (regions.length === 0 || new Set(regions).size !== regions.length) {
+            throw new ConfigError(`${key}.regions`, "at least one region, each listed once", regions);
+        }
+        return { accountId: id, regions };
+    });
+}
+
+/**
+ * @param defaultForensicStack the StackReference name used when `forensicStack` is unset
+ *   (`<organization>/<project>/forensic`).
+ */
 export function loadSecurityConfig(source: ConfigSource, defaultForensicStack: string): SecurityConfig {
     const common = loadCommon(source, "security");
     const forensicStack = parse(source, "forensicStack") ?? defaultForensicStack;
     if (typeof forensicStack !== "string" || !/^(?:[\w.-]+\/){0,2}[\w.-]+$/.test(forensicStack)) {
         throw new ConfigError("forensicStack", "a stack name such as acme/ir-forensics/forensic", forensicStack);
     }
-    return { ...common, role: "security", forensicStack };
+    const deployRole = parse(source, "memberDeployRoleName") ?? DEFAULTS.memberDeployRoleName;
+    if (typeof deployRole !== "string" || !/^[\w+=,.@-]{1,64}$/.test(deployRole)) {
+        throw new ConfigError("memberDeployRoleName", "an IAM role name (1-64 letters, digits or +=,.@_-)", deployRole);
+    }
+    const isolation = objectOf("isolation", parse(source, "isolation"), ["enabled", "fallbackHttpsEgress"]);
+    const notifications = objectOf("notifications", parse(source, "notifications"), ["emails"]);
+    const guardDuty = objectOf("guardDuty", parse(source, "guardDuty"), ["minSeverity"]);
+    const securityHub = objectOf("securityHub", parse(source, "securityHub"), ["enabled"]);
+    const minSeverity = guardDuty.minSeverity;
+    if (minSeverity !== undefined && (typeof minSeverity !== "number" || minSeverity < 1 || minSeverity > 8.9)) {
+        throw new ConfigError("guardDuty.minSeverity", "a GuardDuty severity from 1 to 8.9 (7 = high), or unset to leave GuardDuty out", minSeverity);
+    }
+    const retention = parse(source, "logRetentionDays") ?? DEFAULTS.logRetentionDays;
+    if (!LOG_RETENTION_DAYS.includes(retention as (typeof LOG_RETENTION_DAYS)[number])) {
+        throw new ConfigError("logRetentionDays", `one of the CloudWatch Logs retention values ${LOG_RETENTION_DAYS.join(", ")}`, retention);
+    }
+    return {
+        ...common,
+        role: "security",
+        forensicStack,
+        members: loadMembers(source),
+        memberDeployRoleName: deployRole,
+        isolation: {
+            enabled: bool("isolation.enabled", isolation.enabled, DEFAULTS.isolation.enabled),
+            fallbackHttpsEgress: oneOf("isolation.fallbackHttpsEgress", isolation.fallbackHttpsEgress, ["0.0.0.0/0", "none"] as const, DEFAULTS.isolation.fallbackHttpsEgress),
+        },
+        notifications: {
+            emails: list("notifications.emails", notifications.emails).map((e, i) => {
+                if (typeof e !== "string" || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(e)) {
+                    throw new ConfigError(`notifications.emails[${i}]`, "an e-mail address", e);
+                }
+                return e;
+            }),
+        },
+        guardDutyMinSeverity: minSeverity as number | undefined,
+        securityHub: { enabled: bool("securityHub.enabled", securityHub.enabled, DEFAULTS.securityHub.enabled) },
+        logRetentionDays: retention as number,
+    };
+}
+
+/** Checks the Slack webhook (a Pulumi secret, `ir-forensics:slackWebhookUrl`) without revealing it. */
+export function checkSlackWebhook(url: string): string {
+    if (!/^https:\/\/[\w.-]+\/\S+$/.test(url)) {
+        throw new ConfigError("slackWebhookUrl", "an https:// webhook URL (set it with pulumi config set --secret ir-forensics:slackWebhookUrl ...)");
+    }
+    return url;
 }

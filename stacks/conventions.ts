@@ -60,3 +60,12 @@ export function partitionOf(region: string): string {
 export function dnsSuffixOf(partition: string): string {
     return partition === "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com";
 }
+
+/** The member footprint's names, the same in every member account (the engine addresses them by name). */
+export const MEMBER_NAMES = {
+    path: "/ir-forensics/",
+    responderRoleName: "ir-forensics-responder",
+    forwarderRoleName: "ir-forensics-event-forwarder",
+    irProfileName: "ir-forensics-ir-instance",
+    containedProfileName: "ir-forensics-contained",
+} as const;

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigSource, loadForensicConfig, loadSecurityConfig, pulumiConfigSource, resolveRole } from "./config";
+import { checkSlackWebhook, ConfigSource, loadForensicConfig, loadSecurityConfig, pulumiConfigSource, resolveRole } from "./config";
 import { forensicStack } from "./forensic";
 import { securityStack } from "./security";
 
@@ -10,5 +10,8 @@ export function main(source: ConfigSource = pulumiConfigSource()) {
         return forensicStack(loadForensicConfig(source));
     }
     const defaultForensicStack = `${pulumi.getOrganization()}/${pulumi.getProject()}/forensic`;
-    return securityStack(loadSecurityConfig(source, defaultForensicStack));
+    // Checked in plain text here so that a bad value fails the preview; from here on it stays a secret.
+    const slack = source.get("slackWebhookUrl");
+    const slackWebhookUrl = slack === undefined ? undefined : pulumi.secret(checkSlackWebhook(slack));
+    return securityStack(loadSecurityConfig(source, defaultForensicStack), slackWebhookUrl);
 }

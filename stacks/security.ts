@@ -1,17 +1,36 @@
 /**
- * The security account's stack. It reads the forensic stack's outputs by StackReference and checks
- * that they belong to the configured forensic account; the response engine and the member footprint
- * are composed here.
+ * The security account's stack: the response engine, Security Hub actions, and the member footprint in
+ * every configured account and region (one explicit provider each, assuming the deploy role there). It
+ * reads the forensic stack's outputs by StackReference and checks they belong to the configured account.
  */
+import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { casePatterns } from "../components/eventPatterns";
+import { MemberIrAutomation } from "../components/memberIrAutomation";
+import { ResponseEngine } from "../components/responseEngine";
+import { SecurityHubActions } from "../components/securityHubActions";
 import { SecurityConfig } from "./config";
-import { homeProvider } from "./providers";
+import * as conventions from "./conventions";
+import { defaultTags, homeProvider } from "./providers";
 
 /** Outputs of the forensic stack this stack relies on. */
 export const FORENSIC_OUTPUTS = ["accountId", "region", "evidenceBucketName", "evidenceBucketArn", "evidenceKeyArn"] as const;
 
-export function securityStack(config: SecurityConfig) {
-    homeProvider("security", config, config.accounts.security);
+/** The provider that deploys a member's footprint in one region, through its deploy role. */
+function memberProvider(config: SecurityConfig, accountId: string, region: string): aws.Provider {
+    return new aws.Provider(`member-${accountId}-${region}`, {
+        region: region as aws.Region,
+        allowedAccountIds: [accountId],
+        assumeRoles: [{
+            roleArn: `arn:${config.partition}:iam::${accountId}:role/${config.memberDeployRoleName}`,
+            sessionName: "ir-forensics-deploy",
+        }],
+        defaultTags: { tags: defaultTags(config) },
+    });
+}
+
+export function securityStack(config: SecurityConfig, slackWebhookUrl?: pulumi.Output<string>) {
+    const provider = homeProvider("security", config, config.accounts.security);
     const forensic = new pulumi.StackReference("forensic", { name: config.forensicStack });
     const outputs = Object.fromEntries(
         FORENSIC_OUTPUTS.map((key) => [key, forensic.requireOutput(key) as pulumi.Output<string>]),
@@ -28,6 +47,63 @@ export function securityStack(config: SecurityConfig) {
         return id;
     });
 
+    const p = config.partition;
+    const patterns = casePatterns(config.guardDutyMinSeverity);
+    const engine = new ResponseEngine("engine", {
+        partition: p,
+        region: config.region,
+        accountId: config.accounts.security,
+        organizationId: config.organizationId,
+        evidence: {
+            bucketName: outputs.evidenceBucketName,
+            bucketArn: outputs.evidenceBucketArn,
+            keyArn: outputs.evidenceKeyArn,
+            region: outputs.region,
+        },
+        memberAccounts: config.members.map((m) => m.accountId),
+        memberNames: conventions.MEMBER_NAMES,
+        responderRolePath: conventions.RESPONDER_ROLE_PATH,
+        isolation: config.isolation,
+        guardDutyMinSeverity: config.guardDutyMinSeverity,
+        patterns,
+        logRetentionDays: config.logRetentionDays,
+        notificationEmails: config.notifications.emails,
+        slackWebhookUrl,
+    }, { provider });
+
+    const engineRolePattern = conventions.rolePathPattern(p, config.accounts.security, conventions.RESPONDER_ROLE_PATH);
+    const members = config.members.map((m) => new MemberIrAutomation(`member-${m.accountId}`, {
+        partition: p,
+        accountId: m.accountId,
+        regions: m.regions.map((region) => ({ region, provider: memberProvider(config, m.accountId, region) })),
+        securityAccountId: config.accounts.security,
+        engineRolePattern,
+        organizationId: config.organizationId,
+        engineBusArn: engine.bus.arn,
+        names: conventions.MEMBER_NAMES,
+        // GuardDuty findings are forwarded from members too, for organizations without a delegated administrator here.
+        patterns,
+    }));
+
+    let securityHub: SecurityHubActions | undefined;
+    if (config.securityHub.enabled) {
+        securityHub = new SecurityHubActions("securityhub", {
+            partition: p,
+            region: config.region,
+            accountId: config.accounts.security,
+            settings: engine.settings,
+            assumeMember: {
+                Sid: "AssumeMemberResponderRoles",
+                Effect: "Allow",
+                Action: "sts:AssumeRole",
+                Resource: config.members.map((m) =>
+                    `arn:${p}:iam::${m.accountId}:role${conventions.MEMBER_NAMES.path}${conventions.MEMBER_NAMES.responderRoleName}`),
+            },
+            responderRolePath: conventions.RESPONDER_ROLE_PATH,
+            logRetentionDays: config.logRetentionDays,
+        }, { provider });
+    }
+
     return {
         role: "security",
         accountId: config.accounts.security,
@@ -37,5 +113,12 @@ export function securityStack(config: SecurityConfig) {
         evidenceBucketName: outputs.evidenceBucketName,
         evidenceBucketArn: outputs.evidenceBucketArn,
         evidenceKeyArn: outputs.evidenceKeyArn,
+        engineBusArn: engine.bus.arn,
+        stateMachineArn: engine.stateMachine.arn,
+        casesTableName: engine.casesTable.name,
+        notificationTopicArn: engine.topic.arn,
+        functionNames: Object.fromEntries(Object.entries(engine.functions).map(([k, f]) => [k, f.fn.name])),
+        memberResponderRoleArns: Object.fromEntries(members.map((m, i) => [config.members[i].accountId, m.responderRole.arn])),
+        ...(securityHub ? { securityHubAnalyzeActionArn: securityHub.analyzeActionArn, securityHubContainActionArn: securityHub.containActionArn } : {}),
     };
 }

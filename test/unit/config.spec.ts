@@ -217,6 +217,37 @@ describe("config", () => {
         it("defaults the forensic stack reference", () => {
             assert.strictEqual(loadSecurityConfig(security({ "ir-forensics:forensicStack": undefined }), "acme/ir-forensics/forensic").forensicStack, "acme/ir-forensics/forensic");
         });
+        it("reads members, isolation, notifications and log retention with their defaults", () => {
+            const c = loadSecurityConfig(security(), "x");
+            assert.deepStrictEqual(c.members, [
+                { accountId: "444455556666", regions: ["eu-west-1", "us-east-1"] },
+                { accountId: "555566667777", regions: ["eu-west-1"] },
+            ]);
+            assert.strictEqual(c.memberDeployRoleName, "OrganizationAccountAccessRole");
+            assert.deepStrictEqual(c.isolation, { enabled: true, fallbackHttpsEgress: "0.0.0.0/0" });
+            assert.strictEqual(c.guardDutyMinSeverity, undefined);
+            assert.strictEqual(c.logRetentionDays, 365);
+            const bare = loadSecurityConfig(security({
+                "ir-forensics:isolation": undefined, "ir-forensics:logRetentionDays": undefined, "ir-forensics:memberDeployRoleName": undefined,
+                "ir-forensics:members": undefined, "ir-forensics:notifications": undefined, "ir-forensics:securityHub": undefined,
+            }), "x");
+            assert.deepStrictEqual([bare.members, bare.isolation.enabled, bare.logRetentionDays, bare.securityHub.enabled], [[], true, 365, true]);
+        });
+        it("rejects a member listed twice, a bad member region and an empty region list", () => {
+            const twice = [{ accountId: "444455556666", regions: ["eu-west-1"] }, { accountId: "444455556666", regions: ["us-east-1"] }];
+            rejects(() => loadSecurityConfig(security({ "ir-forensics:members": twice }), "x"), "members[1].accountId", /listed once/);
+            rejects(() => loadSecurityConfig(security({ "ir-forensics:members": [{ accountId: "444455556666", regions: ["eu-west"] }] }), "x"), "members[0].regions[0]", /AWS region name/);
+            rejects(() => loadSecurityConfig(security({ "ir-forensics:members": [{ accountId: "444455556666", regions: [] }] }), "x"), "members[0].regions", /at least one region/);
+            rejects(() => loadSecurityConfig(security({ "ir-forensics:members": [{ accountId: "4444", regions: ["eu-west-1"] }] }), "x"), "members[0].accountId", /12-digit/);
+        });
+        it("rejects a GuardDuty severity out of range, a bad retention, an invalid e-mail or egress", () => {
+            rejects(() => loadSecurityConfig(security({ "ir-forensics:guardDuty": { minSeverity: 9 } }), "x"), "guardDuty.minSeverity", /1 to 8.9/);
+            rejects(() => loadSecurityConfig(security({ "ir-forensics:logRetentionDays": 100 }), "x"), "logRetentionDays", /retention values/);
+            rejects(() => loadSecurityConfig(security({ "ir-forensics:notifications.emails": ["soc"] }), "x"), "notifications.emails[0]", /e-mail/);
+            rejects(() => loadSecurityConfig(security({ "ir-forensics:isolation.fallbackHttpsEgress": "10.0.0.0/8" }), "x"), "isolation.fallbackHttpsEgress", /0\.0\.0\.0\/0, none/);
+            rejects(() => loadSecurityConfig(security({ "ir-forensics:memberDeployRoleName": "bad role" }), "x"), "memberDeployRoleName", /IAM role name/);
+            assert.strictEqual(loadSecurityConfig(security({ "ir-forensics:guardDuty": { minSeverity: 7 } }), "x").guardDutyMinSeverity, 7);
+        });
         it("rejects a malformed stack reference", () => {
             rejects(() => loadSecurityConfig(security({ "ir-forensics:forensicStack": "a/b/c/d" }), "x"), "forensicStack", /stack name/);
         });

@@ -2,6 +2,7 @@ import * as assert from "assert";
 import * as aws from "@pulumi/aws";
 import { actionProblem, policyProblems } from "../support/iam";
 import { ofType, policyOf, renderStack, RenderedStack } from "../support/pulumi";
+import { renderSecurity } from "../support/stacks";
 
 type Kind = Parameters<typeof policyProblems>[1];
 
@@ -21,6 +22,7 @@ function policies(stack: RenderedStack): Array<{ where: string; kind: Kind; doc:
     add(aws.s3.BucketPolicy, "policy", "resource");
     add(aws.ec2.VpcEndpoint, "policy", "resource");
     add(aws.kms.Key, "policy", "key");
+    add(aws.cloudwatch.EventBusPolicy, "policy", "resource");
     return found;
 }
 
@@ -33,6 +35,11 @@ describe("IAM policy documents of both stacks", () => {
                 "ir-forensics:awsConfig.enabled": true,
                 "ir-forensics:trail.managementEvents": true,
             },
+        })],
+        ["security (defaults)", () => renderSecurity()],
+        ["security (GuardDuty, Slack)", () => renderSecurity({
+            config: { "ir-forensics:guardDuty": { minSeverity: 5 } },
+            secrets: { "ir-forensics:slackWebhookUrl": "https://hooks.slack.com/services/T/B/X" },
         })],
     ];
 

@@ -1,55 +1,306 @@
 import * as assert from "assert";
-import { one, ofType, renderStack } from "../support/pulumi";
+import * as aws from "@pulumi/aws";
+import { guardDutyPattern, tagChangePattern } from "../../components/eventPatterns";
+import { asList, one, ofType, policyOf, RecordedResource, RenderedStack, resolve, statement, unwrapSecret } from "../support/pulumi";
+import { FORENSIC_STACK, forensicOutputs, renderSecurity } from "../support/stacks";
 
-const FORENSIC_STACK = "organization/ir-forensics/forensic";
-const forensicOutputs = (accountId = "111122223333") => ({
-    [FORENSIC_STACK]: {
-        accountId,
-        region: "eu-west-1",
-        evidenceBucketName: "evidence-bucket-1a2b3c",
-        evidenceBucketArn: "arn:aws:s3:::evidence-bucket-1a2b3c",
-        evidenceKeyArn: "arn:aws:kms:eu-west-1:111122223333:key/0000-1111",
-    },
-});
+const SECURITY = "222233334444";
+const MEMBERS = { "444455556666": ["eu-west-1", "us-east-1"], "555566667777": ["eu-west-1"] };
+const ENGINE_ROLES = `arn:aws:iam::${SECURITY}:role/ir-forensics/responder/*`;
+
+/** The provider resource a resource was deployed with. */
+function providerOf(stack: RenderedStack, r: RecordedResource): RecordedResource {
+    const name = r.provider.split("::")[3];
+    return one(stack, "pulumi:providers:aws", name);
+}
 
 describe("security stack (Pulumi.security.yaml)", () => {
-    it("builds with its own provider, which accepts only the security account", async () => {
-        const stack = await renderStack("security", { stackOutputs: forensicOutputs() });
-        const provider = one(stack, "pulumi:providers:aws", "security");
-        assert.deepStrictEqual(JSON.parse(provider.inputs.allowedAccountIds), ["222233334444"]);
-        assert.strictEqual(JSON.parse(provider.inputs.defaultTags).tags.Project, "ir-forensics");
+    let stack: RenderedStack;
+    before(async () => {
+        stack = await renderSecurity();
     });
 
-    it("reads the forensic stack named in config and passes its evidence store on", async () => {
-        const stack = await renderStack("security", { stackOutputs: forensicOutputs() });
-        const ref = one(stack, "pulumi:pulumi:StackReference", "forensic");
-        assert.strictEqual(ref.inputs.name, FORENSIC_STACK);
-        assert.strictEqual(stack.outputs.forensicAccountId, "111122223333");
-        assert.strictEqual(stack.outputs.evidenceBucketArn, "arn:aws:s3:::evidence-bucket-1a2b3c");
-        assert.strictEqual(stack.outputs.evidenceKeyArn, "arn:aws:kms:eu-west-1:111122223333:key/0000-1111");
-    });
-
-    it("runs the security program for a stack named security-prod without a role key", async () => {
-        const stack = await renderStack("security-prod", {
-            file: "security",
-            config: { "ir-forensics:role": undefined, "ir-forensics:forensicStack": undefined },
-            stackOutputs: { "organization/ir-forensics/forensic": forensicOutputs()[FORENSIC_STACK] },
+    describe("providers", () => {
+        it("has its own provider, which accepts only the security account", () => {
+            const provider = one(stack, "pulumi:providers:aws", "security");
+            assert.deepStrictEqual(JSON.parse(provider.inputs.allowedAccountIds), [SECURITY]);
+            assert.strictEqual(JSON.parse(provider.inputs.defaultTags).tags.Project, "ir-forensics");
         });
-        assert.strictEqual(stack.outputs.role, "security");
-        assert.strictEqual(ofType(stack, "pulumi:pulumi:StackReference").length, 1);
+
+        it("has one provider per member account and region, assuming the deploy role there, with the same default tags", () => {
+            const expected = Object.entries(MEMBERS).flatMap(([acct, regions]) => regions.map((r) => `member-${acct}-${r}`)).sort();
+            const providers = ofType(stack, "pulumi:providers:aws").filter((p) => p.name.startsWith("member-"));
+            assert.deepStrictEqual(providers.map((p) => p.name).sort(), expected);
+            const homeTags = JSON.parse(one(stack, "pulumi:providers:aws", "security").inputs.defaultTags);
+            for (const p of providers) {
+                const [, acct, ...region] = p.name.split("-");
+                assert.strictEqual(p.inputs.region, region.join("-"));
+                assert.deepStrictEqual(JSON.parse(p.inputs.allowedAccountIds), [acct]);
+                const assume = JSON.parse(p.inputs.assumeRoles)[0];
+                assert.strictEqual(assume.roleArn, `arn:aws:iam::${acct}:role/OrganizationAccountAccessRole`);
+                assert.deepStrictEqual(JSON.parse(p.inputs.defaultTags), homeTags);
+            }
+        });
+
+        it("deploys the engine through the security provider and each member's resources through that member's providers", () => {
+            for (const r of stack.resources.filter((x) => x.type.startsWith("aws:"))) {
+                const provider = providerOf(stack, r);
+                const ownerAccount = JSON.parse(provider.inputs.allowedAccountIds)[0];
+                if (r.name.startsWith("member-")) {
+                    assert.strictEqual(ownerAccount, r.name.split("-")[1], `${r.type} ${r.name}`);
+                } else {
+                    assert.strictEqual(ownerAccount, SECURITY, `${r.type} ${r.name}`);
+                }
+            }
+        });
     });
 
-    it("refuses a forensic stack that belongs to another account, naming both keys", async () => {
-        await assert.rejects(
-            renderStack("security", { stackOutputs: forensicOutputs("999999999999") }),
-            /ir-forensics:forensicStack\) belongs to account 999999999999, but ir-forensics:accounts\.forensic is 111122223333/,
-        );
+    describe("member footprint", () => {
+        it("creates account-global roles once per account and a forwarding rule per region", () => {
+            for (const [acct, regions] of Object.entries(MEMBERS)) {
+                assert.strictEqual(ofType(stack, aws.iam.Role, `member-${acct}-responder`).length, 1);
+                assert.strictEqual(ofType(stack, aws.iam.InstanceProfile, new RegExp(`^member-${acct}-`)).length, 2);
+                const rules = ofType(stack, aws.cloudwatch.EventRule, new RegExp(`^member-${acct}-.*-tag-change$`));
+                assert.deepStrictEqual(rules.map((r) => providerOf(stack, r).inputs.region).sort(), [...regions].sort());
+            }
+        });
+
+        it("trusts only the security account's engine roles, inside the organization", () => {
+            const role = one(stack, aws.iam.Role, "member-444455556666-responder");
+            assert.strictEqual(role.inputs.name, "ir-forensics-responder");
+            assert.strictEqual(role.inputs.path, "/ir-forensics/");
+            const trust = policyOf(role, "assumeRolePolicy").Statement;
+            assert.strictEqual(trust.length, 1);
+            assert.deepStrictEqual(trust[0].Principal, { AWS: `arn:aws:iam::${SECURITY}:root` });
+            assert.deepStrictEqual(trust[0].Condition, {
+                ArnLike: { "aws:PrincipalArn": ENGINE_ROLES },
+                StringEquals: { "aws:PrincipalOrgID": "o-a1b2c3d4e5" },
+            });
+        });
+
+        it("lets the responder pass only the IR and deny-all roles, to EC2", () => {
+            const doc = policyOf(one(stack, aws.iam.RolePolicy, "member-444455556666-responder"));
+            const pass = statement(doc, "PassOnlyTheIrAndContainedRoles");
+            const roles = ofType(stack, aws.iam.Role).filter((r) => /^member-444455556666-(ir-instance|contained)$/.test(r.name)).map((r) => r.state.arn);
+            assert.deepStrictEqual([...pass.Resource].sort(), roles.sort());
+            assert.deepStrictEqual(pass.Condition, { StringEquals: { "iam:PassedToService": "ec2.amazonaws.com" } });
+            assert.ok(doc.Statement.filter((s) => asList(s.Action).includes("iam:PassRole")).length === 1);
+        });
+
+        it("lets the responder change rules only of the engine's own groups and set only incident tags", () => {
+            const doc = policyOf(one(stack, aws.iam.RolePolicy, "member-444455556666-responder"));
+            assert.deepStrictEqual(statement(doc, "RulesOfEngineGroupsOnly").Condition, { Null: { "aws:ResourceTag/ir-forensics:purpose": "false" } });
+            assert.deepStrictEqual(statement(doc, "TagInstancesWithIncidentTagsOnly").Condition, {
+                "ForAllValues:StringEquals": { "aws:TagKeys": ["SecurityIncidentStatus", "SecurityIncidentCase"] },
+            });
+            assert.strictEqual(statement(doc, "NeverEditTheEngineRoles").Effect, "Deny");
+        });
+
+        it("gives the IR profile SSM core only and the contained profile a deny-all", () => {
+            assert.match(one(stack, aws.iam.RolePolicyAttachment, "member-444455556666-ir-instance-ssm").inputs.policyArn, /AmazonSSMManagedInstanceCore$/);
+            assert.strictEqual(ofType(stack, aws.iam.RolePolicyAttachment, /^member-444455556666-/).length, 1);
+            const deny = policyOf(one(stack, aws.iam.RolePolicy, "member-444455556666-contained-deny-all")).Statement;
+            assert.deepStrictEqual(deny, [{ Sid: "DenyEverything", Effect: "Deny", Action: "*", Resource: "*" }]);
+        });
+
+        it("forwards only SecurityIncidentStatus tag changes on instances to the engine bus, with a role scoped to that bus", () => {
+            const bus = one(stack, aws.cloudwatch.EventBus, "engine-bus");
+            const rule = one(stack, aws.cloudwatch.EventRule, "member-444455556666-us-east-1-tag-change");
+            assert.deepStrictEqual(JSON.parse(rule.inputs.eventPattern), tagChangePattern());
+            const target = one(stack, aws.cloudwatch.EventTarget, "member-444455556666-us-east-1-tag-change");
+            assert.strictEqual(target.inputs.arn, bus.state.arn);
+            const forwarder = one(stack, aws.iam.Role, "member-444455556666-forwarder");
+            assert.strictEqual(target.inputs.roleArn, forwarder.state.arn);
+            assert.deepStrictEqual(policyOf(forwarder, "assumeRolePolicy").Statement[0].Condition, { StringEquals: { "aws:SourceAccount": "444455556666" } });
+            const put = policyOf(one(stack, aws.iam.RolePolicy, "member-444455556666-forwarder")).Statement;
+            assert.deepStrictEqual(put, [{ Sid: "PutToEngineBus", Effect: "Allow", Action: "events:PutEvents", Resource: bus.state.arn }]);
+        });
     });
 
-    it("fails when the role cannot be told from the stack name", async () => {
-        await assert.rejects(
-            renderStack("prod", { file: "security", config: { "ir-forensics:role": undefined }, stackOutputs: forensicOutputs() }),
-            /ir-forensics:role: expected forensic or security/,
-        );
+    describe("response engine", () => {
+        it("admits PutEvents on its bus from the organization only", () => {
+            const policy = policyOf(one(stack, aws.cloudwatch.EventBusPolicy, "engine-bus-policy")).Statement;
+            assert.strictEqual(policy.length, 1);
+            assert.strictEqual(policy[0].Action, "events:PutEvents");
+            assert.deepStrictEqual(policy[0].Condition, { StringEquals: { "aws:PrincipalOrgID": "o-a1b2c3d4e5" } });
+        });
+
+        it("routes tag changes on its bus to the case opener", () => {
+            const rule = one(stack, aws.cloudwatch.EventRule, "engine-tag-change-engine");
+            assert.strictEqual(rule.inputs.eventBusName, one(stack, aws.cloudwatch.EventBus, "engine-bus").state.name);
+            assert.deepStrictEqual(JSON.parse(rule.inputs.eventPattern), tagChangePattern());
+            const opener = one(stack, aws.lambda.Function, "engine-open-case");
+            assert.strictEqual(one(stack, aws.cloudwatch.EventTarget, "engine-tag-change-engine").inputs.arn, opener.state.arn);
+            const permission = one(stack, aws.lambda.Permission, "engine-tag-change-engine");
+            assert.strictEqual(permission.inputs.principal, "events.amazonaws.com");
+            assert.strictEqual(permission.inputs.sourceArn, rule.state.arn);
+        });
+
+        it("runs a Standard state machine that logs ALL to a log group with retention, with X-Ray on", () => {
+            const machine = one(stack, aws.sfn.StateMachine, "engine-incident");
+            assert.strictEqual(machine.inputs.type, "STANDARD");
+            assert.strictEqual(machine.inputs.loggingConfiguration.level, "ALL");
+            assert.strictEqual(machine.inputs.loggingConfiguration.includeExecutionData, true);
+            assert.deepStrictEqual(machine.inputs.tracingConfiguration, { enabled: true });
+            const logs = one(stack, aws.cloudwatch.LogGroup, "engine-incident-logs");
+            assert.strictEqual(logs.inputs.retentionInDays, 365);
+            assert.strictEqual(machine.inputs.loggingConfiguration.logDestination, `${logs.state.arn}:*`);
+        });
+
+        it("invokes exactly the step callbacks it was built with", () => {
+            const definition = JSON.parse(one(stack, aws.sfn.StateMachine, "engine-incident").inputs.definition);
+            const arn = (n: string) => one(stack, aws.lambda.Function, `engine-${n}`).state.arn;
+            for (const [state, fn] of [["Triage", "triage"], ["Isolate", "isolate"], ["Record", "record"], ["Contain", "contain"], ["Close", "close"]]) {
+                assert.strictEqual(definition.States[state].Resource, arn(fn));
+            }
+            const invoke = statement(policyOf(one(stack, aws.iam.RolePolicy, "engine-incident-policy")), "InvokeStepCallbacks");
+            assert.strictEqual(invoke.Resource.length, 10);
+        });
+
+        it("gives every callback a role of its own under the responder path, never a default role", () => {
+            const functions = ofType(stack, aws.lambda.Function);
+            assert.ok(functions.length >= 7, functions.map((f) => f.name).join());
+            const roles = new Set<string>();
+            for (const fn of functions) {
+                assert.ok(fn.inputs.role, `${fn.name} has no explicit role`);
+                roles.add(fn.inputs.role);
+                const role = ofType(stack, aws.iam.Role).find((r) => r.state.arn === fn.inputs.role);
+                assert.ok(role, `${fn.name}'s role is not one of ours`);
+                assert.strictEqual(role.inputs.path, "/ir-forensics/responder/");
+                assert.strictEqual(fn.inputs.runtime, "nodejs22.x");
+                assert.deepStrictEqual(fn.inputs.tracingConfig, { mode: "Active" });
+            }
+            assert.strictEqual(roles.size, functions.length);
+            for (const att of ofType(stack, aws.iam.RolePolicyAttachment)) {
+                assert.doesNotMatch(att.inputs.policyArn, /FullAccess|PowerUser|AdministratorAccess/, att.name);
+            }
+        });
+
+        it("keeps one case per instance in an on-demand table that cannot be deleted by accident", () => {
+            const table = one(stack, aws.dynamodb.Table, "engine-cases");
+            assert.strictEqual(table.inputs.hashKey, "instanceKey");
+            assert.strictEqual(table.inputs.billingMode, "PAY_PER_REQUEST");
+            assert.strictEqual(table.inputs.deletionProtectionEnabled, true);
+            assert.deepStrictEqual(table.inputs.pointInTimeRecovery, { enabled: true });
+        });
+
+        it("encrypts the notification topic and subscribes the configured e-mail", () => {
+            const topic = one(stack, aws.sns.Topic, "engine-notifications");
+            assert.strictEqual(topic.inputs.kmsMasterKeyId, "alias/aws/sns");
+            const email = one(stack, aws.sns.TopicSubscription, "engine-email-0");
+            assert.deepStrictEqual([email.inputs.protocol, email.inputs.endpoint, email.inputs.topic], ["email", "soc@example.com", topic.state.arn]);
+        });
+
+        it("passes each callback the engine settings, and the case opener the member accounts", () => {
+            const opener = one(stack, aws.lambda.Function, "engine-open-case");
+            const settings = JSON.parse(opener.inputs.environment.variables.IRF_SETTINGS);
+            assert.deepStrictEqual(settings.memberAccounts, Object.keys(MEMBERS));
+            assert.strictEqual(settings.evidenceBucket, "evidence-bucket-1a2b3c");
+            assert.strictEqual(settings.stateMachineArn, one(stack, aws.sfn.StateMachine, "engine-incident").state.arn);
+            assert.strictEqual(settings.member.responderRoleName, "ir-forensics-responder");
+            assert.deepStrictEqual(settings.isolation, { enabled: true, fallbackHttpsEgress: "0.0.0.0/0" });
+        });
+
+        it("lets only the step callbacks that need it assume member roles or write evidence", () => {
+            const policyFor = (fn: string) => policyOf(one(stack, aws.iam.RolePolicy, `engine-${fn}-policy`));
+            const actions = (fn: string) => policyFor(fn).Statement.flatMap((s) => asList(s.Action));
+            assert.ok(actions("triage").includes("sts:AssumeRole") && actions("triage").includes("s3:PutObject"));
+            assert.ok(!actions("open-case").includes("sts:AssumeRole") && !actions("open-case").includes("s3:PutObject"));
+            assert.ok(!actions("record").includes("sts:AssumeRole"));
+            const assume = statement(policyFor("contain"), "AssumeMemberResponderRoles");
+            assert.deepStrictEqual(assume.Resource, Object.keys(MEMBERS).map((a) => `arn:aws:iam::${a}:role/ir-forensics/ir-forensics-responder`));
+            assert.strictEqual(statement(policyFor("triage"), "WriteCaseEvidence").Resource, "arn:aws:s3:::evidence-bucket-1a2b3c/cases/*");
+        });
+    });
+
+    describe("Security Hub", () => {
+        it("creates Analyze and Contain custom actions whose rule invokes the tagger", () => {
+            const targets = ofType(stack, aws.securityhub.ActionTarget);
+            assert.deepStrictEqual(targets.map((t) => t.inputs.name).sort(), ["Analyze instance", "Contain instance"]);
+            const rule = one(stack, aws.cloudwatch.EventRule, "securityhub-custom-actions");
+            const pattern = JSON.parse(rule.inputs.eventPattern);
+            assert.deepStrictEqual(pattern["detail-type"], ["Security Hub Findings - Custom Action"]);
+            assert.deepStrictEqual([...pattern.resources].sort(), targets.map((t) => t.state.arn).sort());
+            assert.strictEqual(one(stack, aws.cloudwatch.EventTarget, "securityhub-custom-actions").inputs.arn, one(stack, aws.lambda.Function, "securityhub-tagger").state.arn);
+        });
+
+        it("can be turned off", async () => {
+            const s = await renderSecurity({ config: { "ir-forensics:securityHub.enabled": false } });
+            assert.deepStrictEqual(ofType(s, aws.securityhub.ActionTarget), []);
+        });
+    });
+
+    describe("GuardDuty", () => {
+        it("is off by default", () => {
+            assert.deepStrictEqual(ofType(stack, aws.cloudwatch.EventRule, /guardduty/), []);
+        });
+
+        it("opens cases from findings at or above the configured severity, from members and the administrator's default bus", async () => {
+            const s = await renderSecurity({ config: { "ir-forensics:guardDuty": { minSeverity: 7 } } });
+            const rules = ofType(s, aws.cloudwatch.EventRule, /guardduty/);
+            for (const rule of rules) {
+                assert.deepStrictEqual(JSON.parse(rule.inputs.eventPattern), guardDutyPattern(7));
+            }
+            assert.ok(rules.some((r) => r.name === "engine-guardduty-default" && r.inputs.eventBusName === undefined));
+            assert.ok(rules.some((r) => r.name === "engine-guardduty-engine"));
+            assert.strictEqual(rules.filter((r) => r.name.startsWith("member-")).length, 3);
+        });
+    });
+
+    describe("Slack", () => {
+        it("has no Slack callback without a webhook", () => {
+            assert.deepStrictEqual(ofType(stack, aws.lambda.Function, "engine-slack"), []);
+        });
+
+        it("subscribes a Slack callback whose webhook stays a secret", async () => {
+            const url = "https://hooks.slack.com/services/T000/B000/XXXX";
+            const s = await renderSecurity({ secrets: { "ir-forensics:slackWebhookUrl": url } });
+            const fn = one(s, aws.lambda.Function, "engine-slack");
+            const env = unwrapSecret(fn.inputs.environment);
+            assert.ok(JSON.stringify(fn.inputs.environment).includes("4dabf18193072939515e22adb298388d"), "the webhook is not marked secret");
+            assert.strictEqual(JSON.parse((env as any).variables.IRF_SETTINGS).webhookUrl, url);
+            const sub = one(s, aws.sns.TopicSubscription, "engine-slack");
+            assert.deepStrictEqual([sub.inputs.protocol, sub.inputs.endpoint], ["lambda", fn.state.arn]);
+        });
+
+        it("rejects a webhook that is not https, naming the key", async () => {
+            await assert.rejects(renderSecurity({ secrets: { "ir-forensics:slackWebhookUrl": "http://example.com/x" } }), /ir-forensics:slackWebhookUrl/);
+        });
+    });
+
+    describe("forensic stack reference", () => {
+        it("reads the forensic stack named in config and passes its evidence store on", () => {
+            const ref = one(stack, "pulumi:pulumi:StackReference", "forensic");
+            assert.strictEqual(ref.inputs.name, FORENSIC_STACK);
+            assert.strictEqual(stack.outputs.forensicAccountId, "111122223333");
+            assert.strictEqual(stack.outputs.evidenceBucketArn, "arn:aws:s3:::evidence-bucket-1a2b3c");
+        });
+
+        it("runs the security program for a stack named security-prod without a role key", async () => {
+            const s = await renderSecurity({
+                stack: "security-prod",
+                config: { "ir-forensics:role": undefined, "ir-forensics:forensicStack": undefined },
+                stackOutputs: { [FORENSIC_STACK]: forensicOutputs() },
+            });
+            assert.strictEqual(s.outputs.role, "security");
+        });
+
+        it("refuses a forensic stack that belongs to another account, naming both keys", async () => {
+            await assert.rejects(
+                renderSecurity({ forensicAccount: "999999999999" }),
+                /ir-forensics:forensicStack\) belongs to account 999999999999, but ir-forensics:accounts\.forensic is 111122223333/,
+            );
+        });
+
+        it("fails when the role cannot be told from the stack name", async () => {
+            await assert.rejects(renderSecurity({ stack: "prod", config: { "ir-forensics:role": undefined } }), /ir-forensics:role: expected forensic or security/);
+        });
+    });
+
+    it("exports the engine's entry points", async () => {
+        for (const key of ["engineBusArn", "stateMachineArn", "casesTableName", "notificationTopicArn", "securityHubAnalyzeActionArn"]) {
+            assert.ok(stack.outputs[key], key);
+        }
+        assert.deepStrictEqual(Object.keys(await resolve(stack.outputs.memberResponderRoleArns)).sort(), Object.keys(MEMBERS).sort());
     });
 });

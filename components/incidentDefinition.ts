@@ -1,0 +1,150 @@
+/**
+ * The incident state machine's definition (Amazon States Language), one execution per case:
+ *
+ *   Prepare → Triage → (analyze) Isolate → Record → Acquire [memory ∥ disk] → NotifyAcquisition → Contain → Close
+ *                    → (contain) Contain → Close
+ *
+ * Every task catches its own failure into `$.lastError` and the case moves on: acquisition branches
+ * never cancel each other, and containment always runs, after acquisition succeeded or failed. The
+ * execution ends FAILED when the case ended uncontained, so that it stands out in the console.
+ */
+
+/** Function ARNs (or names) of the engine's step callbacks. */
+export interface IncidentFunctions {
+    triage: string;
+    isolate: string;
+    record: string;
+    contain: string;
+    close: string;
+}
+
+export interface IncidentDefinitionOptions {
+    /** AWS partition, for the service integration ARNs. */
+    partition: string;
+    /** Notification topic for the acquisition results. */
+    topicArn: string;
+    /** Seconds a step callback may run before the state times out. */
+    stepTimeoutSeconds?: number;
+}
+
+/** Errors of the Lambda service itself (not of our code): retried with backoff. */
+export const LAMBDA_TRANSIENT_ERRORS = [
+    "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException",
+];
+
+type State = Record<string, unknown>;
+
+function task(resource: string, next: string, timeout: number, catchNext = next): State {
+    return {
+        Type: "Task",
+        Resource: resource,
+        TimeoutSeconds: timeout,
+        Retry: [{ ErrorEquals: LAMBDA_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2 }],
+        // The failure is kept on the case and the next step records it; the state is otherwise unchanged.
+        Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.lastError", Next: catchNext }],
+        Next: next,
+    };
+}
+
+/** An acquisition branch not yet implemented: records that nothing was acquired and never fails. */
+function notAcquiredBranch(step: "memory" | "disk"): State {
+    const name = step === "memory" ? "MemoryNotAcquired" : "DiskNotAcquired";
+    return {
+        StartAt: name,
+        States: {
+            [name]: {
+                Type: "Pass",
+                Parameters: {
+                    step,
+                    status: "skipped",
+                    "startedAt.$": "$$.State.EnteredTime",
+                    "endedAt.$": "$$.State.EnteredTime",
+                    actions: [],
+                    error: `${step} acquisition is not part of this release: not acquired`,
+                },
+                End: true,
+            },
+        },
+    };
+}
+
+export function incidentDefinition(fns: IncidentFunctions, options: IncidentDefinitionOptions): Record<string, unknown> {
+    const timeout = options.stepTimeoutSeconds ?? 300;
+    return {
+        Comment: "ir-forensics incident: triage, fast isolation, acquisition, containment, chain of custody",
+        StartAt: "Prepare",
+        States: {
+            Prepare: {
+                Type: "Pass",
+                Comment: "The case document every step extends",
+                Parameters: {
+                    "caseId.$": "$.caseId",
+                    "mode.$": "$.mode",
+                    "instance.$": "$.instance",
+                    "trigger.$": "$.trigger",
+                    "openedAt.$": "$.openedAt",
+                    "executionArn.$": "$$.Execution.Id",
+                    steps: [],
+                    artifacts: [],
+                },
+                Next: "Triage",
+            },
+            Triage: task(fns.triage, "ModeChoice", timeout),
+            ModeChoice: {
+                Type: "Choice",
+                Choices: [{ Variable: "$.mode", StringEquals: "contain", Next: "Contain" }],
+                Default: "Isolate",
+            },
+            Isolate: task(fns.isolate, "Record", timeout),
+            Record: task(fns.record, "Acquire", timeout),
+            Acquire: {
+                Type: "Parallel",
+                Comment: "Memory and disk acquisition; each branch records its own failure and never cancels the other",
+                Branches: [notAcquiredBranch("memory"), notAcquiredBranch("disk")],
+                ResultPath: "$.acquisition",
+                Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.lastError", Next: "Contain" }],
+                Next: "NotifyAcquisition",
+            },
+            NotifyAcquisition: {
+                Type: "Task",
+                Resource: `arn:${options.partition}:states:::sns:publish`,
+                Parameters: {
+                    TopicArn: options.topicArn,
+                    "Subject.$": "States.Format('[ir-forensics] acquisition: {}', $.caseId)",
+                    "Message.$": "States.JsonToString($.acquisition)",
+                    MessageAttributes: {
+                        kind: { DataType: "String", StringValue: "acquisition" },
+                        caseId: { DataType: "String", "StringValue.$": "$.caseId" },
+                    },
+                },
+                ResultPath: null,
+                // A lost notification must not hold up containment.
+                Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: null, Next: "Contain" }],
+                Next: "Contain",
+            },
+            Contain: task(fns.contain, "Close", timeout),
+            Close: {
+                ...task(fns.close, "Outcome", timeout, "CloseFailed"),
+            },
+            Outcome: {
+                Type: "Choice",
+                Choices: [{
+                    And: [{ Variable: "$.outcome", IsPresent: true }, { Variable: "$.outcome", StringEquals: "contained" }],
+                    Next: "Contained",
+                }],
+                Default: "NotContained",
+            },
+            Contained: { Type: "Succeed" },
+            NotContained: {
+                Type: "Fail",
+                Error: "CaseNotContained",
+                Cause: "The case ended without the instance contained: see cases/<case-id>/manifest.json and the notifications",
+            },
+            CloseFailed: {
+                Type: "Fail",
+                Error: "CaseRecordFailed",
+                Cause: "The final case record could not be written: containment ran, see the execution history",
+            },
+        },
+    };
+}

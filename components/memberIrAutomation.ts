@@ -1,0 +1,254 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { managedPolicyArn, policyJson, serviceTrustPolicy, Statement } from "./iam";
+
+/** Names shared by every member account (the engine's functions address them by these names). */
+export interface MemberNames {
+    /** IAM path of the footprint's roles; the responder role is protected from credential revocation. */
+    path: string;
+    responderRoleName: string;
+    forwarderRoleName: string;
+    /** Instance profile (and role) swapped in at isolation: SSM core only. */
+    irProfileName: string;
+    /** Instance profile (and role) swapped in at containment: denies everything. */
+    containedProfileName: string;
+}
+
+export interface MemberIrAutomationArgs {
+    partition: string;
+    /** The member account. */
+    accountId: string;
+    /** Regions of this account to watch, each with the provider that deploys there. */
+    regions: Array<{ region: string; provider: aws.Provider }>;
+    /** The security account and the IAM path of its engine roles, the only principals trusted to act here. */
+    securityAccountId: string;
+    engineRolePattern: string;
+    organizationId: string;
+    /** ARN of the security account's event bus that receives the forwarded events. */
+    engineBusArn: pulumi.Input<string>;
+    names: MemberNames;
+    /** Event patterns forwarded to the engine (tag changes; GuardDuty findings when enabled). */
+    patterns: Record<string, object>;
+}
+
+/** Tag keys the engine may set on instances (and its own security groups). */
+export const ENGINE_TAG_KEYS = ["SecurityIncidentStatus", "SecurityIncidentCase"];
+
+/**
+ * The thin footprint of the response in one member account: the responder role the engine assumes
+ * (least privilege for triage, isolation and containment), the IR and deny-all instance profiles it
+ * swaps in, and per region an EventBridge rule that forwards only `SecurityIncidentStatus` tag changes
+ * (and, opted in, GuardDuty EC2 findings) to the security account's event bus. Account-global resources
+ * are created once, through the first region's provider.
+ */
+export class MemberIrAutomation extends pulumi.ComponentResource {
+    public readonly responderRole: aws.iam.Role;
+    public readonly irProfile: aws.iam.InstanceProfile;
+    public readonly containedProfile: aws.iam.InstanceProfile;
+    public readonly forwarderRole: aws.iam.Role;
+    /** Rule ARNs by `<region>/<pattern name>`. */
+    public readonly ruleArns: Record<string, pulumi.Output<string>> = {};
+
+    constructor(name: string, args: MemberIrAutomationArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("ir-forensics:member:MemberIrAutomation", name, {}, opts);
+        if (args.regions.length === 0) {
+            throw new Error(`member ${args.accountId}: at least one region`);
+        }
+        const global = { parent: this, provider: args.regions[0].provider };
+        const p = args.partition;
+        const acct = args.accountId;
+        const n = args.names;
+
+        const irRole = new aws.iam.Role(`${name}-ir-instance`, {
+            name: n.irProfileName,
+            path: n.path,
+            description: "ir-forensics: instance role during acquisition (Session Manager only)",
+            assumeRolePolicy: serviceTrustPolicy("ec2.amazonaws.com", acct),
+        }, global);
+        new aws.iam.RolePolicyAttachment(`${name}-ir-instance-ssm`, {
+            role: irRole.name,
+            policyArn: managedPolicyArn(p, "AmazonSSMManagedInstanceCore"),
+        }, global);
+        this.irProfile = new aws.iam.InstanceProfile(`${name}-ir-instance`, { name: n.irProfileName, path: n.path, role: irRole.name }, global);
+
+        const containedRole = new aws.iam.Role(`${name}-contained`, {
+            name: n.containedProfileName,
+            path: n.path,
+            description: "ir-forensics: instance role of a contained instance (denies everything)",
+            assumeRolePolicy: serviceTrustPolicy("ec2.amazonaws.com", acct),
+        }, global);
+        new aws.iam.RolePolicy(`${name}-contained-deny-all`, {
+            role: containedRole.name,
+            policy: policyJson([{ Sid: "DenyEverything", Effect: "Deny", Action: "*", Resource: "*" }]),
+        }, global);
+        this.containedProfile = new aws.iam.InstanceProfile(`${name}-contained`, { name: n.containedProfileName, path: n.path, role: containedRole.name }, global);
+
+        this.responderRole = new aws.iam.Role(`${name}-responder`, {
+            name: n.responderRoleName,
+            path: n.path,
+            description: "ir-forensics: assumed by the security account's response engine only",
+            maxSessionDuration: 3600,
+            assumeRolePolicy: policyJson([{
+                Sid: "ResponseEngineOnly",
+                Effect: "Allow",
+                Principal: { AWS: `arn:${p}:iam::${args.securityAccountId}:root` },
+                Action: "sts:AssumeRole",
+                Condition: {
+                    ArnLike: { "aws:PrincipalArn": args.engineRolePattern },
+                    StringEquals: { "aws:PrincipalOrgID": args.organizationId },
+                },
+            }]),
+        }, global);
+        new aws.iam.RolePolicy(`${name}-responder`, {
+            role: this.responderRole.name,
+            policy: policyJson(responderStatements(p, acct, n, [irRole.arn, containedRole.arn])),
+        }, global);
+
+        this.forwarderRole = new aws.iam.Role(`${name}-forwarder`, {
+            name: n.forwarderRoleName,
+            path: n.path,
+            description: "ir-forensics: lets EventBridge forward incident events to the security account's bus",
+            assumeRolePolicy: serviceTrustPolicy("events.amazonaws.com", acct),
+        }, global);
+        new aws.iam.RolePolicy(`${name}-forwarder`, {
+            role: this.forwarderRole.name,
+            policy: policyJson([{ Sid: "PutToEngineBus", Effect: "Allow", Action: "events:PutEvents", Resource: args.engineBusArn }]),
+        }, global);
+
+        for (const { region, provider } of args.regions) {
+            const regional = { parent: this, provider };
+            for (const [pattern, eventPattern] of Object.entries(args.patterns)) {
+                const rule = new aws.cloudwatch.EventRule(`${name}-${region}-${pattern}`, {
+                    name: `ir-forensics-${pattern}`,
+                    description: `ir-forensics: forward ${pattern} events to the security account's response engine`,
+                    eventPattern: JSON.stringify(eventPattern),
+                }, regional);
+                new aws.cloudwatch.EventTarget(`${name}-${region}-${pattern}`, {
+                    rule: rule.name,
+                    arn: args.engineBusArn,
+                    roleArn: this.forwarderRole.arn,
+                    // Events that cannot be delivered right away are retried for up to a day.
+                    retryPolicy: { maximumEventAgeInSeconds: 86400, maximumRetryAttempts: 185 },
+                }, regional);
+                this.ruleArns[`${region}/${pattern}`] = rule.arn;
+            }
+        }
+
+        this.registerOutputs({
+            responderRoleArn: this.responderRole.arn,
+            irProfileArn: this.irProfile.arn,
+            containedProfileArn: this.containedProfile.arn,
+            ruleArns: this.ruleArns,
+        });
+    }
+}
+
+/** What the engine may do in a member account: triage, isolation, containment, Security Hub tagging. */
+export function responderStatements(partition: string, account: string, names: MemberNames, passableRoles: pulumi.Input<string>[]): Statement[] {
+    const ec2 = (type: string) => `arn:${partition}:ec2:*:${account}:${type}/*`;
+    return [
+        {
+            // Describe and list calls take no resource ARN.
+            Sid: "Describe",
+            Effect: "Allow",
+            Action: [
+                "ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeVolumes", "ec2:DescribeIamInstanceProfileAssociations",
+                "ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+                "ec2:DescribeVpcs", "autoscaling:DescribeAutoScalingInstances", "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeLoadBalancers",
+            ],
+            Resource: "*",
+        },
+        {
+            Sid: "ReadConsoleOutput",
+            Effect: "Allow",
+            Action: "ec2:GetConsoleOutput",
+            Resource: ec2("instance"),
+        },
+        {
+            Sid: "ProtectAndIsolateInstance",
+            Effect: "Allow",
+            Action: ["ec2:ModifyInstanceAttribute", "ec2:ModifyNetworkInterfaceAttribute"],
+            Resource: [ec2("instance"), ec2("network-interface"), ec2("security-group"), ec2("volume")],
+        },
+        {
+            Sid: "CreateIsolationGroups",
+            Effect: "Allow",
+            Action: "ec2:CreateSecurityGroup",
+            Resource: [ec2("vpc"), ec2("security-group")],
+        },
+        {
+            // Rules may change only on the engine's own groups (tagged at creation).
+            Sid: "RulesOfEngineGroupsOnly",
+            Effect: "Allow",
+            Action: ["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"],
+            Resource: ec2("security-group"),
+            Condition: { Null: { "aws:ResourceTag/ir-forensics:purpose": "false" } },
+        },
+        {
+            Sid: "TagEngineGroupsAtCreation",
+            Effect: "Allow",
+            Action: "ec2:CreateTags",
+            Resource: ec2("security-group"),
+            Condition: { StringEquals: { "ec2:CreateAction": "CreateSecurityGroup" } },
+        },
+        {
+            Sid: "TagInstancesWithIncidentTagsOnly",
+            Effect: "Allow",
+            Action: "ec2:CreateTags",
+            Resource: ec2("instance"),
+            Condition: { "ForAllValues:StringEquals": { "aws:TagKeys": ENGINE_TAG_KEYS } },
+        },
+        {
+            Sid: "SwapInstanceProfile",
+            Effect: "Allow",
+            Action: ["ec2:ReplaceIamInstanceProfileAssociation", "ec2:AssociateIamInstanceProfile"],
+            Resource: ec2("instance"),
+        },
+        {
+            Sid: "PassOnlyTheIrAndContainedRoles",
+            Effect: "Allow",
+            Action: "iam:PassRole",
+            Resource: passableRoles,
+            Condition: { StringEquals: { "iam:PassedToService": "ec2.amazonaws.com" } },
+        },
+        {
+            Sid: "LeaveAutoScaling",
+            Effect: "Allow",
+            Action: ["autoscaling:SetInstanceProtection", "autoscaling:DetachInstances"],
+            Resource: `arn:${partition}:autoscaling:*:${account}:autoScalingGroup:*:autoScalingGroupName/*`,
+        },
+        {
+            Sid: "LeaveLoadBalancers",
+            Effect: "Allow",
+            Action: ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:DeregisterInstancesFromLoadBalancer"],
+            Resource: [
+                `arn:${partition}:elasticloadbalancing:*:${account}:targetgroup/*/*`,
+                `arn:${partition}:elasticloadbalancing:*:${account}:loadbalancer/*`,
+            ],
+        },
+        {
+            Sid: "FindInstanceRoles",
+            Effect: "Allow",
+            Action: "iam:GetInstanceProfile",
+            Resource: `arn:${partition}:iam::${account}:instance-profile/*`,
+        },
+        {
+            // A deny conditioned on ec2:SourceInstanceARN revokes one instance's credentials, not the role's.
+            Sid: "RevokeInstanceCredentials",
+            Effect: "Allow",
+            Action: ["iam:GetRolePolicy", "iam:PutRolePolicy"],
+            Resource: `arn:${partition}:iam::${account}:role/*`,
+        },
+        {
+            Sid: "NeverEditTheEngineRoles",
+            Effect: "Deny",
+            Action: ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"],
+            Resource: [
+                `arn:${partition}:iam::${account}:role${names.path}${names.responderRoleName}`,
+                `arn:${partition}:iam::${account}:role${names.path}${names.forwarderRoleName}`,
+                `arn:${partition}:iam::${account}:role${names.path}${names.containedProfileName}`,
+            ],
+        },
+    ];
+}

@@ -1,0 +1,317 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { EngineSettings, RuntimeSettings } from "../functions/aws";
+import * as handlers from "../functions/handlers";
+import { engineFunction, EngineFunction } from "./engineFunction";
+import { policyJson, serviceTrustPolicy, Statement } from "./iam";
+import { incidentDefinition } from "./incidentDefinition";
+import { MemberNames } from "./memberIrAutomation";
+
+export interface ResponseEngineArgs {
+    partition: string;
+    region: string;
+    /** The security account. */
+    accountId: string;
+    organizationId: string;
+    /** The forensic stack's evidence store. */
+    evidence: { bucketName: pulumi.Input<string>; bucketArn: pulumi.Input<string>; keyArn: pulumi.Input<string>; region: pulumi.Input<string> };
+    /** Member accounts (the engine assumes their responder role). */
+    memberAccounts: string[];
+    memberNames: MemberNames;
+    /** IAM path of the engine's roles: the evidence bucket, its key and the member trust policies match on it. */
+    responderRolePath: string;
+    isolation: EngineSettings["isolation"];
+    guardDutyMinSeverity?: number;
+    /** Event patterns that open cases, as the member rules forward them (and GuardDuty's on this account's default bus). */
+    patterns: Record<string, object>;
+    logRetentionDays: number;
+    /** E-mail subscribers of the notification topic. */
+    notificationEmails?: string[];
+    /** Slack incoming webhook (a secret); a callback posts every notification there. Default: none. */
+    slackWebhookUrl?: pulumi.Output<string>;
+}
+
+/** Names of the engine's AWS resources that other code addresses by name. */
+export const ENGINE_NAMES = {
+    bus: "ir-forensics",
+    stateMachine: "ir-forensics-incident",
+    casesTable: "ir-forensics-cases",
+    topic: "ir-forensics-notifications",
+} as const;
+
+/**
+ * The response engine in the security account: an event bus that admits events from the organization
+ * only, the case opener behind its rules, the incident state machine (logging ALL, X-Ray on) with its
+ * step callbacks, the case registry (one running case per instance), and the notification topic (SNS,
+ * KMS-encrypted) with e-mail and optional Slack subscribers. Each callback has a role of its own.
+ */
+export class ResponseEngine extends pulumi.ComponentResource {
+    public readonly bus: aws.cloudwatch.EventBus;
+    public readonly stateMachine: aws.sfn.StateMachine;
+    public readonly casesTable: aws.dynamodb.Table;
+    public readonly topic: aws.sns.Topic;
+    /** The engine's callbacks by name (openCase, triage, isolate, record, contain, close, slack). */
+    public readonly functions: Record<string, EngineFunction> = {};
+    /** Rules that open cases, by pattern name. */
+    public readonly rules: Record<string, aws.cloudwatch.EventRule> = {};
+    public readonly settings: pulumi.Output<RuntimeSettings>;
+
+    constructor(name: string, args: ResponseEngineArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("ir-forensics:security:ResponseEngine", name, {}, opts);
+        const parent = { parent: this };
+        const p = args.partition;
+        const acct = args.accountId;
+        const stateMachineArn = `arn:${p}:states:${args.region}:${acct}:stateMachine:${ENGINE_NAMES.stateMachine}`;
+
+        this.bus = new aws.cloudwatch.EventBus(`${name}-bus`, { name: ENGINE_NAMES.bus }, parent);
+        new aws.cloudwatch.EventBusPolicy(`${name}-bus-policy`, {
+            eventBusName: this.bus.name,
+            policy: policyJson([{
+                Sid: "OrganizationOnly",
+                Effect: "Allow",
+                Principal: "*",
+                Action: "events:PutEvents",
+                Resource: this.bus.arn,
+                Condition: { StringEquals: { "aws:PrincipalOrgID": args.organizationId } },
+            }]),
+        }, parent);
+
+        this.casesTable = new aws.dynamodb.Table(`${name}-cases`, {
+            name: ENGINE_NAMES.casesTable,
+            billingMode: "PAY_PER_REQUEST",
+            hashKey: "instanceKey",
+            attributes: [{ name: "instanceKey", type: "S" }],
+            pointInTimeRecovery: { enabled: true },
+            serverSideEncryption: { enabled: true },
+            deletionProtectionEnabled: true,
+        }, parent);
+
+        // The AWS managed SNS key: encrypted at rest, no monthly key charge, usable by this account's publishers.
+        this.topic = new aws.sns.Topic(`${name}-notifications`, {
+            name: ENGINE_NAMES.topic,
+            kmsMasterKeyId: "alias/aws/sns",
+        }, parent);
+        (args.notificationEmails ?? []).forEach((email, i) => {
+            new aws.sns.TopicSubscription(`${name}-email-${i}`, { topic: this.topic.arn, protocol: "email", endpoint: email }, parent);
+        });
+
+        this.settings = pulumi.output({
+            partition: p,
+            evidenceBucket: args.evidence.bucketName,
+            evidenceKeyArn: args.evidence.keyArn,
+            evidenceRegion: args.evidence.region,
+            casesTable: this.casesTable.name,
+            topicArn: this.topic.arn,
+            stateMachineArn,
+            member: {
+                responderRolePath: args.memberNames.path,
+                responderRoleName: args.memberNames.responderRoleName,
+                irProfileName: args.memberNames.irProfileName,
+                containedProfileName: args.memberNames.containedProfileName,
+                protectedRolePathPrefix: args.memberNames.path,
+            },
+            isolation: args.isolation,
+            memberAccounts: args.memberAccounts,
+            guardDutyMinSeverity: args.guardDutyMinSeverity,
+        }) as pulumi.Output<RuntimeSettings>;
+
+        const statements = engineStatements(args, this.casesTable.arn, this.topic.arn, stateMachineArn);
+        const common = {
+            settings: this.settings,
+            logRetentionDays: args.logRetentionDays,
+            rolePath: args.responderRolePath,
+            accountId: acct,
+            partition: p,
+            region: args.region,
+        };
+        const define = <E, R>(fnName: string, description: string, extra: Partial<Parameters<typeof engineFunction<E, R>>[1]> & {
+            statements: Statement[];
+            callbackFactory: () => (event: E, context: unknown) => Promise<R>;
+        }) => {
+            this.functions[fnName] = engineFunction<E, R>(`${name}-${fnName}`, { ...common, description, timeout: 120, ...extra }, this);
+            return this.functions[fnName];
+        };
+
+        define("open-case", "opens one case per instance from tag-change and GuardDuty events", {
+            statements: [statements.registry, statements.startCase, statements.notify],
+            callbackFactory: handlers.openCaseHandler,
+            timeout: 60,
+        });
+        const triage = define("triage", "records the instance's metadata as evidence", {
+            statements: [statements.assumeMember, statements.writeEvidence, statements.encryptEvidence],
+            callbackFactory: handlers.triageHandler,
+        });
+        const isolate = define("isolate", "cuts the instance off, keeping what acquisition needs", {
+            statements: [statements.assumeMember, statements.notify],
+            callbackFactory: handlers.isolateHandler,
+        });
+        const record = define("record", "writes the case manifest", {
+            statements: [statements.writeEvidence, statements.encryptEvidence],
+            callbackFactory: handlers.recordHandler,
+            timeout: 60,
+        });
+        const contain = define("contain", "contains the instance and revokes its credentials", {
+            statements: [statements.assumeMember, statements.registry, statements.notify],
+            callbackFactory: handlers.containHandler,
+        });
+        const close = define("close", "closes the case: final manifest, registry, notification", {
+            statements: [statements.writeEvidence, statements.encryptEvidence, statements.registry, statements.notify],
+            callbackFactory: handlers.closeHandler,
+            timeout: 60,
+        });
+
+        if (args.slackWebhookUrl) {
+            const slack = engineFunction(`${name}-slack`, {
+                ...common,
+                description: "posts notifications to Slack",
+                statements: [],
+                settings: pulumi.output({ webhookUrl: args.slackWebhookUrl }),
+                callbackFactory: handlers.slackHandler,
+                timeout: 30,
+            }, this);
+            this.functions["slack"] = slack;
+            new aws.lambda.Permission(`${name}-slack-from-sns`, {
+                action: "lambda:InvokeFunction",
+                function: slack.fn.name,
+                principal: "sns.amazonaws.com",
+                sourceArn: this.topic.arn,
+            }, parent);
+            new aws.sns.TopicSubscription(`${name}-slack`, { topic: this.topic.arn, protocol: "lambda", endpoint: slack.fn.arn }, parent);
+        }
+
+        const logGroup = new aws.cloudwatch.LogGroup(`${name}-incident-logs`, {
+            name: `/aws/vendedlogs/states/${ENGINE_NAMES.stateMachine}`,
+            retentionInDays: args.logRetentionDays,
+        }, parent);
+        const steps = [triage, isolate, record, contain, close];
+        const machineRole = new aws.iam.Role(`${name}-incident-role`, {
+            path: args.responderRolePath,
+            description: "ir-forensics incident state machine",
+            assumeRolePolicy: serviceTrustPolicy("states.amazonaws.com", acct),
+        }, parent);
+        const machinePolicy = new aws.iam.RolePolicy(`${name}-incident-policy`, {
+            role: machineRole.name,
+            policy: policyJson([
+                {
+                    Sid: "InvokeStepCallbacks",
+                    Effect: "Allow",
+                    Action: "lambda:InvokeFunction",
+                    Resource: steps.flatMap((s) => [s.fn.arn, pulumi.interpolate`${s.fn.arn}:*`]),
+                },
+                statements.notify,
+                {
+                    // Vended log delivery and X-Ray take no resource ARN.
+                    Sid: "DeliverLogsAndTraces",
+                    Effect: "Allow",
+                    Action: [
+                        "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+                        "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+                        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+                    ],
+                    Resource: "*",
+                },
+            ]),
+        }, parent);
+        this.stateMachine = new aws.sfn.StateMachine(`${name}-incident`, {
+            name: ENGINE_NAMES.stateMachine,
+            type: "STANDARD",
+            roleArn: machineRole.arn,
+            definition: pulumi.all([triage.fn.arn, isolate.fn.arn, record.fn.arn, contain.fn.arn, close.fn.arn, this.topic.arn])
+                .apply(([t, i, r, c, cl, topicArn]) => JSON.stringify(incidentDefinition(
+                    { triage: t, isolate: i, record: r, contain: c, close: cl },
+                    { partition: p, topicArn },
+                ))),
+            loggingConfiguration: {
+                level: "ALL",
+                includeExecutionData: true,
+                logDestination: pulumi.interpolate`${logGroup.arn}:*`,
+            },
+            tracingConfiguration: { enabled: true },
+        }, { parent: this, dependsOn: [machinePolicy] });
+
+        // Cases open from the engine bus (member rules forward there) and, for GuardDuty, from this
+        // account's default bus (a GuardDuty administrator account receives every member's findings).
+        const opener = this.functions["open-case"];
+        for (const [pattern, eventPattern] of Object.entries(args.patterns)) {
+            const buses: Array<[string, pulumi.Input<string> | undefined]> = [["engine", this.bus.name]];
+            if (pattern === "guardduty") {
+                buses.push(["default", undefined]);
+            }
+            for (const [busLabel, busName] of buses) {
+                const ruleName = `${name}-${pattern}-${busLabel}`;
+                const rule = new aws.cloudwatch.EventRule(ruleName, {
+                    name: `ir-forensics-${pattern}`,
+                    eventBusName: busName,
+                    description: `ir-forensics: ${pattern} events open cases`,
+                    eventPattern: JSON.stringify(eventPattern),
+                }, parent);
+                new aws.cloudwatch.EventTarget(ruleName, {
+                    rule: rule.name,
+                    eventBusName: busName,
+                    arn: opener.fn.arn,
+                    retryPolicy: { maximumEventAgeInSeconds: 3600, maximumRetryAttempts: 20 },
+                }, parent);
+                new aws.lambda.Permission(ruleName, {
+                    action: "lambda:InvokeFunction",
+                    function: opener.fn.name,
+                    principal: "events.amazonaws.com",
+                    sourceArn: rule.arn,
+                }, parent);
+                this.rules[busLabel === "engine" ? pattern : `${pattern}-${busLabel}`] = rule;
+            }
+        }
+
+        this.registerOutputs({
+            busArn: this.bus.arn,
+            stateMachineArn: this.stateMachine.arn,
+            casesTableName: this.casesTable.name,
+            topicArn: this.topic.arn,
+        });
+    }
+}
+
+/** The permission sets the engine's callbacks are composed from (each callback gets only what it uses). */
+function engineStatements(args: ResponseEngineArgs, tableArn: pulumi.Input<string>, topicArn: pulumi.Input<string>, stateMachineArn: string) {
+    const p = args.partition;
+    return {
+        assumeMember: {
+            Sid: "AssumeMemberResponderRoles",
+            Effect: "Allow",
+            Action: "sts:AssumeRole",
+            Resource: args.memberAccounts.length > 0
+                ? args.memberAccounts.map((a) => `arn:${p}:iam::${a}:role${args.memberNames.path}${args.memberNames.responderRoleName}`)
+                // No member yet: a role that cannot exist, so that the statement stays valid and grants nothing.
+                : [`arn:${p}:iam::${args.accountId}:role${args.memberNames.path}no-member-configured`],
+        } satisfies Statement,
+        writeEvidence: {
+            Sid: "WriteCaseEvidence",
+            Effect: "Allow",
+            Action: "s3:PutObject",
+            Resource: pulumi.interpolate`${args.evidence.bucketArn}/cases/*`,
+        } satisfies Statement,
+        encryptEvidence: {
+            Sid: "EncryptCaseEvidence",
+            Effect: "Allow",
+            Action: ["kms:GenerateDataKey", "kms:Encrypt"],
+            Resource: args.evidence.keyArn,
+        } satisfies Statement,
+        registry: {
+            Sid: "CaseRegistry",
+            Effect: "Allow",
+            Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            Resource: tableArn,
+        } satisfies Statement,
+        startCase: {
+            Sid: "StartAndCheckCases",
+            Effect: "Allow",
+            Action: ["states:StartExecution", "states:DescribeExecution"],
+            Resource: [stateMachineArn, `arn:${p}:states:${args.region}:${args.accountId}:execution:${ENGINE_NAMES.stateMachine}:*`],
+        } satisfies Statement,
+        notify: {
+            Sid: "Notify",
+            Effect: "Allow",
+            Action: "sns:Publish",
+            Resource: topicArn,
+        } satisfies Statement,
+    };
+}

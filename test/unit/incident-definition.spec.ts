@@ -1,0 +1,153 @@
+import * as assert from "assert";
+import aslValidator from "asl-validator";
+import { StateMachine } from "aws-local-stepfunctions";
+import { incidentDefinition, IncidentFunctions } from "../../components/incidentDefinition";
+
+const FNS: IncidentFunctions = {
+    triage: "arn:aws:lambda:eu-west-1:222233334444:function:ir-forensics-triage",
+    isolate: "arn:aws:lambda:eu-west-1:222233334444:function:ir-forensics-isolate",
+    record: "arn:aws:lambda:eu-west-1:222233334444:function:ir-forensics-record",
+    contain: "arn:aws:lambda:eu-west-1:222233334444:function:ir-forensics-contain",
+    close: "arn:aws:lambda:eu-west-1:222233334444:function:ir-forensics-close",
+};
+const TOPIC = "arn:aws:sns:eu-west-1:222233334444:ir-forensics-notifications";
+const definition = incidentDefinition(FNS, { partition: "aws", topicArn: TOPIC });
+const states = definition.States as Record<string, any>;
+
+const INPUT = {
+    caseId: "444455556666-eu-west-1-i-0123456789abcdef0-20261123T134512Z",
+    mode: "analyze",
+    instance: { accountId: "444455556666", region: "eu-west-1", instanceId: "i-0123456789abcdef0" },
+    trigger: { source: "tag", requested: "analyze", eventId: "e-1", eventTime: "2026-11-23T13:45:12Z" },
+    openedAt: "2026-11-23T13:45:12Z",
+};
+
+/** Next states of a state (Next, Choice targets and Default, Catch targets). */
+function successors(state: any): string[] {
+    return [
+        state.Next,
+        state.Default,
+        ...(state.Choices ?? []).map((c: any) => c.Next),
+        ...(state.Catch ?? []).map((c: any) => c.Next),
+    ].filter((s): s is string => typeof s === "string");
+}
+
+/** Step handlers that append their step to the case; `fail` makes the named step throw. */
+function handlers(trace: string[], fail: Partial<Record<keyof IncidentFunctions, string>> = {}) {
+    const step = (name: keyof IncidentFunctions) => async (input: any) => {
+        trace.push(name);
+        if (fail[name]) {
+            throw Object.assign(new Error(fail[name]), { name: "StepCrashed" });
+        }
+        const state = { ...input, steps: [...input.steps, { step: name, status: "succeeded" }] };
+        if (name === "contain") {
+            state.contained = true;
+        }
+        if (name === "close") {
+            state.outcome = input.contained ? "contained" : "uncontained";
+        }
+        return state;
+    };
+    return {
+        Triage: step("triage"),
+        Isolate: step("isolate"),
+        Record: step("record"),
+        Contain: step("contain"),
+        Close: step("close"),
+        NotifyAcquisition: async () => {
+            trace.push("notify");
+            return {};
+        },
+    };
+}
+
+async function run(input: object, trace: string[], fail: Partial<Record<keyof IncidentFunctions, string>> = {}) {
+    const machine = new StateMachine(definition as any, { validationOptions: { checkArn: false } });
+    const execution = machine.run(input as any, {
+        overrides: { taskResourceLocalHandlers: handlers(trace, fail) },
+        // aws-local-stepfunctions has no execution ARN of its own: give the context object one.
+        context: {
+            Execution: { Id: `arn:aws:states:eu-west-1:222233334444:execution:ir-forensics-incident:${INPUT.caseId}` },
+            State: { EnteredTime: "2026-11-23T13:45:13Z" },
+        } as any,
+    });
+    return execution.result;
+}
+
+describe("incident state machine definition", () => {
+    it("is valid Amazon States Language", () => {
+        const { isValid, errors } = aslValidator(definition);
+        assert.deepStrictEqual(errors, []);
+        assert.strictEqual(isValid, true);
+    });
+
+    it("catches every task's failure and retries only Lambda service errors", () => {
+        for (const [name, state] of Object.entries(states).filter(([, s]) => s.Type === "Task")) {
+            assert.ok(state.Catch?.some((c: any) => c.ErrorEquals.includes("States.ALL")), `${name} does not catch`);
+            for (const retry of state.Retry ?? []) {
+                assert.ok(retry.ErrorEquals.every((e: string) => e.startsWith("Lambda.")), `${name} retries ${retry.ErrorEquals}`);
+            }
+        }
+    });
+
+    it("cannot succeed without passing through containment", () => {
+        // Every path from the start to the Succeed state passes Contain.
+        const seen = new Set<string>();
+        const walk = (name: string): void => {
+            if (name === "Contain" || seen.has(name)) {
+                return;
+            }
+            seen.add(name);
+            assert.notStrictEqual(states[name].Type, "Succeed", "Succeed is reachable without Contain");
+            successors(states[name]).forEach(walk);
+        };
+        walk(definition.StartAt as string);
+    });
+
+    it("runs memory and disk acquisition as parallel branches that cannot fail", () => {
+        const acquire = states.Acquire;
+        assert.strictEqual(acquire.Type, "Parallel");
+        assert.strictEqual(acquire.Branches.length, 2);
+        for (const branch of acquire.Branches) {
+            for (const s of Object.values(branch.States) as any[]) {
+                assert.notStrictEqual(s.Type, "Fail");
+            }
+        }
+    });
+
+    it("analyze: triage, isolation, record, acquisition, containment, close, in that order", async () => {
+        const trace: string[] = [];
+        const out: any = await run(INPUT, trace);
+        assert.deepStrictEqual(trace, ["triage", "isolate", "record", "notify", "contain", "close"]);
+        assert.strictEqual(out.outcome, "contained");
+        assert.strictEqual(out.acquisition.length, 2);
+        assert.deepStrictEqual(out.acquisition.map((a: any) => [a.step, a.status]), [["memory", "skipped"], ["disk", "skipped"]]);
+        assert.match(out.executionArn, /.+/);
+    });
+
+    it("contain: triage then containment, no isolation or acquisition", async () => {
+        const trace: string[] = [];
+        await run({ ...INPUT, mode: "contain" }, trace);
+        assert.deepStrictEqual(trace, ["triage", "contain", "close"]);
+    });
+
+    it("still contains when triage and isolation crash, and keeps the error on the case", async () => {
+        const trace: string[] = [];
+        const out: any = await run(INPUT, trace, { triage: "describe failed", isolate: "throttled" });
+        assert.deepStrictEqual(trace, ["triage", "isolate", "record", "notify", "contain", "close"]);
+        assert.strictEqual(out.outcome, "contained");
+        assert.strictEqual(out.lastError.Error, "StepCrashed");
+        assert.match(out.lastError.Cause, /throttled/);
+    });
+
+    it("ends FAILED when containment crashed, after recording the case", async () => {
+        const trace: string[] = [];
+        await assert.rejects(run(INPUT, trace, { contain: "access denied" }), /without the instance contained/);
+        assert.deepStrictEqual(trace, ["triage", "isolate", "record", "notify", "contain", "close"]);
+    });
+
+    it("ends FAILED when the final record cannot be written", async () => {
+        const trace: string[] = [];
+        await assert.rejects(run(INPUT, trace, { close: "s3 down" }), /final case record could not be written/);
+    });
+});
