@@ -38,7 +38,8 @@ export interface OpenResult {
 export const CLAIM_GRACE_MS = 120_000;
 
 /** Execution statuses that mean the case is still being worked on. */
-const LIVE = new Set(["RUNNING", "PENDING_REDRIVE"]);
+// An array, not a Set: Pulumi serializes module-level values into the Lambda code, and a Set does not survive.
+const LIVE = ["RUNNING", "PENDING_REDRIVE"];
 
 type Trigger = Extract<ParsedTrigger, { kind: "trigger" }>;
 
@@ -131,7 +132,7 @@ async function isLive(item: RegistryItem, input: CaseInput, deps: OpenDeps): Pro
     const arn = item.executionArn ?? executionArnFor(deps.settings.stateMachineArn, item.caseId);
     try {
         const out = await deps.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
-        return LIVE.has(out.status ?? "");
+        return LIVE.includes(out.status ?? "");
     } catch (err) {
         if (errorName(err) !== "ExecutionDoesNotExist") {
             throw err;

@@ -59,6 +59,20 @@ describe("project files", () => {
         assert.match(read(".ci/run"), /npm ci[\s\S]*npm test/);
     });
 
+    it("compiles class fields into constructors, which Lambda serialization keeps", () => {
+        // Native class fields (ES2022) are dropped when Pulumi serializes a class into a callback.
+        const tsconfig = JSON.parse(read("tsconfig.json"));
+        assert.strictEqual(tsconfig.compilerOptions.useDefineForClassFields, false);
+    });
+
+    it("keeps functions/ free of module-level clients, Sets and Maps, which Lambda serialization breaks", () => {
+        const dir = path.join(PROJECT_ROOT, "functions");
+        for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".ts"))) {
+            const source = fs.readFileSync(path.join(dir, file), "utf8");
+            assert.doesNotMatch(source, /^(?:export )?const \w+\s*(?::[^=]+)?=\s*new (?:Set|Map|WeakMap|WeakSet|\w+Client)\b/m, file);
+        }
+    });
+
     it("declares one ComponentResource per component file, with a project type token and registered outputs", () => {
         const dir = path.join(PROJECT_ROOT, "components");
         for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".ts"))) {

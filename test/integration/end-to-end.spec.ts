@@ -1,0 +1,261 @@
+/**
+ * The whole response, as deployed: the security stack is rendered under mocks, each callback's generated
+ * `__index.js` (what Lambda would run) is loaded with the environment the stack gives it, and the incident
+ * state machine definition the stack deploys is executed by aws-local-stepfunctions with those callbacks
+ * as task handlers; every AWS call goes to moto, in the member, security and forensic accounts.
+ */
+import * as assert from "assert";
+import * as http from "http";
+import { AddressInfo } from "net";
+import * as aws from "@pulumi/aws";
+import { StateMachine } from "aws-local-stepfunctions";
+import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
+import {
+    AssignIpv6AddressesCommand, AssociateIamInstanceProfileCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand,
+    DescribeInstancesCommand, DescribeNetworkInterfacesCommand, DescribeSecurityGroupsCommand, DescribeVpcsCommand, RunInstancesCommand,
+} from "@aws-sdk/client-ec2";
+import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand } from "@aws-sdk/client-iam";
+import { CreateBucketCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectLockConfigurationCommand } from "@aws-sdk/client-s3";
+import { CreateStateMachineCommand, DescribeExecutionCommand } from "@aws-sdk/client-sfn";
+import { CreateTopicCommand, PublishCommand, SubscribeCommand } from "@aws-sdk/client-sns";
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { AssumeRoleCommand } from "@aws-sdk/client-sts";
+import { getInstance } from "../../functions/registry";
+import { CASE_TAG, InstanceRef, STATUS_TAG } from "../../functions/types";
+import { AccountClients, clientsFor, DEFAULT_REGION } from "../../scripts/aws-clients";
+import { DeployedCallback, deployedCallbacks, LambdaHandler, loadCallback, withEnvironment } from "../support/deployed";
+import { customActionEvent, tagEvent } from "../support/events";
+import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
+import { one, RenderedStack } from "../support/pulumi";
+import { forensicOutputs, renderSecurity } from "../support/stacks";
+
+const SLACK_PLACEHOLDER = "https://hooks.slack.com/services/T0/B0/placeholder";
+
+describe("end to end: tag event → deployed callbacks and state machine → contained (moto)", function () {
+    this.timeout(120_000);
+    const moto = useMoto();
+    let stack: RenderedStack;
+    let callbacks: Record<string, DeployedCallback>;
+    let handlers: Record<string, LambdaHandler>;
+    let restoreEnv: () => void;
+    let member: AccountClients;
+    let security: AccountClients;
+    let forensic: AccountClients;
+    let queueUrl: string;
+    let settings: any;
+
+    before("render the security stack and write its callbacks", async () => {
+        stack = await renderSecurity({ secrets: { "ir-forensics:slackWebhookUrl": SLACK_PLACEHOLDER } });
+        callbacks = await deployedCallbacks(stack);
+        settings = JSON.parse(callbacks["engine-open-case"].environment.IRF_SETTINGS);
+    });
+
+    before("create what the stacks would have created, in moto", async () => {
+        await moto().reset();
+        member = clientsFor(moto().endpoint, MEMBER);
+        security = clientsFor(moto().endpoint, SECURITY);
+        forensic = clientsFor(moto().endpoint, FORENSIC);
+        const evidence = forensicOutputs();
+        await forensic.s3.send(new CreateBucketCommand({
+            Bucket: String(evidence.evidenceBucketName), ObjectLockEnabledForBucket: true, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION },
+        }));
+        await forensic.s3.send(new PutObjectLockConfigurationCommand({
+            Bucket: String(evidence.evidenceBucketName),
+            ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "GOVERNANCE", Days: 90 } } },
+        }));
+        await security.dynamodb.send(new CreateTableCommand({
+            TableName: settings.casesTable, BillingMode: "PAY_PER_REQUEST",
+            AttributeDefinitions: [{ AttributeName: "instanceKey", AttributeType: "S" }],
+            KeySchema: [{ AttributeName: "instanceKey", KeyType: "HASH" }],
+        }));
+        const topic = await security.sns.send(new CreateTopicCommand({ Name: settings.topicArn.split(":").pop() }));
+        assert.strictEqual(topic.TopicArn, settings.topicArn);
+        queueUrl = (await security.sqs.send(new CreateQueueCommand({ QueueName: "notifications" }))).QueueUrl!;
+        const queueArn = (await security.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }))).Attributes!.QueueArn;
+        await security.sns.send(new SubscribeCommand({ TopicArn: topic.TopicArn, Protocol: "sqs", Endpoint: queueArn }));
+        // The deployed state machine runs here (aws-local-stepfunctions); moto only has to accept StartExecution.
+        const machineRole = await security.iam.send(new CreateRoleCommand({
+            RoleName: "incident", AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [] }),
+        }));
+        const sm = await security.sfn.send(new CreateStateMachineCommand({
+            name: settings.stateMachineArn.split(":").pop(),
+            roleArn: machineRole.Role!.Arn,
+            definition: JSON.stringify({ StartAt: "Hold", States: { Hold: { Type: "Wait", Seconds: 600, End: true } } }),
+        }));
+        assert.strictEqual(sm.stateMachineArn, settings.stateMachineArn);
+        for (const profile of [settings.member.irProfileName, settings.member.containedProfileName, "web-app"]) {
+            const pathName = profile === "web-app" ? "/" : settings.member.responderRolePath;
+            await member.iam.send(new CreateRoleCommand({ RoleName: profile, Path: pathName, AssumeRolePolicyDocument: "{}" }));
+            await member.iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: profile, Path: pathName }));
+            await member.iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: profile, RoleName: profile }));
+        }
+        // The callbacks run with an engine role's credentials: every call they make lands in the security account.
+        const creds = (await security.sts.send(new AssumeRoleCommand({
+            RoleArn: `arn:aws:iam::${SECURITY}:role/ir-forensics/responder/engine`, RoleSessionName: "lambda",
+        }))).Credentials!;
+        restoreEnv = withEnvironment({
+            AWS_ENDPOINT_URL: moto().endpoint,
+            AWS_REGION: DEFAULT_REGION,
+            AWS_ACCESS_KEY_ID: creds.AccessKeyId!,
+            AWS_SECRET_ACCESS_KEY: creds.SecretAccessKey!,
+            AWS_SESSION_TOKEN: creds.SessionToken!,
+            IRF_SETTINGS: "",
+        });
+        handlers = Object.fromEntries(Object.values(callbacks).map((cb) => [cb.name, loadCallback(cb)]));
+    });
+
+    after(() => {
+        restoreEnv?.();
+        for (const clients of [member, security, forensic]) {
+            Object.values(clients ?? {}).forEach((c) => c.destroy());
+        }
+    });
+
+    /** A dual-stack VPC and an instance with two ENIs that carries a workload profile. */
+    async function suspect(): Promise<{ ref: InstanceRef; enis: string[]; vpcId: string }> {
+        const vpc = await member.ec2.send(new CreateVpcCommand({ CidrBlock: "10.20.0.0/16", AmazonProvidedIpv6CidrBlock: true }));
+        const vpcId = vpc.Vpc!.VpcId!;
+        const v6 = (await member.ec2.send(new DescribeVpcsCommand({ VpcIds: [vpcId] }))).Vpcs![0].Ipv6CidrBlockAssociationSet![0].Ipv6CidrBlock!;
+        const subnet = await member.ec2.send(new CreateSubnetCommand({
+            VpcId: vpcId, CidrBlock: "10.20.1.0/24", AvailabilityZone: `${DEFAULT_REGION}a`, Ipv6CidrBlock: v6.replace(/::\/\d+$/, "::/64"),
+        }));
+        const web = await member.ec2.send(new CreateSecurityGroupCommand({ GroupName: "web", Description: "web", VpcId: vpcId }));
+        const subnetId = subnet.Subnet!.SubnetId!;
+        const run = await member.ec2.send(new RunInstancesCommand({
+            ImageId: "ami-04681a1dbd79675a5", InstanceType: "t3.micro", MinCount: 1, MaxCount: 1,
+            NetworkInterfaces: [0, 1].map((i) => ({ DeviceIndex: i, SubnetId: subnetId, Groups: [web.GroupId!] })),
+        }));
+        const instanceId = run.Instances![0].InstanceId!;
+        await member.ec2.send(new AssociateIamInstanceProfileCommand({ InstanceId: instanceId, IamInstanceProfile: { Name: "web-app" } }));
+        const enis = (await member.ec2.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: "attachment.instance-id", Values: [instanceId] }] })))
+            .NetworkInterfaces!.map((e) => e.NetworkInterfaceId!);
+        for (const eni of enis) {
+            await member.ec2.send(new AssignIpv6AddressesCommand({ NetworkInterfaceId: eni, Ipv6AddressCount: 1 }));
+        }
+        return { ref: { accountId: MEMBER, region: DEFAULT_REGION, instanceId }, enis, vpcId };
+    }
+
+    async function notificationKinds(): Promise<string[]> {
+        const kinds: string[] = [];
+        for (;;) {
+            const got = await security.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+            if (!got.Messages?.length) {
+                return kinds;
+            }
+            kinds.push(...got.Messages.map((m) => JSON.parse(m.Body!).MessageAttributes?.kind?.Value));
+        }
+    }
+
+    /** Runs the deployed definition with the deployed callbacks as its task handlers. */
+    async function runIncident(input: unknown, executionArn: string): Promise<any> {
+        const machine = one(stack, aws.sfn.StateMachine, "engine-incident");
+        const definition = JSON.parse(machine.inputs.definition);
+        const byArn = Object.fromEntries(Object.values(callbacks).map((cb) => [cb.arn, handlers[cb.name]]));
+        const local: Record<string, (input: any) => Promise<any>> = {};
+        for (const [name, state] of Object.entries<any>(definition.States)) {
+            if (state.Type === "Task" && byArn[state.Resource]) {
+                local[name] = (event) => byArn[state.Resource](event, {}).catch((e: Error) => { console.error(`step ${name} threw:`, e.stack); throw e; });
+            }
+        }
+        // The optimized SNS integration, as Step Functions would call it.
+        local.NotifyAcquisition = async (params: any) => security.sns.send(new PublishCommand(params));
+        assert.deepStrictEqual(Object.keys(local).sort(), ["Close", "Contain", "Isolate", "NotifyAcquisition", "Record", "Triage"]);
+        const execution = new StateMachine(definition, { validationOptions: { checkArn: false } }).run(input as any, {
+            overrides: { taskResourceLocalHandlers: local },
+            context: { Execution: { Id: executionArn }, State: { EnteredTime: new Date().toISOString() } } as any,
+        });
+        return execution.result;
+    }
+
+    it("ships small archives of generated code only", () => {
+        assert.ok(Object.keys(callbacks).length >= 8, Object.keys(callbacks).join());
+        for (const cb of Object.values(callbacks)) {
+            assert.deepStrictEqual(Object.keys(cb.files), ["__index.js"], `${cb.name} ships more than its handler`);
+            assert.ok(cb.files["__index.js"] < 1024 * 1024, `${cb.name}: ${cb.files["__index.js"]} bytes`);
+        }
+    });
+
+    it("opens, isolates, contains and records a two-ENI IPv6 instance, through the deployed code", async () => {
+        const { ref, enis, vpcId } = await suspect();
+        const opened = await handlers["engine-open-case"](tagEvent(ref, "analyze"));
+        assert.strictEqual(opened.outcome, "opened", JSON.stringify(opened));
+        const again = await handlers["engine-open-case"](tagEvent(ref, "Analyze"));
+        assert.strictEqual(again.outcome, "duplicate");
+
+        const described = await security.sfn.send(new DescribeExecutionCommand({ executionArn: opened.executionArn }));
+        const result = await runIncident(JSON.parse(described.input!), opened.executionArn).catch(async (err) => {
+            // Show the case record of a failed run: it says which step failed and why.
+            const key = `cases/${opened.caseId}/manifest.json`;
+            const body = await (await forensic.s3.send(new GetObjectCommand({ Bucket: settings.evidenceBucket, Key: key }))).Body!.transformToString();
+            const failures = JSON.parse(body).failures;
+            throw new Error(`${String(err)}\nfailures: ${JSON.stringify(failures, null, 1)}`);
+        });
+        assert.strictEqual(result.outcome, "contained");
+        assert.deepStrictEqual(result.steps.map((s: any) => s.step), ["triage", "isolation", "memory", "disk", "containment", "close"]);
+        assert.deepStrictEqual(result.steps.filter((s: any) => s.step === "triage" || s.step === "isolation").map((s: any) => s.status), ["succeeded", "succeeded"]);
+
+        // Every ENI ends in the group without rules; the instance carries the deny-all profile and the case tags.
+        const contained = (await member.ec2.send(new DescribeSecurityGroupsCommand({
+            Filters: [{ Name: "vpc-id", Values: [vpcId] }, { Name: "group-name", Values: ["ir-forensics-contained"] }],
+        }))).SecurityGroups![0];
+        assert.deepStrictEqual([contained.IpPermissions, contained.IpPermissionsEgress], [[], []]);
+        const eniGroups = (await member.ec2.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: enis }))).NetworkInterfaces!
+            .map((e) => e.Groups!.map((g) => g.GroupId));
+        assert.deepStrictEqual(eniGroups, [[contained.GroupId], [contained.GroupId]]);
+        const tags = (await member.ec2.send(new DescribeInstancesCommand({ InstanceIds: [ref.instanceId] }))).Reservations![0].Instances![0].Tags!;
+        assert.strictEqual(tags.find((t) => t.Key === STATUS_TAG)?.Value, "Contain");
+        assert.strictEqual(tags.find((t) => t.Key === CASE_TAG)?.Value, opened.caseId);
+        assert.strictEqual((await getInstance(security.dynamodb, settings.casesTable, ref))?.status, "contained");
+
+        // The manifest's last version holds the whole case; earlier versions stay (Object Lock).
+        const key = `cases/${opened.caseId}/manifest.json`;
+        const versions = await forensic.s3.send(new ListObjectVersionsCommand({ Bucket: settings.evidenceBucket, Prefix: key }));
+        assert.ok((versions.Versions ?? []).length >= 2, "the manifest was written once");
+        const manifest = JSON.parse(await (await forensic.s3.send(new GetObjectCommand({ Bucket: settings.evidenceBucket, Key: key }))).Body!.transformToString());
+        assert.strictEqual(manifest.status, "contained");
+        assert.ok(manifest.artifacts.some((a: any) => a.kind === "metadata" && a.sha256), "no triage evidence in the manifest");
+        assert.deepStrictEqual(
+            (await notificationKinds()).filter((k) => k !== "duplicate"),
+            ["case-opened", "isolated", "acquisition", "contained", "closed"],
+        );
+
+        // The Contain tag the engine wrote comes back as an event: a reported no-op.
+        const echo = await handlers["engine-open-case"](tagEvent(ref, "Contain"));
+        assert.strictEqual(echo.outcome, "already-contained");
+    });
+
+    it("tags the instances of a Security Hub finding through the deployed tagger", async () => {
+        const { ref } = await suspect();
+        const arn = `arn:aws:ec2:${ref.region}:${ref.accountId}:instance/${ref.instanceId}`;
+        const result = await handlers["securityhub-tagger"](customActionEvent("IrfAnalyze", [[{ Type: "AwsEc2Instance", Id: arn }]]));
+        assert.ok(JSON.stringify(result).includes(ref.instanceId));
+        const tags = (await member.ec2.send(new DescribeInstancesCommand({ InstanceIds: [ref.instanceId] }))).Reservations![0].Instances![0].Tags!;
+        assert.strictEqual(tags.find((t) => t.Key === STATUS_TAG)?.Value, "Analyze");
+    });
+
+    it("posts notifications to Slack through the deployed callback", async () => {
+        const received: string[] = [];
+        const server = http.createServer((req, res) => {
+            let body = "";
+            req.on("data", (c) => (body += c));
+            req.on("end", () => {
+                received.push(body);
+                res.end("ok");
+            });
+        });
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+        try {
+            const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+            const cb = callbacks["engine-slack"];
+            assert.strictEqual(JSON.parse(cb.environment.IRF_SETTINGS).webhookUrl, SLACK_PLACEHOLDER);
+            // The deployed code, pointed at a local server instead of Slack.
+            const slack = loadCallback({ ...cb, environment: { IRF_SETTINGS: JSON.stringify({ webhookUrl: url }) } });
+            const message = { kind: "contained", caseId: "c-1", instance: { accountId: MEMBER, region: DEFAULT_REGION, instanceId: "i-0123456789abcdef0" }, summary: "contained", where: "x" };
+            await slack({ Records: [{ Sns: { Subject: "[ir-forensics] contained", Message: JSON.stringify(message), MessageAttributes: { kind: { Type: "String", Value: "contained" } } } }] });
+            assert.strictEqual(received.length, 1);
+            assert.match(received[0], /i-0123456789abcdef0/);
+        } finally {
+            server.close();
+        }
+    });
+});
