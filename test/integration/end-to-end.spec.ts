@@ -8,26 +8,23 @@ import * as assert from "assert";
 import * as http from "http";
 import { AddressInfo } from "net";
 import * as aws from "@pulumi/aws";
-import { StateMachine } from "aws-local-stepfunctions";
-import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import {
-    AssignIpv6AddressesCommand, AssociateIamInstanceProfileCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand,
-    DescribeInstancesCommand, DescribeNetworkInterfacesCommand, DescribeSecurityGroupsCommand, DescribeVpcsCommand, RunInstancesCommand,
+    DescribeInstancesCommand, DescribeNetworkInterfacesCommand, DescribeSecurityGroupsCommand,
 } from "@aws-sdk/client-ec2";
-import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand } from "@aws-sdk/client-iam";
-import { CreateBucketCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectLockConfigurationCommand } from "@aws-sdk/client-s3";
-import { CreateStateMachineCommand, DescribeExecutionCommand } from "@aws-sdk/client-sfn";
-import { CreateTopicCommand, PublishCommand, SubscribeCommand } from "@aws-sdk/client-sns";
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { GetObjectCommand, ListObjectVersionsCommand } from "@aws-sdk/client-s3";
+import { DescribeExecutionCommand } from "@aws-sdk/client-sfn";
+import { PublishCommand } from "@aws-sdk/client-sns";
+import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { getInstance } from "../../functions/registry";
 import { CASE_TAG, InstanceRef, STATUS_TAG } from "../../functions/types";
 import { AccountClients, clientsFor, DEFAULT_REGION } from "../../scripts/aws-clients";
+import { launchSuspect, prepareEngine, runIncident, suspectNetwork } from "../../scripts/emulated-engine";
 import { DeployedCallback, deployedCallbacks, LambdaHandler, loadCallback, withEnvironment } from "../support/deployed";
 import { customActionEvent, tagEvent } from "../support/events";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
 import { one, RenderedStack } from "../support/pulumi";
-import { forensicOutputs, renderSecurity } from "../support/stacks";
+import { renderSecurity } from "../support/stacks";
 
 const SLACK_PLACEHOLDER = "https://hooks.slack.com/services/T0/B0/placeholder";
 
@@ -55,40 +52,7 @@ describe("end to end: tag event → deployed callbacks and state machine → con
         member = clientsFor(moto().endpoint, MEMBER);
         security = clientsFor(moto().endpoint, SECURITY);
         forensic = clientsFor(moto().endpoint, FORENSIC);
-        const evidence = forensicOutputs();
-        await forensic.s3.send(new CreateBucketCommand({
-            Bucket: String(evidence.evidenceBucketName), ObjectLockEnabledForBucket: true, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION },
-        }));
-        await forensic.s3.send(new PutObjectLockConfigurationCommand({
-            Bucket: String(evidence.evidenceBucketName),
-            ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "GOVERNANCE", Days: 90 } } },
-        }));
-        await security.dynamodb.send(new CreateTableCommand({
-            TableName: settings.casesTable, BillingMode: "PAY_PER_REQUEST",
-            AttributeDefinitions: [{ AttributeName: "instanceKey", AttributeType: "S" }],
-            KeySchema: [{ AttributeName: "instanceKey", KeyType: "HASH" }],
-        }));
-        const topic = await security.sns.send(new CreateTopicCommand({ Name: settings.topicArn.split(":").pop() }));
-        assert.strictEqual(topic.TopicArn, settings.topicArn);
-        queueUrl = (await security.sqs.send(new CreateQueueCommand({ QueueName: "notifications" }))).QueueUrl!;
-        const queueArn = (await security.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }))).Attributes!.QueueArn;
-        await security.sns.send(new SubscribeCommand({ TopicArn: topic.TopicArn, Protocol: "sqs", Endpoint: queueArn }));
-        // The deployed state machine runs here (aws-local-stepfunctions); moto only has to accept StartExecution.
-        const machineRole = await security.iam.send(new CreateRoleCommand({
-            RoleName: "incident", AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [] }),
-        }));
-        const sm = await security.sfn.send(new CreateStateMachineCommand({
-            name: settings.stateMachineArn.split(":").pop(),
-            roleArn: machineRole.Role!.Arn,
-            definition: JSON.stringify({ StartAt: "Hold", States: { Hold: { Type: "Wait", Seconds: 600, End: true } } }),
-        }));
-        assert.strictEqual(sm.stateMachineArn, settings.stateMachineArn);
-        for (const profile of [settings.member.irProfileName, settings.member.containedProfileName, "web-app"]) {
-            const pathName = profile === "web-app" ? "/" : settings.member.responderRolePath;
-            await member.iam.send(new CreateRoleCommand({ RoleName: profile, Path: pathName, AssumeRolePolicyDocument: "{}" }));
-            await member.iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: profile, Path: pathName }));
-            await member.iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: profile, RoleName: profile }));
-        }
+        queueUrl = (await prepareEngine(settings, { forensic, security, member })).notificationQueueUrl;
         // The callbacks run with an engine role's credentials: every call they make lands in the security account.
         const creds = (await security.sts.send(new AssumeRoleCommand({
             RoleArn: `arn:aws:iam::${SECURITY}:role/ir-forensics/responder/engine`, RoleSessionName: "lambda",
@@ -111,28 +75,11 @@ describe("end to end: tag event → deployed callbacks and state machine → con
         }
     });
 
+    let networks = 0;
     /** A dual-stack VPC and an instance with two ENIs that carries a workload profile. */
     async function suspect(): Promise<{ ref: InstanceRef; enis: string[]; vpcId: string }> {
-        const vpc = await member.ec2.send(new CreateVpcCommand({ CidrBlock: "10.20.0.0/16", AmazonProvidedIpv6CidrBlock: true }));
-        const vpcId = vpc.Vpc!.VpcId!;
-        const v6 = (await member.ec2.send(new DescribeVpcsCommand({ VpcIds: [vpcId] }))).Vpcs![0].Ipv6CidrBlockAssociationSet![0].Ipv6CidrBlock!;
-        const subnet = await member.ec2.send(new CreateSubnetCommand({
-            VpcId: vpcId, CidrBlock: "10.20.1.0/24", AvailabilityZone: `${DEFAULT_REGION}a`, Ipv6CidrBlock: v6.replace(/::\/\d+$/, "::/64"),
-        }));
-        const web = await member.ec2.send(new CreateSecurityGroupCommand({ GroupName: "web", Description: "web", VpcId: vpcId }));
-        const subnetId = subnet.Subnet!.SubnetId!;
-        const run = await member.ec2.send(new RunInstancesCommand({
-            ImageId: "ami-04681a1dbd79675a5", InstanceType: "t3.micro", MinCount: 1, MaxCount: 1,
-            NetworkInterfaces: [0, 1].map((i) => ({ DeviceIndex: i, SubnetId: subnetId, Groups: [web.GroupId!] })),
-        }));
-        const instanceId = run.Instances![0].InstanceId!;
-        await member.ec2.send(new AssociateIamInstanceProfileCommand({ InstanceId: instanceId, IamInstanceProfile: { Name: "web-app" } }));
-        const enis = (await member.ec2.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: "attachment.instance-id", Values: [instanceId] }] })))
-            .NetworkInterfaces!.map((e) => e.NetworkInterfaceId!);
-        for (const eni of enis) {
-            await member.ec2.send(new AssignIpv6AddressesCommand({ NetworkInterfaceId: eni, Ipv6AddressCount: 1 }));
-        }
-        return { ref: { accountId: MEMBER, region: DEFAULT_REGION, instanceId }, enis, vpcId };
+        const net = await suspectNetwork(member, networks++);
+        return { ...(await launchSuspect(member, MEMBER, net)), vpcId: net.vpcId };
     }
 
     async function notificationKinds(): Promise<string[]> {
@@ -147,7 +94,7 @@ describe("end to end: tag event → deployed callbacks and state machine → con
     }
 
     /** Runs the deployed definition with the deployed callbacks as its task handlers. */
-    async function runIncident(input: unknown, executionArn: string): Promise<any> {
+    async function runDeployedIncident(input: unknown, executionArn: string): Promise<any> {
         const machine = one(stack, aws.sfn.StateMachine, "engine-incident");
         const definition = JSON.parse(machine.inputs.definition);
         const byArn = Object.fromEntries(Object.values(callbacks).map((cb) => [cb.arn, handlers[cb.name]]));
@@ -160,11 +107,7 @@ describe("end to end: tag event → deployed callbacks and state machine → con
         // The optimized SNS integration, as Step Functions would call it.
         local.NotifyAcquisition = async (params: any) => security.sns.send(new PublishCommand(params));
         assert.deepStrictEqual(Object.keys(local).sort(), ["Close", "Contain", "Isolate", "NotifyAcquisition", "Record", "Triage"]);
-        const execution = new StateMachine(definition, { validationOptions: { checkArn: false } }).run(input as any, {
-            overrides: { taskResourceLocalHandlers: local },
-            context: { Execution: { Id: executionArn }, State: { EnteredTime: new Date().toISOString() } } as any,
-        });
-        return execution.result;
+        return runIncident(definition, input, executionArn, local);
     }
 
     it("ships small archives of generated code only", () => {
@@ -183,7 +126,7 @@ describe("end to end: tag event → deployed callbacks and state machine → con
         assert.strictEqual(again.outcome, "duplicate");
 
         const described = await security.sfn.send(new DescribeExecutionCommand({ executionArn: opened.executionArn }));
-        const result = await runIncident(JSON.parse(described.input!), opened.executionArn).catch(async (err) => {
+        const result = await runDeployedIncident(JSON.parse(described.input!), opened.executionArn).catch(async (err) => {
             // Show the case record of a failed run: it says which step failed and why.
             const key = `cases/${opened.caseId}/manifest.json`;
             const body = await (await forensic.s3.send(new GetObjectCommand({ Bucket: settings.evidenceBucket, Key: key }))).Body!.transformToString();
