@@ -3,6 +3,7 @@
  * would have created (evidence bucket, case table, topic, state machine name, member profiles), suspect
  * instances to respond to, and the incident run with aws-local-stepfunctions.
  */
+import "./node-compat";
 import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import {
     AssignIpv6AddressesCommand, AssociateIamInstanceProfileCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand,
