@@ -153,16 +153,16 @@ export function responderStatements(partition: string, account: string, names: M
             Effect: "Allow",
             Action: [
                 "ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeVolumes", "ec2:DescribeIamInstanceProfileAssociations",
-                "ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
-                "ec2:DescribeVpcs", "autoscaling:DescribeAutoScalingInstances", "elasticloadbalancing:DescribeTargetGroups",
+                "ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables", "ec2:DescribePrefixLists",
+                "autoscaling:DescribeAutoScalingInstances", "elasticloadbalancing:DescribeTargetGroups",
                 "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeLoadBalancers",
             ],
             Resource: "*",
         },
         {
-            Sid: "ReadConsoleOutput",
+            Sid: "ReadInstanceDetails",
             Effect: "Allow",
-            Action: "ec2:GetConsoleOutput",
+            Action: ["ec2:GetConsoleOutput", "ec2:DescribeInstanceAttribute"],
             Resource: ec2("instance"),
         },
         {

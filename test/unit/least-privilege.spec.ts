@@ -1,0 +1,93 @@
+/**
+ * The roles grant what the code calls, and only that: the AWS actions each function's source calls (SDK
+ * commands and paginators, mapped to IAM actions by the client that exports them) are compared with the
+ * policies the stacks give the roles that run them.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as aws from "@pulumi/aws";
+import { asList, one, policyOf, PROJECT_ROOT, RenderedStack } from "../support/pulumi";
+import { renderSecurity } from "../support/stacks";
+
+/** SDK client packages and their IAM service prefixes. */
+const CLIENTS: Record<string, string> = {
+    "@aws-sdk/client-ec2": "ec2",
+    "@aws-sdk/client-auto-scaling": "autoscaling",
+    "@aws-sdk/client-elastic-load-balancing-v2": "elasticloadbalancing",
+    "@aws-sdk/client-elastic-load-balancing": "elasticloadbalancing",
+    "@aws-sdk/client-iam": "iam",
+    "@aws-sdk/client-dynamodb": "dynamodb",
+    "@aws-sdk/client-sfn": "states",
+    "@aws-sdk/client-sns": "sns",
+    "@aws-sdk/client-s3": "s3",
+    "@aws-sdk/client-sts": "sts",
+};
+
+/** IAM actions a module calls: `new XCommand` and `paginateX` of the clients it imports. */
+function actionsCalledBy(files: string[]): Set<string> {
+    const actions = new Set<string>();
+    for (const file of files) {
+        const source = fs.readFileSync(path.join(PROJECT_ROOT, "functions", file), "utf8");
+        for (const [pkg, prefix] of Object.entries(CLIENTS)) {
+            const imports = [...source.matchAll(new RegExp(`import \\{([^}]*)\\} from "${pkg}";`, "g"))].flatMap((m) => m[1].split(","));
+            for (const imported of imports.map((s) => s.trim().split(/\s+as\s+/)[0]).filter(Boolean)) {
+                const command = /^(\w+)Command$/.exec(imported)?.[1] ?? /^paginate(\w+)$/.exec(imported)?.[1];
+                if (command) {
+                    actions.add(`${prefix}:${command}`);
+                }
+            }
+        }
+    }
+    return actions;
+}
+
+/** Every action an identity policy allows (wildcards kept as written). */
+function allowed(doc: { Statement: any[] }): string[] {
+    return doc.Statement.filter((s) => s.Effect === "Allow").flatMap((s) => asList<string>(s.Action));
+}
+
+function covers(grants: string[], action: string): boolean {
+    return grants.some((g) => new RegExp(`^${g.replace(/\*/g, ".*")}$`, "i").test(action));
+}
+
+/** What a role may do beyond the logs and traces every function writes. */
+function own(grants: string[]): string[] {
+    return grants.filter((a) => !/^(logs|xray):/.test(a));
+}
+
+describe("least privilege: roles match the calls of the code they run", () => {
+    let stack: RenderedStack;
+    before(async () => {
+        stack = await renderSecurity();
+    });
+
+    it("the member responder role allows every call of triage, isolation, containment and the Security Hub tagger, and nothing else", () => {
+        const called = actionsCalledBy(["triage.ts", "isolation.ts", "containment.ts", "securityGroups.ts", "steps.ts", "securityHub.ts"]);
+        const grants = allowed(policyOf(one(stack, aws.iam.RolePolicy, "member-444455556666-responder")));
+        // Passing the IR and contained roles is what the profile swaps need (not an SDK call of their own).
+        const expectedExtra = ["iam:PassRole"];
+        assert.deepStrictEqual([...called].filter((a) => !covers(grants, a)), [], "calls the role does not allow");
+        assert.deepStrictEqual(grants.filter((g) => !called.has(g) && !expectedExtra.includes(g)), [], "grants no code uses");
+    });
+
+    const engineFunctions: Array<[string, string[], string[]]> = [
+        // [function, source files, member-account assumption needed]
+        ["open-case", ["cases.ts", "registry.ts", "notify.ts"], []],
+        ["triage", ["triage.ts", "evidence.ts", "steps.ts", "aws.ts"], ["kms:GenerateDataKey", "kms:Encrypt"]],
+        ["isolate", ["isolation.ts", "notify.ts", "aws.ts"], []],
+        ["record", ["record.ts", "evidence.ts"], ["kms:GenerateDataKey", "kms:Encrypt"]],
+        ["contain", ["containment.ts", "registry.ts", "notify.ts", "aws.ts"], []],
+        ["close", ["record.ts", "evidence.ts", "registry.ts", "notify.ts"], ["kms:GenerateDataKey", "kms:Encrypt"]],
+    ];
+    for (const [fn, files, kms] of engineFunctions) {
+        it(`the ${fn} callback's role allows the security-account calls of its code, and nothing else`, () => {
+            const memberSide = new Set(["ec2", "autoscaling", "elasticloadbalancing", "iam"]);
+            const called = [...actionsCalledBy(files)].filter((a) => !memberSide.has(a.split(":")[0]));
+            const grants = own(allowed(policyOf(one(stack, aws.iam.RolePolicy, `engine-${fn}-policy`))));
+            assert.deepStrictEqual(called.filter((a) => !covers(grants, a)), [], "calls the role does not allow");
+            // SSE-KMS uploads need the evidence key through S3 (no SDK call of ours names KMS).
+            assert.deepStrictEqual(grants.filter((g) => !called.includes(g) && !kms.includes(g)), [], "grants no code uses");
+        });
+    }
+});
