@@ -1,0 +1,514 @@
+/**
+ * The host-side memory acquisition script (imagebuilder/acquire-memory.sh), executed for real by bash on
+ * this machine. What only a suspect host has is shimmed on PATH:
+ *   - `uname` prints a test kernel release and machine;
+ *   - `insmod` records its arguments and the SHA-256 of the module file it was given, then behaves like
+ *     LiME's init: listens on 127.0.0.1:<port from path=tcp:PORT>, streams a generated test image to the
+ *     first connection and exits (IRF_LIME_PORT is a free port, so parallel runs don't clash);
+ *   - `rmmod` records that it ran;
+ *   - `avml` is not on PATH: like the real one it is a binary in the module store (SHA-256 in index.json),
+ *     which the script downloads, verifies and executes; it writes the test image to its output path.
+ * The module store is a moto S3 bucket in SECURITY; the evidence bucket a versioned Object Lock bucket in
+ * FORENSIC. URLs are presigned with credentials assumed into each account (moto maps assumed-role keys
+ * to their account; the x-moto-account-id header cannot travel in a presigned URL).
+ *
+ * noexec: the script takes its staging candidates from IRF_STAGING_DIRS. The noexec case runs the script
+ * in a user + mount namespace (`unshare -rm`) where the first candidate is a real tmpfs mounted noexec;
+ * the second is an ordinary directory the test controls. Where user namespaces are not allowed, that
+ * case is skipped with the reason shown.
+ */
+import * as assert from "assert";
+import { spawn, spawnSync } from "child_process";
+import { createHash, randomBytes } from "crypto";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import {
+    CompleteMultipartUploadCommand,
+    CreateBucketCommand,
+    CreateMultipartUploadCommand,
+    GetObjectCommand,
+    PutObjectCommand,
+    PutObjectLockConfigurationCommand,
+    S3Client,
+    UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { AssumeRoleCommand } from "@aws-sdk/client-sts";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
+import { PROJECT_ROOT } from "../../scripts/moto";
+import { FORENSIC, SECURITY, useMoto } from "../support/moto";
+
+const SCRIPT = path.join(PROJECT_ROOT, "imagebuilder", "acquire-memory.sh");
+const MiB = 1024 * 1024;
+const PART_SIZE = 5 * MiB; // S3's minimum for every part but the last
+const KNOWN_KERNEL = "6.1.0-test";
+const BANNER = `Linux version ${KNOWN_KERNEL} (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0) #1 SMP PREEMPT_DYNAMIC`;
+const LIME_VERSION = "1.12.0";
+const AVML_VERSION = "0.14.0";
+
+const sha256 = (data: Buffer | string): string => createHash("sha256").update(data).digest("hex");
+
+interface ScriptPart {
+    partNumber: number;
+    etag: string;
+    sha256b64: string;
+    bytes: number;
+}
+interface ScriptResult {
+    tool: string | null;
+    toolVersion: string | null;
+    kernelRelease: string;
+    arch: string;
+    bytes: number;
+    sha256: string | null;
+    bannerSeen: boolean;
+    parts: ScriptPart[];
+    errors: string[];
+}
+
+async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+/** A pseudo memory image of `size` bytes, with the kernel banner at `bannerAt` unless it is undefined. */
+function makeImage(size: number, bannerAt?: number): Buffer {
+    const image = randomBytes(size);
+    // Random bytes could (very rarely) contain the banner's first bytes: make sure they do not.
+    for (let i = image.indexOf("Linux version "); i >= 0; i = image.indexOf("Linux version ", i)) {
+        image[i] = 0;
+    }
+    if (bannerAt !== undefined) {
+        image.write(BANNER, bannerAt, "latin1");
+    }
+    return image;
+}
+
+/** Writes the PATH shims (insmod, rmmod, uname) and the AVML stand-in; returns the AVML bytes. */
+function writeShims(dir: string): Buffer {
+    const node = process.execPath;
+    fs.writeFileSync(path.join(dir, "uname"), [
+        "#!/bin/sh",
+        'case "$1" in',
+        '  -r) printf "%s\\n" "$FAKE_KERNEL_RELEASE" ;;',
+        '  -m) printf "%s\\n" "$FAKE_MACHINE" ;;',
+        '  *) exec /bin/uname "$@" ;;',
+        "esac",
+        "",
+    ].join("\n"), { mode: 0o755 });
+    fs.writeFileSync(path.join(dir, "rmmod"), '#!/bin/sh\nprintf "rmmod %s\\n" "$*" >>"$FAKE_LOG"\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(dir, "insmod"), `#!${node}
+const fs = require("fs"), net = require("net"), crypto = require("crypto");
+const [ko, params] = process.argv.slice(2);
+const koSha = fs.existsSync(ko) ? crypto.createHash("sha256").update(fs.readFileSync(ko)).digest("hex") : null;
+fs.appendFileSync(process.env.FAKE_LOG, "insmod " + JSON.stringify({ ko, koSha, params, argc: process.argv.length - 2 }) + "\\n");
+if (process.env.FAKE_INSMOD_FAIL) { console.error("insmod: ERROR: could not insert module: Invalid module format"); process.exit(1); }
+const port = Number(/path=tcp:(\\d+)/.exec(params)[1]);
+const timer = setTimeout(() => process.exit(3), 30000);
+const server = net.createServer((socket) => {
+    server.close();
+    socket.on("error", () => process.exit(4));
+    fs.createReadStream(process.env.FAKE_IMAGE, { highWaterMark: 1 << 20 }).pipe(socket);
+    socket.on("close", () => { clearTimeout(timer); process.exit(0); });
+});
+server.listen(port, "127.0.0.1");
+`, { mode: 0o755 });
+    return Buffer.from(`#!${node}
+const fs = require("fs");
+if (process.argv[2] === "--version") { console.log("avml ${AVML_VERSION}-shim"); process.exit(0); }
+fs.appendFileSync(process.env.FAKE_LOG, "avml " + JSON.stringify({ self: __filename, args: process.argv.slice(2) }) + "\\n");
+const out = fs.createWriteStream(process.argv[process.argv.length - 1]);
+fs.createReadStream(process.env.FAKE_IMAGE, { highWaterMark: 1 << 20 }).pipe(out);
+out.on("finish", () => process.exit(0));
+`);
+}
+
+describe("host memory acquisition script (acquire-memory.sh)", function () {
+    const moto = useMoto();
+    const run = randomBytes(4).toString("hex");
+    const storeBucket = `irf-modules-${run}`;
+    const evidenceBucket = `irf-evidence-${run}`;
+    let tmp: string;
+    let shimDir: string;
+    let store: S3Client; // presigner in SECURITY
+    let evidence: S3Client; // presigner in FORENSIC
+    let setupClients: ReturnType<typeof clientsFor>[] = [];
+    const moduleBytes = randomBytes(64 * 1024);
+    let avmlBytes: Buffer;
+    let unshareWorks = false;
+
+    /** An S3 client whose (assumed-role) credentials belong to `account`: usable for presigning. */
+    async function presignerFor(account: string): Promise<S3Client> {
+        const { sts } = clientsFor(moto().endpoint, account);
+        const { Credentials } = await sts.send(new AssumeRoleCommand({
+            RoleArn: `arn:aws:iam::${account}:role/irf-presigner`, RoleSessionName: "acquire-memory-spec",
+        }));
+        sts.destroy();
+        assert.ok(Credentials?.AccessKeyId && Credentials.SecretAccessKey);
+        return new S3Client({
+            endpoint: moto().endpoint, region: DEFAULT_REGION, forcePathStyle: true,
+            credentials: { accessKeyId: Credentials.AccessKeyId, secretAccessKey: Credentials.SecretAccessKey, sessionToken: Credentials.SessionToken },
+            // Otherwise the SDK signs a checksum of an empty body into presigned URLs.
+            requestChecksumCalculation: "WHEN_REQUIRED",
+        });
+    }
+
+    async function putIndex(key: string, index: unknown): Promise<string> {
+        await setupClients[0].s3.send(new PutObjectCommand({ Bucket: storeBucket, Key: key, Body: JSON.stringify(index, null, 2), ContentType: "application/json" }));
+        return getSignedUrl(store, new GetObjectCommand({ Bucket: storeBucket, Key: key }), { expiresIn: 300 });
+    }
+
+    before("module store (SECURITY) and evidence bucket (FORENSIC) in moto, shims", async function () {
+        await moto().reset();
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "irf-acquire-"));
+        shimDir = path.join(tmp, "bin");
+        fs.mkdirSync(shimDir);
+        avmlBytes = writeShims(shimDir);
+
+        const security = clientsFor(moto().endpoint, SECURITY);
+        const forensic = clientsFor(moto().endpoint, FORENSIC);
+        setupClients = [security, forensic];
+        await security.s3.send(new CreateBucketCommand({ Bucket: storeBucket, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION } }));
+        await forensic.s3.send(new CreateBucketCommand({
+            Bucket: evidenceBucket, ObjectLockEnabledForBucket: true, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION },
+        }));
+        await forensic.s3.send(new PutObjectLockConfigurationCommand({
+            Bucket: evidenceBucket,
+            ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "GOVERNANCE", Days: 1 } } },
+        }));
+        for (const [key, body] of [
+            [`lime/x86_64/${KNOWN_KERNEL}/lime.ko`, moduleBytes],
+            ["lime/x86_64/6.1.0-tampered/lime.ko", randomBytes(1024)],
+            ["avml/x86_64/avml", avmlBytes],
+        ] as const) {
+            await security.s3.send(new PutObjectCommand({ Bucket: storeBucket, Key: key, Body: body }));
+        }
+        store = await presignerFor(SECURITY);
+        evidence = await presignerFor(FORENSIC);
+
+        const probe = spawnSync("unshare", ["-rm", "sh", "-c", 'd=$(mktemp -d) && mount -t tmpfs -o noexec tmpfs "$d" && umount "$d"; rc=$?; rmdir "$d"; exit $rc'], { encoding: "utf8" });
+        unshareWorks = probe.status === 0;
+    });
+
+    after(function () {
+        for (const c of setupClients) {
+            c.s3.destroy();
+        }
+        store?.destroy();
+        evidence?.destroy();
+        if (tmp) {
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    });
+
+    /** The store's index: the module for KNOWN_KERNEL, a tampered one (wrong SHA-256), and AVML. */
+    function defaultIndex(): unknown {
+        return {
+            modules: [
+                { arch: "x86_64", kernelRelease: KNOWN_KERNEL, path: `lime/x86_64/${KNOWN_KERNEL}/lime.ko`, sha256: sha256(moduleBytes), version: LIME_VERSION },
+                { arch: "x86_64", kernelRelease: "6.1.0-tampered", path: "lime/x86_64/6.1.0-tampered/lime.ko", sha256: sha256("not the stored bytes"), version: LIME_VERSION },
+                { arch: "arm64", kernelRelease: KNOWN_KERNEL, path: `lime/arm64/${KNOWN_KERNEL}/lime.ko`, sha256: "0".repeat(64), version: LIME_VERSION },
+            ],
+            avml: [{ arch: "x86_64", path: "avml/x86_64/avml", sha256: sha256(avmlBytes), version: AVML_VERSION }],
+        };
+    }
+
+    interface CaseOptions {
+        name: string;
+        image: Buffer;
+        kernel?: string;
+        insmodFails?: boolean;
+        /** Override IRF_STAGING_DIRS (default: one test-owned directory). */
+        stagingDirs?: string[];
+        /** Command prefix (e.g. unshare) and the extra script that prepares the namespace. */
+        wrap?: (scriptArgs: string[]) => string[];
+        partUrls?: number;
+        extraEnv?: Record<string, string>;
+    }
+    interface CaseResult {
+        code: number | null;
+        result: ScriptResult;
+        stdout: string;
+        stderr: string;
+        log: string[];
+        uploadId: string;
+        key: string;
+        stagingDirs: string[];
+        urls: string[];
+    }
+
+    async function runCase(opts: CaseOptions): Promise<CaseResult> {
+        const caseDir = path.join(tmp, opts.name);
+        fs.mkdirSync(caseDir);
+        const imagePath = path.join(caseDir, "image.lime");
+        fs.writeFileSync(imagePath, opts.image);
+        const logPath = path.join(caseDir, "calls.log");
+        fs.writeFileSync(logPath, "");
+        const stagingDirs = opts.stagingDirs ?? [path.join(caseDir, "shm")];
+        for (const d of stagingDirs) {
+            fs.mkdirSync(d, { recursive: true });
+        }
+
+        const indexUrl = await putIndex(`index-${opts.name}.json`, defaultIndex());
+        const moduleLines: string[] = [];
+        for (const kr of [KNOWN_KERNEL, "6.1.0-tampered"]) {
+            const url = await getSignedUrl(store, new GetObjectCommand({ Bucket: storeBucket, Key: `lime/x86_64/${kr}/lime.ko` }), { expiresIn: 300 });
+            moduleLines.push(`x86_64/${kr}=${url}`);
+        }
+        const avmlUrl = await getSignedUrl(store, new GetObjectCommand({ Bucket: storeBucket, Key: "avml/x86_64/avml" }), { expiresIn: 300 });
+
+        const key = `cases/${opts.name}/memory.lime`;
+        const { UploadId } = await evidence.send(new CreateMultipartUploadCommand({ Bucket: evidenceBucket, Key: key, ChecksumAlgorithm: "SHA256" }));
+        assert.ok(UploadId);
+        const partCount = opts.partUrls ?? Math.ceil(opts.image.length / PART_SIZE) + 1; // headroom, as the engine gives
+        const partUrls: string[] = [];
+        for (let n = 1; n <= partCount; n++) {
+            partUrls.push(await getSignedUrl(evidence, new UploadPartCommand({ Bucket: evidenceBucket, Key: key, UploadId, PartNumber: n }), { expiresIn: 300 }));
+        }
+        for (const url of partUrls) {
+            assert.doesNotMatch(url, /x-amz-checksum|x-amz-sdk-checksum/i, "the presigned UploadPart URL must not pin a checksum");
+        }
+
+        const env: NodeJS.ProcessEnv = {
+            PATH: `${shimDir}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+            HOME: caseDir,
+            FAKE_KERNEL_RELEASE: opts.kernel ?? KNOWN_KERNEL,
+            FAKE_MACHINE: "x86_64",
+            FAKE_IMAGE: imagePath,
+            FAKE_LOG: logPath,
+            IRF_INDEX_URL: indexUrl,
+            IRF_MODULE_URLS: moduleLines.join("\n"),
+            IRF_AVML_URL_x86_64: avmlUrl,
+            IRF_PART_URLS: partUrls.join("\n"),
+            IRF_PART_SIZE: String(PART_SIZE),
+            IRF_LIME_PORT: String(await freePort()),
+            IRF_MIN_BYTES: String(1 * MiB),
+            IRF_CONNECT_TIMEOUT: "20",
+            IRF_STAGING_DIRS: stagingDirs.join(":"),
+        };
+        Object.assign(env, opts.extraEnv);
+        if (opts.insmodFails) {
+            env.FAKE_INSMOD_FAIL = "1";
+        }
+        const command = opts.wrap ? opts.wrap(["bash", SCRIPT]) : ["bash", SCRIPT];
+        const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+            const child = spawn(command[0], command.slice(1), { env, stdio: ["ignore", "pipe", "pipe"] });
+            let out = "";
+            let errText = "";
+            child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
+            child.stderr.on("data", (d: Buffer) => { errText += d.toString(); });
+            child.on("error", reject);
+            child.on("close", (c) => resolve({ code: c, stdout: out, stderr: errText }));
+        });
+        const lines = stdout.trim().split("\n");
+        assert.strictEqual(lines.length, 1, `stdout must be exactly one JSON line, got:\n${stdout}\nstderr:\n${stderr}`);
+        const result = JSON.parse(lines[0]) as ScriptResult;
+
+        // URLs are credentials: neither the endpoint nor any signature may appear in the output.
+        const host = new URL(moto().endpoint).host;
+        for (const text of [stdout, stderr]) {
+            assert.ok(!text.includes(host), `the script printed a URL:\n${text}`);
+            assert.doesNotMatch(text, /X-Amz-(Signature|Credential|Security-Token)|https?:\/\//i, `the script printed a URL:\n${text}`);
+        }
+        // Staging is cleaned up.
+        for (const d of stagingDirs) {
+            if (fs.existsSync(d)) {
+                assert.deepStrictEqual(fs.readdirSync(d), [], `staging dir ${d} not cleaned up`);
+            }
+        }
+        const log = fs.readFileSync(logPath, "utf8").split("\n").filter((l) => l);
+        return { code, result, stdout, stderr, log, uploadId: UploadId, key, stagingDirs, urls: [indexUrl, avmlUrl, ...partUrls] };
+    }
+
+    /** Completes the multipart upload with the script's ETags and returns the stored bytes. */
+    async function completeAndRead(c: CaseResult): Promise<Buffer> {
+        await evidence.send(new CompleteMultipartUploadCommand({
+            Bucket: evidenceBucket, Key: c.key, UploadId: c.uploadId,
+            MultipartUpload: { Parts: c.result.parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag, ChecksumSHA256: p.sha256b64 })) },
+        }));
+        const forensic = clientsFor(moto().endpoint, FORENSIC).s3;
+        try {
+            const got = await forensic.send(new GetObjectCommand({ Bucket: evidenceBucket, Key: c.key }));
+            assert.ok(got.VersionId, "the evidence bucket is versioned: the object must have a version id");
+            return Buffer.from(await got.Body!.transformToByteArray());
+        } finally {
+            forensic.destroy();
+        }
+    }
+
+    /** The invariants of every successful-or-validated capture. */
+    function assertCaptured(c: CaseResult, image: Buffer, stored: Buffer, tool: "lime" | "avml"): void {
+        assert.strictEqual(c.result.tool, tool);
+        assert.strictEqual(c.result.toolVersion, tool === "lime" ? LIME_VERSION : AVML_VERSION);
+        assert.strictEqual(c.result.arch, "x86_64");
+        assert.strictEqual(c.result.bytes, image.length);
+        assert.strictEqual(c.result.sha256, sha256(image));
+        assert.strictEqual(stored.length, image.length, "stored object size");
+        assert.strictEqual(sha256(stored), sha256(image), "stored object SHA-256");
+        assert.ok(stored.equals(image), "stored bytes differ from the image");
+        assert.strictEqual(c.result.parts.length, Math.ceil(image.length / PART_SIZE));
+        c.result.parts.forEach((p, i) => {
+            const chunk = image.subarray(i * PART_SIZE, (i + 1) * PART_SIZE);
+            assert.strictEqual(p.partNumber, i + 1);
+            assert.strictEqual(p.bytes, chunk.length);
+            assert.strictEqual(p.sha256b64, createHash("sha256").update(chunk).digest("base64"), `part ${i + 1} checksum`);
+            assert.match(p.etag, /^[0-9a-f]{32}$/);
+        });
+    }
+
+    it("is shellcheck-clean", function () {
+        const r = spawnSync("shellcheck", ["--severity=style", SCRIPT], { encoding: "utf8" });
+        assert.ok(!r.error, "shellcheck is required: apt-get install shellcheck");
+        assert.strictEqual(r.status, 0, `shellcheck findings:\n${r.stdout}${r.stderr}`);
+    });
+
+    it("LiME path: verified module loaded with timeout=0 localhostonly=1 format=lime, stream uploaded, hashed, unloaded", async function () {
+        // The banner straddles the boundary of parts 1 and 2: found only by the cross-boundary check.
+        const image = makeImage(2 * PART_SIZE + 12345, PART_SIZE - 6);
+        const c = await runCase({ name: "lime", image });
+        assert.strictEqual(c.code, 0, c.stderr);
+        assert.strictEqual(c.result.kernelRelease, KNOWN_KERNEL);
+        assert.strictEqual(c.result.bannerSeen, true);
+        assert.deepStrictEqual(c.result.errors, []);
+        assertCaptured(c, image, await completeAndRead(c), "lime");
+
+        const insmods = c.log.filter((l) => l.startsWith("insmod "));
+        assert.strictEqual(insmods.length, 1, c.log.join("\n"));
+        const call = JSON.parse(insmods[0].slice("insmod ".length)) as { ko: string; koSha: string; params: string; argc: number };
+        assert.strictEqual(call.argc, 2, "insmod gets the module and one quoted parameter string");
+        assert.strictEqual(call.koSha, sha256(moduleBytes), "insmod was given the verified module");
+        assert.ok(call.ko.startsWith(c.stagingDirs[0] + path.sep), `module staged in ${call.ko}, not in the staging dir`);
+        const params = call.params.split(" ");
+        for (const p of ["format=lime", "localhostonly=1", "timeout=0", `path=tcp:${/path=tcp:(\d+)/.exec(call.params)?.[1]}`]) {
+            assert.ok(params.includes(p), `insmod parameters "${call.params}" lack ${p}`);
+        }
+        assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"], "LiME unloaded once");
+        assert.ok(!c.log.some((l) => l.startsWith("avml")), "AVML must not run when LiME works");
+    });
+
+    it("no module for the running kernel: falls back to AVML (SHA-256 checked, executed from staging, FIFO output)", async function () {
+        const image = makeImage(PART_SIZE + 777, 4096);
+        const c = await runCase({ name: "no-module", image, kernel: "6.1.0-unknown" });
+        assert.strictEqual(c.code, 0, c.stderr);
+        assert.strictEqual(c.result.kernelRelease, "6.1.0-unknown");
+        assert.strictEqual(c.result.bannerSeen, true);
+        assert.ok(c.result.errors.some((e) => /no LiME module in the index for x86_64\/6\.1\.0-unknown/.test(e)), c.result.errors.join("; "));
+        assertCaptured(c, image, await completeAndRead(c), "avml");
+        assert.ok(!c.log.some((l) => l.startsWith("insmod")), "no insmod without a module");
+        const avml = c.log.filter((l) => l.startsWith("avml "));
+        assert.strictEqual(avml.length, 1);
+        const call = JSON.parse(avml[0].slice(5)) as { self: string; args: string[] };
+        assert.ok(call.self.startsWith(c.stagingDirs[0] + path.sep), `AVML ran from ${call.self}`);
+        assert.ok(call.args[0].startsWith(c.stagingDirs[0] + path.sep), "AVML writes into a FIFO in the staging dir");
+    });
+
+    it("module whose SHA-256 does not match the index: not loaded, AVML instead", async function () {
+        const image = makeImage(PART_SIZE + 99, 100);
+        const c = await runCase({ name: "tampered", image, kernel: "6.1.0-tampered" });
+        assert.strictEqual(c.code, 0, c.stderr);
+        assert.ok(c.result.errors.some((e) => /SHA-256 does not match the index/.test(e)), c.result.errors.join("; "));
+        assert.ok(!c.log.some((l) => l.startsWith("insmod")), "a module with a wrong hash must never reach insmod");
+        assertCaptured(c, image, await completeAndRead(c), "avml");
+    });
+
+    it("insmod fails: LiME cleaned up, AVML instead", async function () {
+        const image = makeImage(PART_SIZE + 5, 0);
+        const c = await runCase({ name: "insmod-fails", image, insmodFails: true });
+        assert.strictEqual(c.code, 0, c.stderr);
+        assert.ok(c.result.errors.some((e) => /insmod lime failed/.test(e)), c.result.errors.join("; "));
+        assert.ok(c.log.some((l) => l.startsWith("rmmod lime")));
+        assertCaptured(c, image, await completeAndRead(c), "avml");
+    });
+
+    it("image without a kernel banner: bannerSeen false, exit 5, parts still uploaded and kept as evidence", async function () {
+        const image = makeImage(PART_SIZE + 4242);
+        const c = await runCase({ name: "no-banner", image });
+        assert.strictEqual(c.code, 5, c.stderr);
+        assert.strictEqual(c.result.bannerSeen, false);
+        assert.ok(c.result.errors.some((e) => /no Linux kernel banner/.test(e)));
+        assertCaptured(c, image, await completeAndRead(c), "lime");
+        assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"]);
+    });
+
+    it("python3 as the HTTP client (hosts without curl): same capture", async function () {
+        const image = makeImage(PART_SIZE + 31337, 2 * MiB);
+        const c = await runCase({ name: "python3", image, extraEnv: { IRF_HTTP_CLIENT: "python3" } });
+        assert.strictEqual(c.code, 0, c.stderr);
+        assertCaptured(c, image, await completeAndRead(c), "lime");
+    });
+
+    it("capture below IRF_MIN_BYTES: exit 4", async function () {
+        const image = makeImage(64 * 1024, 10);
+        const c = await runCase({ name: "too-small", image });
+        assert.strictEqual(c.code, 4, c.stderr);
+        assert.strictEqual(c.result.bytes, image.length);
+        assert.strictEqual(c.result.bannerSeen, true);
+        assert.ok(c.result.errors.some((e) => /below the floor/.test(e)));
+    });
+
+    it("stream larger than the presigned parts: exit 7, no whole-stream hash claimed", async function () {
+        const image = makeImage(3 * PART_SIZE, 10);
+        const c = await runCase({ name: "out-of-parts", image, partUrls: 2 });
+        assert.strictEqual(c.code, 7, c.stderr);
+        assert.strictEqual(c.result.sha256, null);
+        assert.strictEqual(c.result.parts.length, 2);
+        assert.ok(c.result.errors.some((e) => /larger than the 2 presigned parts/.test(e)));
+        assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"]);
+    });
+
+    describe("staging when /tmp-like directories are noexec", function () {
+        /** Runs the script in a user+mount namespace where staging dir 0 is a tmpfs mounted noexec. */
+        const inNoexecNamespace = (noexecDir: string) => (args: string[]): string[] => [
+            "unshare", "-rm", "bash", "-c",
+            'mount -t tmpfs -o noexec,nosuid,nodev,size=64m tmpfs "$0" || exit 99; exec "$@"',
+            noexecDir, ...args,
+        ];
+
+        beforeEach(function () {
+            if (!unshareWorks) {
+                this.skip(); // user namespaces are not allowed here: a real noexec mount cannot be made
+            }
+        });
+
+        it("LiME loads from a noexec staging dir; AVML is staged in the next exec-able candidate", async function () {
+            const image = makeImage(PART_SIZE + 10, 50);
+            const noexec = path.join(tmp, "noexec-avml", "shm");
+            const execDir = path.join(tmp, "noexec-avml", "run");
+            const c = await runCase({
+                name: "noexec-avml", image, kernel: "6.1.0-unknown",
+                stagingDirs: [noexec, execDir], wrap: inNoexecNamespace(noexec),
+            });
+            assert.strictEqual(c.code, 0, c.stderr);
+            assertCaptured(c, image, await completeAndRead(c), "avml");
+            const call = JSON.parse(c.log.find((l) => l.startsWith("avml "))!.slice(5)) as { self: string; args: string[] };
+            assert.ok(call.self.startsWith(execDir + path.sep), `AVML must run from the exec-able dir, ran from ${call.self}`);
+            assert.ok(call.args[0].startsWith(noexec + path.sep), "the FIFO stays in the first (noexec) staging dir");
+        });
+
+        it("LiME works with only a noexec staging dir", async function () {
+            const image = makeImage(PART_SIZE + 10, 50);
+            const noexec = path.join(tmp, "noexec-lime", "shm");
+            const c = await runCase({ name: "noexec-lime", image, stagingDirs: [noexec], wrap: inNoexecNamespace(noexec) });
+            assert.strictEqual(c.code, 0, c.stderr);
+            assertCaptured(c, image, await completeAndRead(c), "lime");
+        });
+
+        it("no module and only noexec staging: exit 3 with the reason, AVML never executed", async function () {
+            const image = makeImage(PART_SIZE + 10, 50);
+            const noexec = path.join(tmp, "noexec-only", "shm");
+            const c = await runCase({ name: "noexec-only", image, kernel: "6.1.0-unknown", stagingDirs: [noexec], wrap: inNoexecNamespace(noexec) });
+            assert.strictEqual(c.code, 3, c.stderr);
+            assert.strictEqual(c.result.tool, null);
+            assert.ok(c.result.errors.some((e) => /noexec/.test(e)), c.result.errors.join("; "));
+            assert.ok(!c.log.some((l) => l.startsWith("avml")));
+        });
+    });
+});
