@@ -13,9 +13,9 @@ import { policyJson, serviceTrustPolicy, Statement } from "./iam";
  * archive, which otherwise carries every dependency of package.json (49 MB measured).
  */
 export const RUNTIME_PROVIDED_PACKAGES = [
-    "@aws-sdk/client-auto-scaling", "@aws-sdk/client-dynamodb", "@aws-sdk/client-ec2", "@aws-sdk/client-elastic-load-balancing",
+    "@aws-sdk/client-auto-scaling", "@aws-sdk/client-cloudtrail", "@aws-sdk/client-dynamodb", "@aws-sdk/client-ec2", "@aws-sdk/client-elastic-load-balancing",
     "@aws-sdk/client-elastic-load-balancing-v2", "@aws-sdk/client-eventbridge", "@aws-sdk/client-iam", "@aws-sdk/client-kms",
-    "@aws-sdk/client-s3", "@aws-sdk/client-sfn", "@aws-sdk/client-sns", "@aws-sdk/client-sqs", "@aws-sdk/client-sts",
+    "@aws-sdk/client-s3", "@aws-sdk/client-sfn", "@aws-sdk/client-sns", "@aws-sdk/client-sqs", "@aws-sdk/client-ssm", "@aws-sdk/client-sts",
 ];
 
 

@@ -156,6 +156,8 @@ export function responderStatements(partition: string, account: string, names: M
                 "ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables", "ec2:DescribePrefixLists",
                 "autoscaling:DescribeAutoScalingInstances", "elasticloadbalancing:DescribeTargetGroups",
                 "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeLoadBalancers",
+                // Who set the incident tag (CloudTrail's CreateTags event).
+                "cloudtrail:LookupEvents",
             ],
             Resource: "*",
         },

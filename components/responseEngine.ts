@@ -155,7 +155,7 @@ export class ResponseEngine extends pulumi.ComponentResource {
             callbackFactory: handlers.containHandler,
         });
         const close = define("close", "closes the case: final manifest, registry, notification", {
-            statements: [statements.writeEvidence, statements.encryptEvidence, statements.registry, statements.notify],
+            statements: [statements.assumeMember, statements.writeEvidence, statements.encryptEvidence, statements.registry, statements.notify],
             callbackFactory: handlers.closeHandler,
             timeout: 60,
         });

@@ -3,6 +3,7 @@
  * build them from the execution role; tests build them against the emulator, one account per client set.
  */
 import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
+import { CloudTrailClient } from "@aws-sdk/client-cloudtrail";
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { ElasticLoadBalancingClient } from "@aws-sdk/client-elastic-load-balancing";
 import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
@@ -17,6 +18,8 @@ export interface MemberClients {
     elbv2: ElasticLoadBalancingV2Client;
     elb: ElasticLoadBalancingClient;
     iam: IAMClient;
+    /** The member's CloudTrail in the instance's region (who set the incident tag). */
+    cloudtrail?: CloudTrailClient;
 }
 
 /** Gives the clients for an instance's account and region (assuming the member role on AWS). */
@@ -93,6 +96,7 @@ export function assumingMemberClients(sts: STSClient, settings: Pick<EngineSetti
             elbv2: new ElasticLoadBalancingV2Client(config),
             elb: new ElasticLoadBalancingClient(config),
             // IAM is global: its endpoint is in the partition's home region.
+            cloudtrail: new CloudTrailClient(config),
             iam: new IAMClient({ ...config, region: settings.partition === "aws-cn" ? "cn-north-1" : settings.partition === "aws-us-gov" ? "us-gov-west-1" : "us-east-1" }),
         };
     };

@@ -12,6 +12,7 @@ import { assumingMemberClients, RuntimeSettings } from "./aws";
 import { openCase } from "./cases";
 import { contain } from "./containment";
 import { isolate } from "./isolation";
+import { identifyTrigger } from "./identity";
 import { closeCase, recordCase } from "./record";
 import { settingsFromEnvironment } from "./runtime";
 import { tagFromFinding } from "./securityHub";
@@ -66,7 +67,9 @@ export function containHandler(): Handler<CaseState, CaseState> {
 export function closeHandler(): Handler<CaseState, CaseState> {
     const settings = settingsFromEnvironment<RuntimeSettings>();
     const deps = { s3: new S3Client({ region: settings.evidenceRegion }), dynamodb: new DynamoDBClient({}), sns: new SNSClient({}), settings };
-    return async (state) => closeCase(state, deps);
+    const identity = { member: assumingMemberClients(new STSClient({}), settings), engineRoleName: settings.member.responderRoleName };
+    // Who set the tag: CloudTrail has usually delivered the event by the time the case closes.
+    return async (state) => closeCase(await identifyTrigger(state, identity), deps);
 }
 
 export function securityHubHandler(): Handler<unknown, unknown> {

@@ -118,7 +118,7 @@ async function main(): Promise<void> {
         const assume = assumingMemberClients(sts, settings);
         const memberClients: MemberClientFactory = async (ref, session) => {
             const clients = await assume(ref, session);
-            for (const c of Object.values(clients) as MemberClients[keyof MemberClients][]) {
+            for (const c of (Object.values(clients) as MemberClients[keyof MemberClients][]).filter((x) => x !== undefined)) {
                 calls.attach(c);
             }
             return clients;

@@ -17,6 +17,7 @@ const CLIENTS: Record<string, string> = {
     "@aws-sdk/client-elastic-load-balancing-v2": "elasticloadbalancing",
     "@aws-sdk/client-elastic-load-balancing": "elasticloadbalancing",
     "@aws-sdk/client-iam": "iam",
+    "@aws-sdk/client-cloudtrail": "cloudtrail",
     "@aws-sdk/client-dynamodb": "dynamodb",
     "@aws-sdk/client-sfn": "states",
     "@aws-sdk/client-sns": "sns",
@@ -63,7 +64,7 @@ describe("least privilege: roles match the calls of the code they run", () => {
     });
 
     it("the member responder role allows every call of triage, isolation, containment and the Security Hub tagger, and nothing else", () => {
-        const called = actionsCalledBy(["triage.ts", "isolation.ts", "containment.ts", "securityGroups.ts", "steps.ts", "securityHub.ts"]);
+        const called = actionsCalledBy(["triage.ts", "isolation.ts", "containment.ts", "securityGroups.ts", "steps.ts", "securityHub.ts", "identity.ts"]);
         const grants = allowed(policyOf(one(stack, aws.iam.RolePolicy, "member-444455556666-responder")));
         // Passing the IR and contained roles is what the profile swaps need (not an SDK call of their own).
         const expectedExtra = ["iam:PassRole"];
@@ -78,11 +79,11 @@ describe("least privilege: roles match the calls of the code they run", () => {
         ["isolate", ["isolation.ts", "notify.ts", "aws.ts"], []],
         ["record", ["record.ts", "evidence.ts"], ["kms:GenerateDataKey", "kms:Encrypt"]],
         ["contain", ["containment.ts", "registry.ts", "notify.ts", "aws.ts"], []],
-        ["close", ["record.ts", "evidence.ts", "registry.ts", "notify.ts"], ["kms:GenerateDataKey", "kms:Encrypt"]],
+        ["close", ["record.ts", "evidence.ts", "registry.ts", "notify.ts", "identity.ts", "aws.ts"], ["kms:GenerateDataKey", "kms:Encrypt"]],
     ];
     for (const [fn, files, kms] of engineFunctions) {
         it(`the ${fn} callback's role allows the security-account calls of its code, and nothing else`, () => {
-            const memberSide = new Set(["ec2", "autoscaling", "elasticloadbalancing", "iam"]);
+            const memberSide = new Set(["ec2", "autoscaling", "elasticloadbalancing", "iam", "cloudtrail"]);
             const called = [...actionsCalledBy(files)].filter((a) => !memberSide.has(a.split(":")[0]));
             const grants = own(allowed(policyOf(one(stack, aws.iam.RolePolicy, `engine-${fn}-policy`))));
             assert.deepStrictEqual(called.filter((a) => !covers(grants, a)), [], "calls the role does not allow");
