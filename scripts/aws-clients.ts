@@ -16,7 +16,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { STSClient } from "@aws-sdk/client-sts";
+import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 
 export const DEFAULT_REGION = "eu-west-1";
 
@@ -101,4 +101,26 @@ export function clientsFor(endpoint: string, accountId: string, region: string =
         sqs: forAccount(new SQSClient(config), accountId),
         events: forAccount(new EventBridgeClient(config), accountId),
     };
+}
+
+/**
+ * An S3 client that signs with credentials assumed into `accountId` through moto's STS: presigned URLs
+ * cannot carry the account header, and moto maps assumed-role keys to their account.
+ */
+export async function presigningS3Client(endpoint: string, accountId: string, sessionName: string): Promise<S3Client> {
+    const sts = forAccount(new STSClient(clientConfig(endpoint)), accountId);
+    try {
+        const { Credentials: c } = await sts.send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${accountId}:role/irf-presigner`, RoleSessionName: sessionName }));
+        if (!c?.AccessKeyId || !c.SecretAccessKey) {
+            throw new Error(`AssumeRole into ${accountId} returned no credentials`);
+        }
+        return new S3Client({
+            endpoint, region: DEFAULT_REGION, forcePathStyle: true,
+            credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken },
+            // Otherwise the SDK signs a checksum of an empty body into presigned URLs.
+            requestChecksumCalculation: "WHEN_REQUIRED",
+        });
+    } finally {
+        sts.destroy();
+    }
 }

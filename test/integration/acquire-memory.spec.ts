@@ -34,9 +34,9 @@ import {
     S3Client,
     UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
+import { presigningS3Client } from "../../scripts/aws-clients";
 import { PROJECT_ROOT } from "../../scripts/moto";
 import { FORENSIC, SECURITY, useMoto } from "../support/moto";
 
@@ -146,20 +146,7 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
     let unshareWorks = false;
 
     /** An S3 client whose (assumed-role) credentials belong to `account`: usable for presigning. */
-    async function presignerFor(account: string): Promise<S3Client> {
-        const { sts } = clientsFor(moto().endpoint, account);
-        const { Credentials } = await sts.send(new AssumeRoleCommand({
-            RoleArn: `arn:aws:iam::${account}:role/irf-presigner`, RoleSessionName: "acquire-memory-spec",
-        }));
-        sts.destroy();
-        assert.ok(Credentials?.AccessKeyId && Credentials.SecretAccessKey);
-        return new S3Client({
-            endpoint: moto().endpoint, region: DEFAULT_REGION, forcePathStyle: true,
-            credentials: { accessKeyId: Credentials.AccessKeyId, secretAccessKey: Credentials.SecretAccessKey, sessionToken: Credentials.SessionToken },
-            // Otherwise the SDK signs a checksum of an empty body into presigned URLs.
-            requestChecksumCalculation: "WHEN_REQUIRED",
-        });
-    }
+    const presignerFor = (account: string) => presigningS3Client(moto().endpoint, account, "acquire-memory-spec");
 
     async function putIndex(key: string, index: unknown): Promise<string> {
         await setupClients[0].s3.send(new PutObjectCommand({ Bucket: storeBucket, Key: key, Body: JSON.stringify(index, null, 2), ContentType: "application/json" }));

@@ -6,7 +6,6 @@
  * through aws-sdk-client-mock clients.
  */
 import * as assert from "assert";
-import { randomBytes } from "crypto";
 import {
     CopySnapshotCommand, CreateSnapshotCommand, CreateVolumeCommand, DeleteSnapshotCommand, DescribeSnapshotAttributeCommand, DescribeSnapshotsCommand, EC2Client,
     RunInstancesCommand, Snapshot,
@@ -19,8 +18,8 @@ import {
     DISK_CASE_TAG, DISK_DEVICE_TAG, DISK_MEMBER_ACCOUNT_TAG, DISK_VOLUME_TAG, DiskProgress, DiskSettings, checkSnapshots, cleanupMemberCopies,
     copyForSharing, copyIntoForensic, diskStepRecord, shareCopies, startSnapshots,
 } from "../../functions/disk";
-import { CaseState } from "../../functions/types";
 import { FORENSIC, MEMBER, useMoto } from "../support/moto";
+import { newCase, stepSettings } from "../support/cases";
 
 const AMI = "ami-04681a1dbd79675a5";
 const FORENSIC_REGION = "eu-central-1";
@@ -28,18 +27,6 @@ const KEY_ALIAS = "alias/ir-forensics-ebs";
 
 const tagsOf = (snap: Snapshot | undefined): Record<string, string> => Object.fromEntries((snap?.Tags ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]));
 
-function newCase(instanceId: string): CaseState {
-    const openedAt = new Date().toISOString();
-    return {
-        caseId: `${MEMBER}-${DEFAULT_REGION}-${instanceId}-${openedAt.replace(/[-:]|\.\d+/g, "")}`,
-        mode: "analyze",
-        instance: { accountId: MEMBER, region: DEFAULT_REGION, instanceId },
-        trigger: { source: "tag", requested: "analyze", eventId: randomBytes(8).toString("hex"), eventTime: openedAt },
-        openedAt,
-        steps: [],
-        artifacts: [],
-    };
-}
 
 /** A progress document as `shareCopies` leaves it, for the forensic-side tests. */
 function sharedProgress(copies: { copySnapshotId: string; sourceVolumeId: string; device: string }[]): DiskProgress {
@@ -86,17 +73,7 @@ describe("disk branch: snapshots, re-encrypted copies, sharing, evidence copies"
         const evidenceKey = await forensic.kms.send(new CreateKeyCommand({ Description: "ir-forensics evidence key" }));
         evidenceKeyArn = evidenceKey.KeyMetadata?.Arn ?? "";
         settings = {
-            partition: "aws",
-            evidenceBucket: "irf-evidence",
-            evidenceKeyArn,
-            casesTable: "irf-cases",
-            topicArn: `arn:aws:sns:${DEFAULT_REGION}:${FORENSIC}:irf`,
-            stateMachineArn: `arn:aws:states:${DEFAULT_REGION}:${FORENSIC}:stateMachine:irf-incident`,
-            member: {
-                responderRolePath: "/ir-forensics/", responderRoleName: "ir-forensics-responder", irProfileName: "ir-forensics-ir",
-                containedProfileName: "ir-forensics-contained", protectedRolePathPrefix: "/ir-forensics/",
-            },
-            isolation: { enabled: true, fallbackHttpsEgress: "0.0.0.0/0" },
+            ...stepSettings({ evidenceBucket: "irf-evidence", evidenceKeyArn }),
             disk: { memberKeyAlias: KEY_ALIAS, forensicAccountId: FORENSIC },
         };
     });

@@ -1,0 +1,339 @@
+/**
+ * The memory branch's engine side against moto: MEMBER (the instance, SSM), SECURITY (module store),
+ * FORENSIC (Object Lock evidence bucket). moto's SSM never runs anything and has no managed-instance
+ * inventory (DescribeInstanceInformation → 500, GetCommandInvocation → empty output: research/moto.md §3),
+ * so "managed"/"not managed" and the host's report come from aws-sdk-client-mock SSM clients, and the host
+ * is simulated by PUTting a test image through the presigned UploadPart URLs with per-part SHA-256
+ * checksums, as acquire-memory.sh does. URLs are presigned with credentials assumed into each account
+ * (moto maps assumed-role keys to their account).
+ */
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import { createHash, randomBytes } from "crypto";
+import { RunInstancesCommand } from "@aws-sdk/client-ec2";
+import {
+    CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, PutObjectLockConfigurationCommand, S3Client, UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import {
+    DescribeInstanceInformationCommand, GetCommandInvocationCommand, ListCommandsCommand, SSMClient,
+} from "@aws-sdk/client-ssm";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { mockClient } from "aws-sdk-client-mock";
+import * as fs from "fs";
+import * as path from "path";
+import { AccountClients, DEFAULT_REGION, TEST_CREDENTIALS, clientConfig, clientsFor, forAccount } from "../../scripts/aws-clients";
+import { presigningS3Client } from "../../scripts/aws-clients";
+import { PROJECT_ROOT } from "../../scripts/moto";
+import { EngineSettings, MemberClientFactory } from "../../functions/aws";
+import {
+    HostReport, MemoryProgress, MemorySettings, completeCapture, memorySizing, memoryStepRecord, planCapture, pollCapture, startCapture,
+} from "../../functions/memory";
+import { CaseState } from "../../functions/types";
+import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
+import { newCase, stepSettings } from "../support/cases";
+
+const AMI = "ami-04681a1dbd79675a5";
+const MiB = 1024 * 1024;
+const KERNEL = "6.1.0-test";
+const BANNER = `Linux version ${KERNEL} (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC`;
+const sha256 = (data: Buffer): string => createHash("sha256").update(data).digest("hex");
+
+
+function makeImage(size: number, banner: boolean): Buffer {
+    const image = randomBytes(size);
+    for (let i = image.indexOf("Linux version "); i >= 0; i = image.indexOf("Linux version ", i)) {
+        image[i] = 0;
+    }
+    if (banner) {
+        image.write(BANNER, 5 * MiB + 100, "latin1");
+    }
+    return image;
+}
+
+/** A standalone (non-moto) SSM client with its mock. */
+function mockedSsm(): { client: SSMClient; mock: ReturnType<typeof mockClient> } {
+    const client = new SSMClient({ region: DEFAULT_REGION, credentials: { ...TEST_CREDENTIALS } });
+    return { client, mock: mockClient(client) };
+}
+
+describe("memory branch: plan, presigned multipart capture, poll, verify", function () {
+    this.timeout(60_000);
+    const moto = useMoto();
+    const run = randomBytes(4).toString("hex");
+    const storeBucket = `irf-modules-${run}`;
+    let member: AccountClients;
+    let forensic: AccountClients;
+    let security: AccountClients;
+    let memberSsm: SSMClient;
+    let storePresigner: S3Client;
+    let evidencePresigner: S3Client;
+    let settings: EngineSettings & { memory: MemorySettings };
+    /** URLs presigned by the last startCapture (what the host would receive), by key kind. */
+    let presigned: { bucket: string; key: string; part?: number; url: string }[] = [];
+
+    const factory: MemberClientFactory = async (ref) => {
+        assert.strictEqual(ref.accountId, MEMBER);
+        return { ec2: member.ec2, autoScaling: member.autoScaling, elbv2: member.elbv2, elb: member.elb, iam: member.iam };
+    };
+    const presign = async (command: GetObjectCommand | UploadPartCommand, expiresIn: number): Promise<string> => {
+        const input = command.input as { Bucket?: string; Key?: string; PartNumber?: number };
+        const client = input.Bucket === storeBucket ? storePresigner : evidencePresigner;
+        const url = command instanceof UploadPartCommand ? await getSignedUrl(client, command, { expiresIn }) : await getSignedUrl(client, command, { expiresIn });
+        presigned.push({ bucket: input.Bucket ?? "", key: input.Key ?? "", part: input.PartNumber, url });
+        return url;
+    };
+
+    const presignerFor = (account: string) => presigningS3Client(moto().endpoint, account, "memory-spec");
+
+    async function newInstance(): Promise<CaseState> {
+        const out = await member.ec2.send(new RunInstancesCommand({ ImageId: AMI, InstanceType: "t2.nano", MinCount: 1, MaxCount: 1 }));
+        return newCase(out.Instances?.[0].InstanceId ?? "");
+    }
+
+    /** Plans (moto SSM: managed unknown) and starts a capture; returns the progress. */
+    async function planAndStart(): Promise<MemoryProgress> {
+        const state = await newInstance();
+        const planned = await planCapture(state, { member: factory, ssmFor: async () => memberSsm, settings, options: { minBytes: 1 * MiB } });
+        assert.strictEqual(planned.status, "planned", JSON.stringify(planned));
+        presigned = [];
+        return startCapture(planned, { s3: forensic.s3, presign, ssm: memberSsm, settings });
+    }
+
+    /** What the host script does: PUT each part with its SHA-256; returns the script-shaped report. */
+    async function simulateHost(progress: MemoryProgress, image: Buffer): Promise<HostReport> {
+        const partSize = progress.sizing?.partSize ?? 0;
+        const key = progress.attempts[progress.attempts.length - 1].key;
+        const urls = presigned.filter((p) => p.key === key && p.part !== undefined).sort((a, b) => (a.part ?? 0) - (b.part ?? 0));
+        const parts: HostReport["parts"] = [];
+        for (let offset = 0, n = 0; offset < image.length; offset += partSize, n++) {
+            const body = image.subarray(offset, offset + partSize);
+            const sum = createHash("sha256").update(body).digest("base64");
+            const res = await fetch(urls[n].url, { method: "PUT", body, headers: { "content-type": "application/octet-stream", "x-amz-checksum-sha256": sum } });
+            assert.strictEqual(res.status, 200, await res.text());
+            parts.push({ partNumber: n + 1, etag: (res.headers.get("etag") ?? "").replace(/"/g, ""), sha256b64: sum, bytes: body.length });
+        }
+        return {
+            tool: "lime", toolVersion: "1.12.0", kernelRelease: KERNEL, arch: "x86_64", bytes: image.length, sha256: sha256(image),
+            bannerSeen: image.includes(Buffer.from("Linux version ")), minBytes: 1 * MiB, parts, errors: [],
+        };
+    }
+
+    /** pollCapture against a mocked SSM whose invocation printed `report` (moto's output is always empty). */
+    async function pollWith(progress: MemoryProgress, report: HostReport, exitCode = 0): Promise<MemoryProgress> {
+        const ssm = mockedSsm();
+        ssm.mock.on(GetCommandInvocationCommand).resolves({
+            Status: exitCode === 0 ? "Success" : "Failed", ResponseCode: exitCode,
+            StandardOutputContent: `${JSON.stringify(report)}\n`, StandardErrorContent: "acquire-memory: diagnostics\n",
+        });
+        return pollCapture(progress, { ssm: ssm.client });
+    }
+
+    function assertNoUrls(value: unknown): void {
+        const text = JSON.stringify(value);
+        assert.doesNotMatch(text, /X-Amz-(Signature|Credential|Security-Token)|https?:\/\//i, "a URL leaked into a record");
+        assert.ok(!text.includes(new URL(moto().endpoint).host), "the endpoint leaked into a record");
+    }
+
+    before(async function () {
+        await moto().reset();
+        member = clientsFor(moto().endpoint, MEMBER);
+        forensic = clientsFor(moto().endpoint, FORENSIC);
+        security = clientsFor(moto().endpoint, SECURITY);
+        memberSsm = forAccount(new SSMClient(clientConfig(moto().endpoint)), MEMBER);
+        const evidenceBucket = `irf-evidence-${run}`;
+        await forensic.s3.send(new CreateBucketCommand({
+            Bucket: evidenceBucket, ObjectLockEnabledForBucket: true, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION },
+        }));
+        await forensic.s3.send(new PutObjectLockConfigurationCommand({
+            Bucket: evidenceBucket, ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "GOVERNANCE", Days: 1 } } },
+        }));
+        await security.s3.send(new CreateBucketCommand({ Bucket: storeBucket, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION } }));
+        await security.s3.send(new PutObjectCommand({ Bucket: storeBucket, Key: "index.json", Body: "{\"modules\":[],\"avml\":[]}" }));
+        storePresigner = await presignerFor(SECURITY);
+        evidencePresigner = await presignerFor(FORENSIC);
+        settings = {
+            ...stepSettings({ evidenceBucket, evidenceKeyArn: `arn:aws:kms:${DEFAULT_REGION}:${FORENSIC}:key/00000000-0000-0000-0000-000000000000` }),
+            memory: {
+                documentName: "AWS-RunShellScript",
+                scriptText: fs.readFileSync(path.join(PROJECT_ROOT, "imagebuilder", "acquire-memory.sh"), "utf8"),
+                moduleStoreBucket: storeBucket,
+                knownModules: [{ arch: "x86_64", kernelRelease: KERNEL }, { arch: "arm64", kernelRelease: KERNEL }],
+            },
+        };
+    });
+
+    after(function () {
+        for (const client of [...Object.values(member ?? {}), ...Object.values(forensic ?? {}), ...Object.values(security ?? {})]) {
+            client.destroy();
+        }
+        memberSsm?.destroy();
+        storePresigner?.destroy();
+        evidencePresigner?.destroy();
+    });
+
+    it("sizing: ≥ 8 MiB parts, ≤ 10,000 parts with headroom, budget scaled to RAM, presign expiry capped at 12 h", function () {
+        const small = memorySizing(4096);
+        assert.strictEqual(small.partSize, 8 * MiB);
+        assert.ok(small.partCount * small.partSize >= 4096 * MiB * 1.02 + 64 * MiB);
+        assert.strictEqual(small.budgetSeconds, 600 + 4 * 60);
+        assert.strictEqual(small.presignExpirySeconds, small.budgetSeconds + 900);
+        const huge = memorySizing(2 * 1024 * 1024); // 2 TiB
+        assert.ok(huge.partCount <= 10_000 && huge.partSize <= 5 * 1024 * MiB && huge.partSize % MiB === 0);
+        assert.ok(huge.partCount * huge.partSize >= huge.maxImageBytes);
+        assert.strictEqual(huge.presignExpirySeconds, 12 * 3600);
+        assert.throws(() => memorySizing(0));
+    });
+
+    it("planCapture on moto: DescribeInstanceInformation not implemented → managed unknown (recorded), sized from DescribeInstanceTypes", async function () {
+        const state = await newInstance();
+        const progress = await planCapture(state, { member: factory, ssmFor: async () => memberSsm, settings });
+        assert.strictEqual(progress.status, "planned");
+        assert.strictEqual(progress.managed, "unknown");
+        const describe = progress.actions.find((a) => a.action === "ssm:DescribeInstanceInformation");
+        assert.strictEqual(describe?.outcome, "failed");
+        assert.strictEqual(describe?.detail?.notImplemented, true);
+        assert.strictEqual(progress.instanceType, "t2.nano");
+        assert.strictEqual(progress.sizing?.memoryMiB, 512);
+        assert.deepStrictEqual(progress.sizing, memorySizing(512));
+    });
+
+    it("planCapture: not managed (no inventory entry) → not acquirable (no SSM); managed Online → planned", async function () {
+        const state = await newInstance();
+        const ssm = mockedSsm();
+        ssm.mock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [] });
+        const progress = await planCapture(state, { member: factory, ssmFor: async () => ssm.client, settings });
+        assert.strictEqual(progress.status, "not-acquirable");
+        assert.strictEqual(progress.reason, "no SSM");
+        const { step, artifacts } = memoryStepRecord(progress);
+        assert.strictEqual(step.status, "skipped");
+        assert.strictEqual(step.error, "memory: not acquirable (no SSM)");
+        assert.deepStrictEqual(artifacts, []);
+        const filter = ssm.mock.commandCalls(DescribeInstanceInformationCommand)[0].args[0].input.Filters;
+        assert.deepStrictEqual(filter, [{ Key: "InstanceIds", Values: [state.instance.instanceId] }]);
+
+        ssm.mock.reset();
+        ssm.mock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: state.instance.instanceId, PingStatus: "Online" }] });
+        const managed = await planCapture(state, { member: factory, ssmFor: async () => ssm.client, settings });
+        assert.strictEqual(managed.status, "planned");
+        assert.strictEqual(managed.managed, "yes");
+    });
+
+    it("startCapture → host uploads → pollCapture → completeCapture: accepted, artifact recorded, no URL in any record", async function () {
+        const progress = await planAndStart();
+        assert.strictEqual(progress.status, "running", JSON.stringify(progress.actions));
+        const attempt = progress.attempts[0];
+        assert.strictEqual(attempt.key, `cases/${progress.caseId}/memory/${progress.instance.instanceId}.lime`);
+        assert.ok(attempt.uploadId && attempt.commandId);
+        const sizing = progress.sizing;
+        assert.ok(sizing);
+        const partUrls = presigned.filter((p) => p.part !== undefined);
+        assert.strictEqual(partUrls.length, sizing.partCount);
+        assert.deepStrictEqual(partUrls.map((p) => p.part), Array.from({ length: sizing.partCount }, (_, i) => i + 1));
+        assert.deepStrictEqual(
+            presigned.filter((p) => p.bucket === storeBucket).map((p) => p.key).sort(),
+            ["avml/arm64/avml", "avml/x86_64/avml", "index.json", `lime/x86_64/${KERNEL}/lime.ko`],
+            "index, AVML for both archs, and only the modules for the instance's architecture",
+        );
+        assertNoUrls(progress);
+
+        // The command as moto stored it: AWS-RunShellScript, URLs only in its parameters, timeout from the budget.
+        const listed = await memberSsm.send(new ListCommandsCommand({ CommandId: attempt.commandId }));
+        const command = listed.Commands?.[0];
+        assert.strictEqual(command?.DocumentName, "AWS-RunShellScript");
+        assert.deepStrictEqual(command?.Parameters?.executionTimeout, [String(sizing.budgetSeconds)]);
+        const script = (command?.Parameters?.commands ?? []).join("\n");
+        for (const p of presigned) {
+            assert.ok(script.includes(p.url), "every presigned URL is in the command's parameters");
+        }
+        assert.match(script, new RegExp(`export IRF_PART_SIZE='${sizing.partSize}'`));
+        assert.match(script, /export IRF_MIN_BYTES='1048576'/);
+        assert.match(script, /^bash -s <<'IRF_SCRIPT_[0-9a-f]{16}'$/m);
+        const syntax = spawnSync("bash", ["-n"], { input: script, encoding: "utf8" });
+        assert.strictEqual(syntax.status, 0, `the command text is not valid bash: ${syntax.stderr}`);
+        assert.deepStrictEqual(progress.actions.find((a) => a.action === "presign")?.detail, {
+            partUrls: sizing.partCount, storeObjects: 4, expiresIn: sizing.presignExpirySeconds,
+        });
+
+        // The host: a 12 MiB image with a banner, two parts.
+        const image = makeImage(12 * MiB, true);
+        const report = await simulateHost(progress, image);
+        const polled = await pollWith(progress, report);
+        assert.strictEqual(polled.status, "uploaded");
+        assert.strictEqual(polled.attempts[0].poll, "done");
+        const done = await completeCapture(polled, { s3: forensic.s3, settings });
+        assert.strictEqual(done.status, "accepted", done.reason);
+        assert.strictEqual(done.retry, false);
+        const artifact = done.artifacts[0];
+        assert.strictEqual(artifact.kind, "memory");
+        assert.strictEqual(artifact.key, attempt.key);
+        assert.strictEqual(artifact.bytes, image.length);
+        assert.strictEqual(artifact.sha256, sha256(image));
+        assert.ok(artifact.versionId);
+        assert.ok(artifact.s3Checksum, "S3's composite checksum is recorded");
+        assert.strictEqual(artifact.producedBy, "acquire-memory.sh lime 1.12.0");
+        const stored = await forensic.s3.send(new GetObjectCommand({ Bucket: settings.evidenceBucket, Key: attempt.key, VersionId: artifact.versionId }));
+        assert.strictEqual(sha256(Buffer.from(await stored.Body?.transformToByteArray() ?? [])), sha256(image));
+
+        const { step, artifacts } = memoryStepRecord(done);
+        assert.strictEqual(step.step, "memory");
+        assert.strictEqual(step.status, "succeeded");
+        assert.deepStrictEqual(artifacts, done.artifacts);
+        assertNoUrls({ done, step });
+    });
+
+    it("pollCapture: InProgress and a not-yet-visible invocation are pending; a command without a report fails", async function () {
+        const progress = await planAndStart();
+        const ssm = mockedSsm();
+        ssm.mock.on(GetCommandInvocationCommand).resolvesOnce({ Status: "InProgress" })
+            .rejectsOnce(Object.assign(new Error("invocation does not exist"), { name: "InvocationDoesNotExist" }))
+            .resolves({ Status: "Failed", ResponseCode: 1, StandardOutputContent: "" });
+        let p = await pollCapture(progress, { ssm: ssm.client });
+        assert.strictEqual(p.status, "pending");
+        p = await pollCapture(p, { ssm: ssm.client });
+        assert.strictEqual(p.status, "pending");
+        p = await pollCapture(p, { ssm: ssm.client });
+        assert.strictEqual(p.status, "failed");
+        assert.strictEqual(p.polls, 3);
+    });
+
+    it("a capture without a kernel banner is rejected but kept; the retry (AVML) presigns no module", async function () {
+        const progress = await planAndStart();
+        const image = makeImage(9 * MiB, false);
+        const report = await simulateHost(progress, image);
+        const done = await completeCapture(await pollWith(progress, report, 5), { s3: forensic.s3, settings });
+        assert.strictEqual(done.status, "rejected");
+        assert.match(done.reason ?? "", /no kernel banner/);
+        assert.strictEqual(done.retry, true, "LiME failed with time left: AVML once");
+        const artifact = done.artifacts[0];
+        assert.strictEqual(artifact.detail?.accepted, false);
+        const head = await forensic.s3.send(new HeadObjectCommand({ Bucket: settings.evidenceBucket, Key: artifact.key, VersionId: artifact.versionId }));
+        assert.strictEqual(head.ContentLength, image.length, "the rejected capture stays in the bucket");
+        assert.strictEqual(memoryStepRecord(done).step.status, "failed");
+
+        presigned = [];
+        const retried = await startCapture(done, { s3: forensic.s3, presign, ssm: memberSsm, settings });
+        assert.strictEqual(retried.status, "running");
+        assert.strictEqual(retried.attempts.length, 2);
+        assert.strictEqual(retried.attempts[1].forceTool, "avml");
+        assert.notStrictEqual(retried.attempts[1].key, retried.attempts[0].key);
+        assert.ok(!presigned.some((p) => p.key.startsWith("lime/")), "no module offered to the AVML retry");
+        const retryReport = await simulateHost(retried, makeImage(9 * MiB, false));
+        const again = await completeCapture(await pollWith(retried, { ...retryReport, tool: "avml", toolVersion: "0.14.0" }, 5), { s3: forensic.s3, settings });
+        assert.strictEqual(again.status, "rejected");
+        assert.strictEqual(again.retry, false, "only one retry");
+        assert.strictEqual(again.artifacts.length, 2);
+    });
+
+    it("a SHA-256 mismatch between the host's report and the engine's own record is rejected, the object kept", async function () {
+        const progress = await planAndStart();
+        const image = makeImage(10 * MiB, true);
+        const report = await simulateHost(progress, image);
+        const done = await completeCapture(await pollWith(progress, { ...report, sha256: sha256(Buffer.from("something else")) }), { s3: forensic.s3, settings });
+        assert.strictEqual(done.status, "rejected");
+        assert.match(done.reason ?? "", /SHA-256 mismatch/);
+        const artifact = done.artifacts[0];
+        assert.strictEqual(artifact.sha256, sha256(image), "the artifact carries the engine's own SHA-256");
+        const head = await forensic.s3.send(new HeadObjectCommand({ Bucket: settings.evidenceBucket, Key: artifact.key, VersionId: artifact.versionId }));
+        assert.strictEqual(head.ContentLength, image.length);
+    });
+});
