@@ -149,12 +149,6 @@ export function memorySizing(memoryMiB: number, options: PlanOptions = {}): Memo
     return { memoryMiB, maxImageBytes, partSize, partCount, budgetSeconds, presignExpirySeconds, minBytes };
 }
 
-function isNotImplemented(err: unknown): boolean {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    const code = errorCode(err) ?? "";
-    return status === 500 || /NotImplemented/i.test(code) || /not been implemented/i.test(errorText(err));
-}
-
 function withActions(progress: MemoryProgress, rec: StepRecorder): MemoryProgress {
     return { ...progress, actions: [...progress.actions, ...rec.actions] };
 }
@@ -177,7 +171,7 @@ export async function planCapture(
         if (/windows/i.test(platform)) {
             return done({ status: "not-acquirable", reason: `not Linux (${platform})` });
         }
-        // Managed? DescribeInstanceInformation (moto: not implemented, 500 → unknown; SendCommand then tells).
+        // Managed? When the inventory check itself fails, the capture is still tried: SendCommand then tells.
         let managed: ManagedState = "unknown";
         const ssm = await deps.ssmFor(state.instance);
         try {
@@ -189,7 +183,7 @@ export async function planCapture(
             });
         } catch (err) {
             rec.record("ssm:DescribeInstanceInformation", "failed", {
-                target: state.instance.instanceId, error: errorText(err), detail: { managed: "unknown", notImplemented: isNotImplemented(err) },
+                target: state.instance.instanceId, error: errorText(err), detail: { managed: "unknown" },
             });
         }
         if (managed === "no") {

@@ -26,7 +26,8 @@ import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
 import { one, RenderedStack } from "../support/pulumi";
 import { renderSecurity } from "../support/stacks";
 
-const SLACK_PLACEHOLDER = "https://hooks.slack.com/services/T0/B0/placeholder";
+/** The webhook the stack is configured with (a Pulumi secret); the test repoints the deployed code at a local server. */
+const CONFIGURED_WEBHOOK = "https://hooks.slack.com/services/T0/B0/configured-secret";
 
 describe("end to end: tag event → deployed callbacks and state machine → contained (moto)", function () {
     this.timeout(120_000);
@@ -42,7 +43,7 @@ describe("end to end: tag event → deployed callbacks and state machine → con
     let settings: any;
 
     before("render the security stack and write its callbacks", async () => {
-        stack = await renderSecurity({ secrets: { "ir-forensics:slackWebhookUrl": SLACK_PLACEHOLDER } });
+        stack = await renderSecurity({ secrets: { "ir-forensics:slackWebhookUrl": CONFIGURED_WEBHOOK } });
         callbacks = await deployedCallbacks(stack);
         settings = JSON.parse(callbacks["engine-open-case"].environment.IRF_SETTINGS);
     });
@@ -190,7 +191,7 @@ describe("end to end: tag event → deployed callbacks and state machine → con
         try {
             const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
             const cb = callbacks["engine-slack"];
-            assert.strictEqual(JSON.parse(cb.environment.IRF_SETTINGS).webhookUrl, SLACK_PLACEHOLDER);
+            assert.strictEqual(JSON.parse(cb.environment.IRF_SETTINGS).webhookUrl, CONFIGURED_WEBHOOK);
             // The deployed code, pointed at a local server instead of Slack.
             const slack = loadCallback({ ...cb, environment: { IRF_SETTINGS: JSON.stringify({ webhookUrl: url }) } });
             const message = { kind: "contained", caseId: "c-1", instance: { accountId: MEMBER, region: DEFAULT_REGION, instanceId: "i-0123456789abcdef0" }, summary: "contained", where: "x" };

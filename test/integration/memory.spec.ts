@@ -184,14 +184,15 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         assert.throws(() => memorySizing(0));
     });
 
-    it("planCapture on moto: DescribeInstanceInformation not implemented → managed unknown (recorded), sized from DescribeInstanceTypes", async function () {
+    it("planCapture when the SSM inventory check fails (moto has no DescribeInstanceInformation) → managed unknown (recorded), sized from DescribeInstanceTypes", async function () {
         const state = await newInstance();
         const progress = await planCapture(state, { member: factory, ssmFor: async () => memberSsm, settings });
         assert.strictEqual(progress.status, "planned");
         assert.strictEqual(progress.managed, "unknown");
         const describe = progress.actions.find((a) => a.action === "ssm:DescribeInstanceInformation");
         assert.strictEqual(describe?.outcome, "failed");
-        assert.strictEqual(describe?.detail?.notImplemented, true);
+        assert.strictEqual(describe?.detail?.managed, "unknown");
+        assert.ok(describe?.error, "the failed check is recorded with its error");
         assert.strictEqual(progress.instanceType, "t2.nano");
         assert.strictEqual(progress.sizing?.memoryMiB, 512);
         assert.deepStrictEqual(progress.sizing, memorySizing(512));

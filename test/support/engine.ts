@@ -11,6 +11,7 @@ import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, Re
 import { EngineSettings } from "../../functions/aws";
 import { Notification } from "../../functions/notify";
 import { AccountClients, clientsFor } from "../../scripts/aws-clients";
+import { stepSettings } from "./cases";
 import { SECURITY } from "./moto";
 
 export interface Published {
@@ -66,7 +67,10 @@ export async function createEngine(endpoint: string, run: string, evidence = { b
     const { stateMachineArn } = await clients.sfn.send(new CreateStateMachineCommand({
         name: `irf-incident-${run}`, definition: DEFINITION, roleArn: Role?.Arn,
     }));
-    const settings = engineSettings({ casesTable, topicArn: TopicArn!, stateMachineArn: stateMachineArn!, evidenceBucket: evidence.bucket, evidenceKeyArn: evidence.keyArn });
+    const settings: EngineSettings = {
+        ...stepSettings({ evidenceBucket: evidence.bucket, evidenceKeyArn: evidence.keyArn }),
+        casesTable, topicArn: TopicArn!, stateMachineArn: stateMachineArn!,
+    };
     const executions = async (prefix: string) => {
         const { executions: list = [] } = await clients.sfn.send(new ListExecutionsCommand({ stateMachineArn }));
         return list.filter((e) => e.name?.startsWith(prefix)).map((e) => ({ name: e.name!, arn: e.executionArn!, status: e.status! }));
@@ -84,22 +88,6 @@ export async function createEngine(endpoint: string, run: string, evidence = { b
                 client.destroy();
             }
         },
-    };
-}
-
-/** Settings as the components would pass them; member-side names are fixed test values. */
-export function engineSettings(values: Pick<EngineSettings, "casesTable" | "topicArn" | "stateMachineArn" | "evidenceBucket" | "evidenceKeyArn">): EngineSettings {
-    return {
-        partition: "aws",
-        ...values,
-        member: {
-            responderRolePath: "/ir/",
-            responderRoleName: "irf-responder",
-            irProfileName: "irf-ir",
-            containedProfileName: "irf-contained",
-            protectedRolePathPrefix: "/ir/",
-        },
-        isolation: { enabled: true, fallbackHttpsEgress: "none" },
     };
 }
 
