@@ -18,6 +18,8 @@ export const RUNTIME_PROVIDED_PACKAGES = [
     "@aws-sdk/client-s3", "@aws-sdk/client-sfn", "@aws-sdk/client-sns", "@aws-sdk/client-sqs", "@aws-sdk/client-ssm", "@aws-sdk/client-sts",
 ];
 
+/** Dependencies used only by the Pulumi program at deploy time, never by a callback. */
+export const DEPLOY_TIME_PACKAGES = ["@pulumi/awsx", "@pulumi/command"];
 
 export interface EngineFunctionArgs<E, R> {
     description: string;
@@ -88,7 +90,7 @@ export function engineFunction<E, R>(name: string, args: EngineFunctionArgs<E, R
         environment: { variables: { [SETTINGS_VARIABLE]: pulumi.jsonStringify(args.settings), NODE_OPTIONS: "--enable-source-maps" } },
         loggingConfig: { logFormat: "JSON", logGroup: logGroup.name },
         tracingConfig: { mode: "Active" },
-        codePathOptions: { extraExcludePackages: RUNTIME_PROVIDED_PACKAGES },
+        codePathOptions: { extraExcludePackages: [...RUNTIME_PROVIDED_PACKAGES, ...DEPLOY_TIME_PACKAGES] },
     }, { parent, dependsOn: [policy, logGroup] });
     return { fn: fn as unknown as aws.lambda.CallbackFunction<unknown, unknown>, role, logGroup };
 }
