@@ -1,13 +1,15 @@
 /**
  * The host-side memory acquisition script (imagebuilder/acquire-memory.sh), executed for real by bash on
- * this machine. What only a suspect host has is shimmed on PATH:
+ * this machine. What only a suspect host has is shimmed on PATH (scripts/host-shims, shared with the SSM
+ * host emulator):
  *   - `uname` prints a test kernel release and machine;
  *   - `insmod` records its arguments and the SHA-256 of the module file it was given, then behaves like
  *     LiME's init: listens on 127.0.0.1:<port from path=tcp:PORT>, streams a generated test image to the
  *     first connection and exits (IRF_LIME_PORT is a free port, so parallel runs don't clash);
  *   - `rmmod` records that it ran;
  *   - `avml` is not on PATH: like the real one it is a binary in the module store (SHA-256 in index.json),
- *     which the script downloads, verifies and executes; it writes the test image to its output path.
+ *     which the script downloads, verifies and executes (scripts/host-shims/store/avml); it writes the
+ *     test image to its output path.
  * The module store is a moto S3 bucket in SECURITY; the evidence bucket a versioned Object Lock bucket in
  * FORENSIC. URLs are presigned with credentials assumed into each account (moto maps assumed-role keys
  * to their account; the x-moto-account-id header cannot travel in a presigned URL).
@@ -29,6 +31,7 @@ import {
     CreateBucketCommand,
     CreateMultipartUploadCommand,
     GetObjectCommand,
+    ListPartsCommand,
     PutObjectCommand,
     PutObjectLockConfigurationCommand,
     S3Client,
@@ -38,6 +41,7 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
 import { presigningS3Client } from "../../scripts/aws-clients";
 import { PROJECT_ROOT } from "../../scripts/moto";
+import { AVML_STAND_IN, shimmedPath } from "../../scripts/ssm-host";
 import { FORENSIC, SECURITY, useMoto } from "../support/moto";
 
 const SCRIPT = path.join(PROJECT_ROOT, "imagebuilder", "acquire-memory.sh");
@@ -64,7 +68,7 @@ interface ScriptResult {
     bytes: number;
     sha256: string | null;
     bannerSeen: boolean;
-    parts: ScriptPart[];
+    partCount: number;
     errors: string[];
 }
 
@@ -92,52 +96,12 @@ function makeImage(size: number, bannerAt?: number): Buffer {
     return image;
 }
 
-/** Writes the PATH shims (insmod, rmmod, uname) and the AVML stand-in; returns the AVML bytes. */
-function writeShims(dir: string): Buffer {
-    const node = process.execPath;
-    fs.writeFileSync(path.join(dir, "uname"), [
-        "#!/bin/sh",
-        'case "$1" in',
-        '  -r) printf "%s\\n" "$FAKE_KERNEL_RELEASE" ;;',
-        '  -m) printf "%s\\n" "$FAKE_MACHINE" ;;',
-        '  *) exec /bin/uname "$@" ;;',
-        "esac",
-        "",
-    ].join("\n"), { mode: 0o755 });
-    fs.writeFileSync(path.join(dir, "rmmod"), '#!/bin/sh\nprintf "rmmod %s\\n" "$*" >>"$FAKE_LOG"\n', { mode: 0o755 });
-    fs.writeFileSync(path.join(dir, "insmod"), `#!${node}
-const fs = require("fs"), net = require("net"), crypto = require("crypto");
-const [ko, params] = process.argv.slice(2);
-const koSha = fs.existsSync(ko) ? crypto.createHash("sha256").update(fs.readFileSync(ko)).digest("hex") : null;
-fs.appendFileSync(process.env.FAKE_LOG, "insmod " + JSON.stringify({ ko, koSha, params, argc: process.argv.length - 2 }) + "\\n");
-if (process.env.FAKE_INSMOD_FAIL) { console.error("insmod: ERROR: could not insert module: Invalid module format"); process.exit(1); }
-const port = Number(/path=tcp:(\\d+)/.exec(params)[1]);
-const timer = setTimeout(() => process.exit(3), 30000);
-const server = net.createServer((socket) => {
-    server.close();
-    socket.on("error", () => process.exit(4));
-    fs.createReadStream(process.env.FAKE_IMAGE, { highWaterMark: 1 << 20 }).pipe(socket);
-    socket.on("close", () => { clearTimeout(timer); process.exit(0); });
-});
-server.listen(port, "127.0.0.1");
-`, { mode: 0o755 });
-    return Buffer.from(`#!${node}
-const fs = require("fs");
-if (process.argv[2] === "--version") { console.log("avml ${AVML_VERSION}-shim"); process.exit(0); }
-fs.appendFileSync(process.env.FAKE_LOG, "avml " + JSON.stringify({ self: __filename, args: process.argv.slice(2) }) + "\\n");
-const out = fs.createWriteStream(process.argv[process.argv.length - 1]);
-fs.createReadStream(process.env.FAKE_IMAGE, { highWaterMark: 1 << 20 }).pipe(out);
-out.on("finish", () => process.exit(0));
-`);
-}
-
 describe("host memory acquisition script (acquire-memory.sh)", function () {
     const moto = useMoto();
     const run = randomBytes(4).toString("hex");
     const storeBucket = `irf-modules-${run}`;
     const evidenceBucket = `irf-evidence-${run}`;
     let tmp: string;
-    let shimDir: string;
     let store: S3Client; // presigner in SECURITY
     let evidence: S3Client; // presigner in FORENSIC
     let setupClients: ReturnType<typeof clientsFor>[] = [];
@@ -156,9 +120,7 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
     before("module store (SECURITY) and evidence bucket (FORENSIC) in moto, shims", async function () {
         await moto().reset();
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "irf-acquire-"));
-        shimDir = path.join(tmp, "bin");
-        fs.mkdirSync(shimDir);
-        avmlBytes = writeShims(shimDir);
+        avmlBytes = fs.readFileSync(AVML_STAND_IN);
 
         const security = clientsFor(moto().endpoint, SECURITY);
         const forensic = clientsFor(moto().endpoint, FORENSIC);
@@ -265,7 +227,7 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         }
 
         const env: NodeJS.ProcessEnv = {
-            PATH: `${shimDir}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+            PATH: shimmedPath(),
             HOME: caseDir,
             FAKE_KERNEL_RELEASE: opts.kernel ?? KNOWN_KERNEL,
             FAKE_MACHINE: "x86_64",
@@ -315,11 +277,20 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         return { code, result, stdout, stderr, log, uploadId: UploadId, key, stagingDirs, urls: [indexUrl, avmlUrl, ...partUrls] };
     }
 
-    /** Completes the multipart upload with the script's ETags and returns the stored bytes. */
+    /** The parts S3 holds for the case's upload (what the engine completes with: the report only counts them). */
+    async function listedParts(c: CaseResult): Promise<ScriptPart[]> {
+        const out = await evidence.send(new ListPartsCommand({ Bucket: evidenceBucket, Key: c.key, UploadId: c.uploadId }));
+        return (out.Parts ?? []).map((p) => ({ partNumber: p.PartNumber ?? 0, etag: (p.ETag ?? "").replace(/"/g, ""), sha256b64: p.ChecksumSHA256 ?? "", bytes: p.Size ?? 0 }));
+    }
+
+    /** Completes the multipart upload with the listed parts and returns the stored bytes. */
     async function completeAndRead(c: CaseResult): Promise<Buffer> {
+        const parts = await listedParts(c);
+        assert.strictEqual(parts.length, c.result.partCount, "the report counts the parts S3 holds");
+        completedParts.set(c, parts);
         await evidence.send(new CompleteMultipartUploadCommand({
             Bucket: evidenceBucket, Key: c.key, UploadId: c.uploadId,
-            MultipartUpload: { Parts: c.result.parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag, ChecksumSHA256: p.sha256b64 })) },
+            MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: `"${p.etag}"`, ChecksumSHA256: p.sha256b64 })) },
         }));
         const forensic = clientsFor(moto().endpoint, FORENSIC).s3;
         try {
@@ -332,6 +303,9 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
     }
 
     /** The invariants of every successful-or-validated capture. */
+    /** The parts each case's upload was completed with. */
+    const completedParts = new Map<CaseResult, ScriptPart[]>();
+
     function assertCaptured(c: CaseResult, image: Buffer, stored: Buffer, tool: "lime" | "avml"): void {
         assert.strictEqual(c.result.tool, tool);
         assert.strictEqual(c.result.toolVersion, tool === "lime" ? LIME_VERSION : AVML_VERSION);
@@ -341,12 +315,15 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         assert.strictEqual(stored.length, image.length, "stored object size");
         assert.strictEqual(sha256(stored), sha256(image), "stored object SHA-256");
         assert.ok(stored.equals(image), "stored bytes differ from the image");
-        assert.strictEqual(c.result.parts.length, Math.ceil(image.length / PART_SIZE));
-        c.result.parts.forEach((p, i) => {
+        assert.strictEqual(c.result.partCount, Math.ceil(image.length / PART_SIZE));
+        (completedParts.get(c) ?? []).forEach((p, i) => {
             const chunk = image.subarray(i * PART_SIZE, (i + 1) * PART_SIZE);
             assert.strictEqual(p.partNumber, i + 1);
             assert.strictEqual(p.bytes, chunk.length);
-            assert.strictEqual(p.sha256b64, createHash("sha256").update(chunk).digest("base64"), `part ${i + 1} checksum`);
+            // Real S3 lists each part's SHA-256 (the upload was created with it); moto 5.2.1 lists none.
+            if (p.sha256b64) {
+                assert.strictEqual(p.sha256b64, createHash("sha256").update(chunk).digest("base64"), `part ${i + 1} checksum`);
+            }
             assert.match(p.etag, /^[0-9a-f]{32}$/);
         });
     }
@@ -446,7 +423,7 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         const c = await runCase({ name: "out-of-parts", image, partUrls: 2 });
         assert.strictEqual(c.code, 7, c.stderr);
         assert.strictEqual(c.result.sha256, null);
-        assert.strictEqual(c.result.parts.length, 2);
+        assert.strictEqual(c.result.partCount, 2);
         assert.ok(c.result.errors.some((e) => /larger than the 2 presigned parts/.test(e)));
         assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"]);
     });

@@ -1,0 +1,597 @@
+/**
+ * SSM Run Command for instances that moto only pretends to run: an HTTP server on 127.0.0.1 that sits in
+ * front of moto, answers the four SSM calls the engine makes about commands and managed instances itself,
+ * and forwards every other request to moto unchanged (method, path, headers including Host, body; both
+ * ways streamed).
+ *
+ *   SendCommand                  AWS-RunShellScript only: `commands` joined by newlines are run by bash on
+ *                                this machine, once per target instance, asynchronously
+ *   GetCommandInvocation         Pending/InProgress while it runs, then Success/Failed/TimedOut with the exit
+ *                                code and the first 24,000 (stdout) and 8,000 (stderr) characters, as SSM keeps
+ *   ListCommandInvocations       the same, per instance (CommandPlugins with Details)
+ *   DescribeInstanceInformation  the registered managed hosts (PingStatus Online), InstanceIds filters honoured
+ *
+ * What only a real host has comes from PATH shims (scripts/host-shims): `uname` reports the host's kernel
+ * and machine, `insmod` plays LiME (serves the host's memory image on 127.0.0.1:<path=tcp:PORT>), `rmmod`
+ * stops it. Each command gets its own work directory, staging directory (IRF_STAGING_DIRS) and a free
+ * LiME port (IRF_LIME_PORT). Hosts are registered per instance with {@link SsmHost.registerHost}.
+ *
+ * Calls are attributed to an account as moto does: the `x-moto-account-id` header, else the account of the
+ * access key (asked of moto's STS once per key).
+ */
+import { ChildProcess, spawn } from "child_process";
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as http from "http";
+import { AddressInfo } from "net";
+import * as os from "os";
+import * as path from "path";
+import { ACCOUNT_HEADER } from "./aws-clients";
+import { pickPort } from "./moto";
+
+/** The PATH shims of a suspect host (uname, insmod, rmmod). */
+export const HOST_SHIMS = path.join(__dirname, "host-shims");
+/** The AVML stand-in a module store holds (not on PATH: the host script downloads and verifies it). */
+export const AVML_STAND_IN = path.join(HOST_SHIMS, "store", "avml");
+
+/** PATH for a shimmed host: the shims first, then node (the shims are node scripts), then the system. */
+export function shimmedPath(base = process.env.PATH ?? "/usr/bin:/bin"): string {
+    return [HOST_SHIMS, path.dirname(process.execPath), base].join(":");
+}
+
+/** SSM keeps this much of a command's output. */
+export const STDOUT_LIMIT = 24_000;
+export const STDERR_LIMIT = 8_000;
+
+const DEFAULT_EXECUTION_TIMEOUT_S = 3600;
+const RUN_SHELL_SCRIPT = "AWS-RunShellScript";
+const DEFAULT_ACCOUNT = "123456789012";
+
+export interface HostSpec {
+    /** What `uname -r` prints (default 6.1.0-test). */
+    kernelRelease?: string;
+    /** What `uname -m` prints (default x86_64). */
+    arch?: string;
+    /** The memory image LiME or AVML streams: bytes, or the path of a file. */
+    image: Buffer | string;
+    /** Is the SSM agent online (default true)? Unmanaged hosts are unknown to every call, as in SSM. */
+    managed?: boolean;
+    /** Does `insmod` succeed (default true)? false: it fails like a module built for another kernel. */
+    limeLoads?: boolean;
+    /** The account the instance lives in; when set, only calls from that account see it. */
+    accountId?: string;
+    /** PlatformName reported by DescribeInstanceInformation (default "Amazon Linux"). */
+    platformName?: string;
+}
+
+export type InvocationStatus = "Pending" | "InProgress" | "Success" | "Failed" | "TimedOut" | "Cancelled";
+
+export interface Invocation {
+    commandId: string;
+    instanceId: string;
+    accountId: string;
+    documentName: string;
+    comment?: string;
+    /** The script as bash ran it (prefix and commands). */
+    script: string;
+    status: InvocationStatus;
+    statusDetails: string;
+    /** Exit code; -1 while running or when killed by a signal. */
+    responseCode: number;
+    stdout: string;
+    stderr: string;
+    /** Total characters written, of which SSM keeps the first STDOUT_LIMIT / STDERR_LIMIT. */
+    stdoutChars: number;
+    stderrChars: number;
+    requestedAt: Date;
+    startedAt?: Date;
+    endedAt?: Date;
+    /** The command's own directory (script, shim log, staging dir, image file). */
+    workDir: string;
+    pid?: number;
+}
+
+/** A request as the proxy sees it, for fault injection. */
+export interface ProxiedCall {
+    /** Service from the SigV4 credential scope (header or presigned query), e.g. "s3", "kms", "ec2". */
+    service: string;
+    /** X-Amz-Target's operation (JSON protocols), else the query's Action, else "". */
+    operation: string;
+    /** x-moto-account-id, when the request carries it. */
+    accountHeader?: string;
+    accessKeyId?: string;
+    method: string;
+    path: string;
+}
+
+/** What a fault hook answers instead of the service: an AWS error in the request's protocol. */
+export interface InjectedError {
+    status: number;
+    code: string;
+    message: string;
+}
+
+export interface SsmHostOptions {
+    /** moto's endpoint, e.g. http://127.0.0.1:5000 */
+    motoEndpoint: string;
+    /** Consulted for every request, intercepted or forwarded; an answer replaces the service's. */
+    fault?: (call: ProxiedCall) => InjectedError | undefined;
+    /** Told when an invocation starts and ends. */
+    onInvocation?: (invocation: Invocation) => void;
+    /** Parent of the per-command work directories (default: a fresh temp directory, removed on stop). */
+    workRoot?: string;
+}
+
+export interface SsmHost {
+    /** `http://127.0.0.1:PORT`: use it as the endpoint of every client (it forwards to moto). */
+    readonly endpoint: string;
+    readonly port: number;
+    registerHost(instanceId: string, spec: HostSpec): void;
+    /** The instance is gone (e.g. terminated): its running commands are killed, it is no longer managed. */
+    removeHost(instanceId: string): void;
+    /** Every invocation so far, oldest first. */
+    invocations(): Invocation[];
+    /** PIDs of commands still running. */
+    runningPids(): number[];
+    /** Kills every command it started (by PID, with their process groups) and closes the server. */
+    stop(): Promise<void>;
+}
+
+interface RegisteredHost extends HostSpec {
+    imagePath?: string;
+}
+
+/** The SigV4 scope of a request: `Credential=AKID/date/region/service/aws4_request`. */
+function credentialScope(req: http.IncomingMessage): { accessKeyId?: string; service: string } {
+    const auth = String(req.headers.authorization ?? "");
+    let credential = /Credential=([^,\s]+)/.exec(auth)?.[1];
+    if (!credential) {
+        const query = new URL(req.url ?? "/", "http://x").searchParams;
+        credential = query.get("X-Amz-Credential") ?? undefined;
+    }
+    const parts = (credential ? decodeURIComponent(credential) : "").split("/");
+    return { accessKeyId: parts[0] || undefined, service: parts[3] ?? "" };
+}
+
+function operationOf(req: http.IncomingMessage): string {
+    const target = String(req.headers["x-amz-target"] ?? "");
+    if (target) {
+        return target.slice(target.lastIndexOf(".") + 1);
+    }
+    return new URL(req.url ?? "/", "http://x").searchParams.get("Action") ?? "";
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => resolve(Buffer.concat(chunks)));
+        req.on("error", reject);
+    });
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { "Content-Type": "application/x-amz-json-1.1", "Content-Length": Buffer.byteLength(text), "x-amzn-RequestId": randomBytes(16).toString("hex") });
+    res.end(text);
+}
+
+/** An AWS error in the protocol the request used (JSON for X-Amz-Target calls, XML otherwise). */
+function sendError(res: http.ServerResponse, req: http.IncomingMessage, err: InjectedError): void {
+    if (req.headers["x-amz-target"]) {
+        sendJson(res, err.status, { __type: err.code, message: err.message });
+        return;
+    }
+    const text = `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Type>Sender</Type><Code>${err.code}</Code><Message>${err.message}</Message></Error>` +
+        `<RequestId>${randomBytes(16).toString("hex")}</RequestId></ErrorResponse>`;
+    res.writeHead(err.status, { "Content-Type": "text/xml", "Content-Length": Buffer.byteLength(text) });
+    res.end(text);
+}
+
+/** The request fields the four answered operations read (the SDK's JSON, loosely). */
+interface SsmRequest {
+    DocumentName?: string;
+    Comment?: string;
+    InstanceIds?: string[];
+    InstanceId?: string;
+    CommandId?: string;
+    Details?: boolean;
+    TimeoutSeconds?: number;
+    Parameters?: { commands?: string[]; executionTimeout?: string[] } & Record<string, string[] | undefined>;
+    Filters?: { Key?: string; Values?: string[] }[];
+    InstanceInformationFilterList?: { key?: string; valueSet?: string[] }[];
+}
+
+class SsmError extends Error {
+    constructor(readonly code: string, message: string) {
+        super(message);
+    }
+}
+
+const epochSeconds = (d: Date | undefined): number | undefined => (d ? d.getTime() / 1000 : undefined);
+
+/** Starts the emulator on a free 127.0.0.1 port in front of the moto server at `options.motoEndpoint`. */
+export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
+    const moto = new URL(options.motoEndpoint);
+    const ownWorkRoot = !options.workRoot;
+    const workRoot = options.workRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), "irf-ssm-host-"));
+    fs.mkdirSync(workRoot, { recursive: true });
+    const hosts = new Map<string, RegisteredHost>();
+    const invocations: Invocation[] = [];
+    const children = new Map<number, { child: ChildProcess; invocation: Invocation; exited: Promise<void> }>();
+    const accountOfKey = new Map<string, Promise<string>>();
+    const agent = new http.Agent({ keepAlive: true });
+
+    /** moto's account for an access key: moto maps assumed-role keys to their account and ignores signatures. */
+    function accountOf(accessKeyId: string | undefined): Promise<string> {
+        if (!accessKeyId) {
+            return Promise.resolve(DEFAULT_ACCOUNT);
+        }
+        let known = accountOfKey.get(accessKeyId);
+        if (!known) {
+            known = new Promise<string>((resolve) => {
+                const body = "Action=GetCallerIdentity&Version=2011-06-15";
+                const req = http.request(new URL("/", moto), {
+                    method: "POST", agent,
+                    headers: {
+                        "Content-Type": "application/x-www-form-urlencoded", "Content-Length": Buffer.byteLength(body),
+                        "Authorization": `AWS4-HMAC-SHA256 Credential=${accessKeyId}/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0`,
+                    },
+                }, (res) => {
+                    readBody(res).then((b) => resolve(/<Account>(\d{12})<\/Account>/.exec(b.toString())?.[1] ?? DEFAULT_ACCOUNT), () => resolve(DEFAULT_ACCOUNT));
+                });
+                req.on("error", () => resolve(DEFAULT_ACCOUNT));
+                req.end(body);
+            });
+            accountOfKey.set(accessKeyId, known);
+        }
+        return known;
+    }
+
+    function visibleHost(instanceId: string, account: string): RegisteredHost | undefined {
+        const host = hosts.get(instanceId);
+        if (!host || host.managed === false || (host.accountId && host.accountId !== account)) {
+            return undefined;
+        }
+        return host;
+    }
+
+    function finish(invocation: Invocation, status: InvocationStatus, details: string, code: number): void {
+        invocation.status = status;
+        invocation.statusDetails = details;
+        invocation.responseCode = code;
+        invocation.endedAt = new Date();
+        options.onInvocation?.(invocation);
+    }
+
+    async function run(invocation: Invocation, host: RegisteredHost, commands: string[], timeoutSeconds: number): Promise<void> {
+        const dir = invocation.workDir;
+        const staging = path.join(dir, "staging");
+        fs.mkdirSync(staging, { recursive: true });
+        if (!host.imagePath) {
+            host.imagePath = typeof host.image === "string" ? host.image : path.join(workRoot, `${invocation.instanceId}.image`);
+            if (typeof host.image !== "string") {
+                fs.writeFileSync(host.imagePath, host.image);
+            }
+        }
+        const limePort = await pickPort();
+        const prefix = [
+            `export PATH='${shimmedPath("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")}'`,
+            `export IRF_STAGING_DIRS='${staging}'`,
+            `export IRF_LIME_PORT=${limePort}`,
+            `cd '${dir}'`,
+        ];
+        invocation.script = [...prefix, ...commands].join("\n") + "\n";
+        const scriptFile = path.join(dir, "_script.sh");
+        fs.writeFileSync(scriptFile, invocation.script, { mode: 0o700 });
+        const env: NodeJS.ProcessEnv = {
+            PATH: shimmedPath(), HOME: dir, LANG: "C.UTF-8", TMPDIR: staging,
+            FAKE_KERNEL_RELEASE: host.kernelRelease ?? "6.1.0-test",
+            FAKE_MACHINE: host.arch ?? "x86_64",
+            FAKE_IMAGE: host.imagePath,
+            FAKE_LOG: path.join(dir, "host.log"),
+            FAKE_LIME_PIDFILE: path.join(dir, "lime.pid"),
+            ...(host.limeLoads === false ? { FAKE_INSMOD_FAIL: "1" } : {}),
+        };
+        // Its own process group, so that stop() reaches whatever the script started.
+        const child = spawn("bash", [scriptFile], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+        invocation.pid = child.pid;
+        invocation.status = "InProgress";
+        invocation.startedAt = new Date();
+        options.onInvocation?.(invocation);
+        let timedOut = false;
+        const timer = setTimeout(() => {
+            timedOut = true;
+            killGroup(child);
+        }, timeoutSeconds * 1000);
+        child.stdout?.on("data", (d: Buffer) => {
+            const text = d.toString();
+            invocation.stdoutChars += text.length;
+            if (invocation.stdout.length < STDOUT_LIMIT) {
+                invocation.stdout = (invocation.stdout + text).slice(0, STDOUT_LIMIT);
+            }
+        });
+        child.stderr?.on("data", (d: Buffer) => {
+            const text = d.toString();
+            invocation.stderrChars += text.length;
+            if (invocation.stderr.length < STDERR_LIMIT) {
+                invocation.stderr = (invocation.stderr + text).slice(0, STDERR_LIMIT);
+            }
+        });
+        const exited = new Promise<void>((resolve) => {
+            child.on("error", (err) => {
+                clearTimeout(timer);
+                invocation.stderr = `${invocation.stderr}${err.message}`.slice(0, STDERR_LIMIT);
+                if (child.pid !== undefined) {
+                    children.delete(child.pid);
+                }
+                finish(invocation, "Failed", "Failed", -1);
+                resolve();
+            });
+            child.on("close", (code, signal) => {
+                clearTimeout(timer);
+                if (child.pid !== undefined) {
+                    children.delete(child.pid);
+                }
+                if (invocation.status !== "InProgress") {
+                    resolve();
+                    return;
+                }
+                if (timedOut) {
+                    finish(invocation, "TimedOut", "ExecutionTimedOut", -1);
+                } else if (code === 0) {
+                    finish(invocation, "Success", "Success", 0);
+                } else {
+                    finish(invocation, "Failed", signal ? `Failed (signal ${signal})` : "Failed", code ?? -1);
+                }
+                resolve();
+            });
+        });
+        if (child.pid !== undefined) {
+            children.set(child.pid, { child, invocation, exited });
+        }
+    }
+
+    function killGroup(child: ChildProcess): void {
+        if (child.pid === undefined || child.exitCode !== null) {
+            return;
+        }
+        try {
+            process.kill(-child.pid, "SIGKILL");
+        } catch {
+            child.kill("SIGKILL");
+        }
+    }
+
+    async function sendCommand(body: SsmRequest, account: string): Promise<unknown> {
+        const documentName = String(body.DocumentName ?? "");
+        if (documentName !== RUN_SHELL_SCRIPT) {
+            throw new SsmError("InvalidDocument", `this emulator runs ${RUN_SHELL_SCRIPT} only, not "${documentName}"`);
+        }
+        const instanceIds: string[] = body.InstanceIds ?? [];
+        const commands: string[] = body.Parameters?.commands ?? [];
+        if (instanceIds.length === 0 || commands.length === 0) {
+            throw new SsmError("ValidationException", "InstanceIds and Parameters.commands are required");
+        }
+        const targets = instanceIds.map((id) => ({ id, host: visibleHost(id, account) }));
+        if (targets.some((t) => !t.host)) {
+            throw new SsmError("InvalidInstanceId", "Instances not in a valid state for account");
+        }
+        const executionTimeout = Number(body.Parameters?.executionTimeout?.[0] ?? DEFAULT_EXECUTION_TIMEOUT_S);
+        const commandId = `${randomBytes(4).toString("hex")}-${randomBytes(2).toString("hex")}-${randomBytes(2).toString("hex")}-${randomBytes(2).toString("hex")}-${randomBytes(6).toString("hex")}`;
+        const requestedAt = new Date();
+        for (const { id, host } of targets) {
+            const workDir = path.join(workRoot, `${commandId}-${id}`);
+            fs.mkdirSync(workDir, { recursive: true });
+            const invocation: Invocation = {
+                commandId, instanceId: id, accountId: account, documentName, comment: body.Comment, script: "",
+                status: "Pending", statusDetails: "Pending", responseCode: -1, stdout: "", stderr: "", stdoutChars: 0, stderrChars: 0,
+                requestedAt, workDir,
+            };
+            invocations.push(invocation);
+            // Asynchronous, as the agent is: SendCommand answers before anything runs.
+            run(invocation, host as RegisteredHost, commands, Number.isFinite(executionTimeout) && executionTimeout > 0 ? executionTimeout : DEFAULT_EXECUTION_TIMEOUT_S)
+                .catch((err: Error) => {
+                    invocation.stderr = err.message;
+                    finish(invocation, "Failed", "Failed", -1);
+                });
+        }
+        return {
+            Command: {
+                CommandId: commandId, DocumentName: documentName, Comment: body.Comment, InstanceIds: instanceIds, Targets: [],
+                Parameters: body.Parameters, Status: "Pending", StatusDetails: "Pending", RequestedDateTime: epochSeconds(requestedAt),
+                TimeoutSeconds: body.TimeoutSeconds, TargetCount: instanceIds.length, CompletedCount: 0, ErrorCount: 0,
+            },
+        };
+    }
+
+    function invocationOf(account: string, commandId: string, instanceId: string): Invocation {
+        const found = invocations.find((i) => i.commandId === commandId && i.instanceId === instanceId && i.accountId === account);
+        if (!found) {
+            throw new SsmError("InvocationDoesNotExist", "");
+        }
+        return found;
+    }
+
+    function getCommandInvocation(body: SsmRequest, account: string): unknown {
+        const inv = invocationOf(account, String(body.CommandId ?? ""), String(body.InstanceId ?? ""));
+        return {
+            CommandId: inv.commandId, InstanceId: inv.instanceId, Comment: inv.comment, DocumentName: inv.documentName, DocumentVersion: "$DEFAULT",
+            PluginName: "aws:runShellScript", ResponseCode: inv.responseCode, Status: inv.status, StatusDetails: inv.statusDetails,
+            ExecutionStartDateTime: inv.startedAt?.toISOString() ?? "", ExecutionElapsedTime: "", ExecutionEndDateTime: inv.endedAt?.toISOString() ?? "",
+            StandardOutputContent: inv.stdout, StandardOutputUrl: "", StandardErrorContent: inv.stderr, StandardErrorUrl: "",
+            CloudWatchOutputConfig: { CloudWatchOutputEnabled: false },
+        };
+    }
+
+    function listCommandInvocations(body: SsmRequest, account: string): unknown {
+        const matching = invocations.filter((i) => i.accountId === account
+            && (!body.CommandId || i.commandId === body.CommandId) && (!body.InstanceId || i.instanceId === body.InstanceId));
+        return {
+            CommandInvocations: matching.map((inv) => ({
+                CommandId: inv.commandId, InstanceId: inv.instanceId, InstanceName: "", Comment: inv.comment, DocumentName: inv.documentName,
+                DocumentVersion: "$DEFAULT", RequestedDateTime: epochSeconds(inv.requestedAt), Status: inv.status, StatusDetails: inv.statusDetails,
+                StandardOutputUrl: "", StandardErrorUrl: "",
+                CommandPlugins: body.Details ? [{
+                    Name: "aws:runShellScript", Status: inv.status, StatusDetails: inv.statusDetails, ResponseCode: inv.responseCode,
+                    ResponseStartDateTime: epochSeconds(inv.startedAt), ResponseFinishDateTime: epochSeconds(inv.endedAt),
+                    Output: inv.stdout.slice(0, 2500), StandardOutputUrl: "", StandardErrorUrl: "",
+                }] : [],
+            })),
+        };
+    }
+
+    function describeInstanceInformation(body: SsmRequest, account: string): unknown {
+        const wanted = new Set<string>();
+        let filtered = false;
+        for (const f of body.Filters ?? []) {
+            if (f.Key === "InstanceIds") {
+                filtered = true;
+                (f.Values ?? []).forEach((v) => wanted.add(v));
+            }
+        }
+        for (const f of body.InstanceInformationFilterList ?? []) {
+            if (f.key === "InstanceIds") {
+                filtered = true;
+                (f.valueSet ?? []).forEach((v) => wanted.add(v));
+            }
+        }
+        const list = [...hosts.keys()]
+            .filter((id) => visibleHost(id, account) && (!filtered || wanted.has(id)))
+            .map((id) => {
+                const host = hosts.get(id) as RegisteredHost;
+                return {
+                    InstanceId: id, PingStatus: "Online", LastPingDateTime: Date.now() / 1000, AgentVersion: "3.3.0.0", IsLatestVersion: true,
+                    PlatformType: "Linux", PlatformName: host.platformName ?? "Amazon Linux", PlatformVersion: "2023", ResourceType: "EC2Instance",
+                    IPAddress: "10.0.0.10", ComputerName: `${id}.ec2.internal`,
+                };
+            });
+        return { InstanceInformationList: list };
+    }
+
+    const handlers: Record<string, (body: SsmRequest, account: string) => unknown> = {
+        "AmazonSSM.SendCommand": sendCommand,
+        "AmazonSSM.GetCommandInvocation": getCommandInvocation,
+        "AmazonSSM.ListCommandInvocations": listCommandInvocations,
+        "AmazonSSM.DescribeInstanceInformation": describeInstanceInformation,
+    };
+
+    function forward(req: http.IncomingMessage, res: http.ServerResponse): void {
+        const upstream = http.request({
+            host: moto.hostname, port: moto.port, method: req.method, path: req.url, agent,
+            // rawHeaders keeps each header's case and order, Host included. Node's server already answered any
+            // "Expect: 100-continue", so the body follows without a second handshake.
+            headers: withoutHeader(req.rawHeaders, "expect"),
+            setHost: false,
+        }, (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders);
+            answer.pipe(res);
+        });
+        upstream.on("error", (err) => {
+            if (!res.headersSent) {
+                res.writeHead(502, { "Content-Type": "text/plain" });
+            }
+            res.end(`ssm-host: moto unreachable: ${err.message}`);
+        });
+        req.pipe(upstream);
+    }
+
+    const server = http.createServer((req, res) => {
+        const scope = credentialScope(req);
+        const call: ProxiedCall = {
+            service: scope.service, operation: operationOf(req), accessKeyId: scope.accessKeyId,
+            accountHeader: req.headers[ACCOUNT_HEADER] as string | undefined, method: req.method ?? "GET", path: req.url ?? "/",
+        };
+        const injected = options.fault?.(call);
+        if (injected) {
+            req.resume();
+            sendError(res, req, injected);
+            return;
+        }
+        const handler = handlers[String(req.headers["x-amz-target"] ?? "")];
+        if (!handler) {
+            forward(req, res);
+            return;
+        }
+        (async () => {
+            const body = JSON.parse((await readBody(req)).toString() || "{}") as SsmRequest;
+            const account = call.accountHeader ?? await accountOf(call.accessKeyId);
+            sendJson(res, 200, await handler(body, account));
+        })().catch((err: unknown) => {
+            if (err instanceof SsmError) {
+                sendJson(res, 400, { __type: err.code, message: err.message });
+            } else {
+                sendJson(res, 500, { __type: "InternalServerError", message: err instanceof Error ? err.message : String(err) });
+            }
+        });
+    });
+    await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => resolve());
+    });
+    const port = (server.address() as AddressInfo).port;
+
+    let stopping: Promise<void> | undefined;
+    return {
+        endpoint: `http://127.0.0.1:${port}`,
+        port,
+        registerHost(instanceId, spec) {
+            hosts.set(instanceId, { ...spec });
+        },
+        removeHost(instanceId) {
+            hosts.delete(instanceId);
+            for (const { child, invocation } of children.values()) {
+                if (invocation.instanceId === instanceId && invocation.status === "InProgress") {
+                    finish(invocation, "Failed", "Undeliverable", -1);
+                    killGroup(child);
+                }
+            }
+        },
+        invocations: () => [...invocations],
+        runningPids: () => [...children.keys()],
+        stop() {
+            stopping ??= (async () => {
+                const running = [...children.values()];
+                for (const { child } of running) {
+                    killGroup(child);
+                }
+                await Promise.all(running.map((r) => r.exited));
+                // Orphans in a killed group linger until they are reaped: wait (briefly) until each group is gone.
+                await Promise.all(running.map((r) => groupGone(r.child.pid)));
+                await new Promise<void>((resolve) => {
+                    server.close(() => resolve());
+                    server.closeAllConnections();
+                });
+                agent.destroy();
+                if (ownWorkRoot) {
+                    fs.rmSync(workRoot, { recursive: true, force: true });
+                }
+            })();
+            return stopping;
+        },
+    };
+}
+
+/** Resolves once no process of group `pgid` remains (or after `timeoutMs`). */
+async function groupGone(pgid: number | undefined, timeoutMs = 5_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (pgid !== undefined && Date.now() < deadline) {
+        try {
+            process.kill(-pgid, 0);
+        } catch {
+            return;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+    }
+}
+
+/** Node's rawHeaders (a flat name, value, name, value list) without the header `name`. */
+function withoutHeader(raw: string[], name: string): string[] {
+    const out: string[] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+        if (raw[i].toLowerCase() !== name) {
+            out.push(raw[i], raw[i + 1]);
+        }
+    }
+    return out;
+}

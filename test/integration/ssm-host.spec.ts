@@ -1,0 +1,199 @@
+/**
+ * The SSM host emulator (scripts/ssm-host.ts) driven by the real @aws-sdk/client-ssm: it runs commands
+ * with bash and the host shims, answers the command and inventory calls per account, and forwards
+ * everything else to moto unchanged.
+ */
+import * as assert from "assert";
+import { createHash, randomBytes } from "crypto";
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+    DescribeInstanceInformationCommand, GetCommandInvocationCommand, GetCommandInvocationCommandOutput, GetParameterCommand,
+    ListCommandInvocationsCommand, PutParameterCommand, SendCommandCommand, SSMClient,
+} from "@aws-sdk/client-ssm";
+import { AssumeRoleCommand } from "@aws-sdk/client-sts";
+import { clientConfig, clientsFor, DEFAULT_REGION, forAccount } from "../../scripts/aws-clients";
+import { SsmHost, startSsmHost, STDOUT_LIMIT } from "../../scripts/ssm-host";
+import { instanceId } from "../support/events";
+import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
+
+const sha256 = (data: Buffer): string => createHash("sha256").update(data).digest("hex");
+
+describe("SSM host emulator (ssm-host.ts) in front of moto", function () {
+    this.timeout(60_000);
+    const moto = useMoto();
+    let host: SsmHost;
+    let ssm: SSMClient;
+    const clients: { destroy(): void }[] = [];
+    const managed = instanceId();
+    const unmanaged = instanceId();
+    const image = randomBytes(3 * 1024 * 1024 + 17);
+
+    before(async () => {
+        await moto().reset();
+        host = await startSsmHost({ motoEndpoint: moto().endpoint });
+        host.registerHost(managed, { kernelRelease: "6.1.0-drill", arch: "aarch64", image, accountId: MEMBER });
+        host.registerHost(unmanaged, { image, managed: false, accountId: MEMBER });
+        ssm = forAccount(new SSMClient(clientConfig(host.endpoint)), MEMBER);
+        clients.push(ssm);
+    });
+
+    after(async () => {
+        clients.forEach((c) => c.destroy());
+        await host?.stop();
+    });
+
+    async function send(commands: string[], target = managed, client = ssm): Promise<string> {
+        const out = await client.send(new SendCommandCommand({ DocumentName: "AWS-RunShellScript", InstanceIds: [target], Parameters: { commands } }));
+        assert.strictEqual(out.Command?.Status, "Pending");
+        return out.Command!.CommandId!;
+    }
+
+    /** Polls as the engine does, until the invocation leaves Pending/InProgress; returns every status seen. */
+    async function wait(commandId: string, target = managed, client = ssm): Promise<{ final: GetCommandInvocationCommandOutput; seen: string[] }> {
+        const seen: string[] = [];
+        for (;;) {
+            const out = await client.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: target }));
+            seen.push(out.Status!);
+            if (out.Status !== "Pending" && out.Status !== "InProgress") {
+                return { final: out, seen };
+            }
+            await new Promise((r) => setTimeout(r, 50));
+        }
+    }
+
+    it("runs a command with bash and the host shims, reporting InProgress then Success with its output", async () => {
+        const id = await send(["set -e", 'echo "kernel $(uname -r) on $(uname -m)"', 'test -d "$IRF_STAGING_DIRS"', 'echo "port ${IRF_LIME_PORT}"', "sleep 0.3", "echo done"]);
+        const { final, seen } = await wait(id);
+        assert.ok(seen.includes("InProgress"), seen.join());
+        assert.strictEqual(final.Status, "Success", final.StandardErrorContent);
+        assert.strictEqual(final.ResponseCode, 0);
+        assert.match(final.StandardOutputContent!, /^kernel 6\.1\.0-drill on aarch64\nport \d+\ndone\n$/);
+    });
+
+    it("reports a failing command with its exit code and stderr", async () => {
+        const { final } = await wait(await send(["echo oops >&2", "exit 3"]));
+        assert.strictEqual(final.Status, "Failed");
+        assert.strictEqual(final.ResponseCode, 3);
+        assert.strictEqual(final.StandardErrorContent, "oops\n");
+    });
+
+    it("keeps only the first 24,000 characters of stdout, as SSM does", async () => {
+        const { final } = await wait(await send(["head -c 30000 /dev/zero | tr '\\0' x", "echo"]));
+        assert.strictEqual(final.Status, "Success");
+        assert.strictEqual(final.StandardOutputContent!.length, STDOUT_LIMIT);
+    });
+
+    it("insmod serves the host's memory image on the LiME port; rmmod unloads it (assumed-role credentials pick the account)", async () => {
+        // No account header: the emulator asks moto which account these keys belong to.
+        const sts = clientsFor(moto().endpoint, MEMBER).sts;
+        clients.push(sts);
+        const creds = (await sts.send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${MEMBER}:role/ir`, RoleSessionName: "ssm-host-spec" }))).Credentials!;
+        const assumed = new SSMClient({ ...clientConfig(host.endpoint), credentials: { accessKeyId: creds.AccessKeyId!, secretAccessKey: creds.SecretAccessKey!, sessionToken: creds.SessionToken } });
+        clients.push(assumed);
+        const id = await send([
+            "set -euo pipefail",
+            'insmod /nonexistent/lime.ko "path=tcp:${IRF_LIME_PORT} format=lime localhostonly=1 timeout=0" &',
+            'for _ in $(seq 100); do { exec 3<>"/dev/tcp/127.0.0.1/$IRF_LIME_PORT"; } 2>/dev/null && break; sleep 0.1; done',
+            "sha256sum <&3 | cut -d' ' -f1",
+            "rmmod lime",
+            "cat host.log",
+        ], managed, assumed);
+        const { final } = await wait(id, managed, assumed);
+        assert.strictEqual(final.Status, "Success", final.StandardErrorContent);
+        const [digest, ...log] = final.StandardOutputContent!.trim().split("\n");
+        assert.strictEqual(digest, sha256(image));
+        assert.match(log[0], /^insmod \{.*"params":"path=tcp:\d+ format=lime localhostonly=1 timeout=0"/);
+        assert.strictEqual(log[1], "rmmod lime");
+        // The same command id is unknown to another account.
+        const other = forAccount(new SSMClient(clientConfig(host.endpoint)), SECURITY);
+        clients.push(other);
+        await assert.rejects(other.send(new GetCommandInvocationCommand({ CommandId: id, InstanceId: managed })), { name: "InvocationDoesNotExist" });
+    });
+
+    it("lists invocations with their plugin output", async () => {
+        const id = await send(["echo listed"]);
+        await wait(id);
+        const out = await ssm.send(new ListCommandInvocationsCommand({ CommandId: id, Details: true }));
+        assert.strictEqual(out.CommandInvocations?.length, 1);
+        const [inv] = out.CommandInvocations!;
+        assert.deepStrictEqual([inv.InstanceId, inv.Status, inv.CommandPlugins?.[0]?.ResponseCode, inv.CommandPlugins?.[0]?.Output], [managed, "Success", 0, "listed\n"]);
+    });
+
+    it("knows only managed hosts of the caller's account, and honours the InstanceIds filter", async () => {
+        const filtered = await ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: "InstanceIds", Values: [managed, unmanaged] }] }));
+        assert.deepStrictEqual(filtered.InstanceInformationList?.map((i) => [i.InstanceId, i.PingStatus]), [[managed, "Online"]]);
+        const none = await ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: "InstanceIds", Values: [unmanaged] }] }));
+        assert.deepStrictEqual(none.InstanceInformationList, []);
+        const elsewhere = forAccount(new SSMClient(clientConfig(host.endpoint)), FORENSIC);
+        clients.push(elsewhere);
+        assert.deepStrictEqual((await elsewhere.send(new DescribeInstanceInformationCommand({}))).InstanceInformationList, []);
+    });
+
+    it("refuses commands to unmanaged or unknown instances and unknown invocations, with SSM's error codes", async () => {
+        await assert.rejects(send(["true"], unmanaged), { name: "InvalidInstanceId" });
+        await assert.rejects(send(["true"], instanceId()), { name: "InvalidInstanceId" });
+        await assert.rejects(ssm.send(new GetCommandInvocationCommand({ CommandId: "00000000-0000-0000-0000-000000000000", InstanceId: managed })), { name: "InvocationDoesNotExist" });
+        await assert.rejects(ssm.send(new SendCommandCommand({ DocumentName: "AWS-RunPowerShellScript", InstanceIds: [managed], Parameters: { commands: ["x"] } })), { name: "InvalidDocument" });
+    });
+
+    it("forwards every other call to moto unchanged: SSM parameters and a streamed S3 object, in the caller's account", async () => {
+        await ssm.send(new PutParameterCommand({ Name: "/drill/p", Value: "v1", Type: "String" }));
+        assert.strictEqual((await ssm.send(new GetParameterCommand({ Name: "/drill/p" }))).Parameter?.Value, "v1");
+        const motoSsm = forAccount(new SSMClient(clientConfig(moto().endpoint)), MEMBER);
+        clients.push(motoSsm);
+        assert.strictEqual((await motoSsm.send(new GetParameterCommand({ Name: "/drill/p" }))).Parameter?.Value, "v1", "not stored in moto's member account");
+
+        const s3 = forAccount(new S3Client(clientConfig(host.endpoint)), FORENSIC);
+        clients.push(s3);
+        const bucket = `ssm-host-${randomBytes(4).toString("hex")}`;
+        await s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION } }));
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "image", Body: image }));
+        const got = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "image" }))).Body!.transformToByteArray());
+        assert.strictEqual(sha256(got), sha256(image));
+        const motoS3 = forAccount(new S3Client(clientConfig(moto().endpoint)), FORENSIC);
+        clients.push(motoS3);
+        const inForensic = await motoS3.send(new GetObjectCommand({ Bucket: bucket, Key: "image" }));
+        assert.strictEqual(inForensic.ContentLength, image.length);
+        await inForensic.Body!.transformToByteArray();
+    });
+
+    it("injects faults chosen by a hook (e.g. throttling), in the request's protocol", async () => {
+        const faulty = await startSsmHost({
+            motoEndpoint: moto().endpoint,
+            fault: (call) => (call.service === "ssm" && call.operation === "GetParameter" ? { status: 400, code: "ThrottlingException", message: "Rate exceeded" } : undefined),
+        });
+        const client = forAccount(new SSMClient({ ...clientConfig(faulty.endpoint), maxAttempts: 1 }), MEMBER);
+        try {
+            await assert.rejects(client.send(new GetParameterCommand({ Name: "/drill/p" })), { name: "ThrottlingException" });
+            await client.send(new PutParameterCommand({ Name: "/drill/q", Value: "v", Type: "String" }));
+        } finally {
+            client.destroy();
+            await faulty.stop();
+        }
+    });
+
+    it("stop kills every running command (with what it started) by PID and closes the server", async () => {
+        const own = await startSsmHost({ motoEndpoint: moto().endpoint });
+        own.registerHost(managed, { image });
+        const client = forAccount(new SSMClient({ ...clientConfig(own.endpoint), maxAttempts: 1 }), "123456789012");
+        try {
+            const out = await client.send(new SendCommandCommand({ DocumentName: "AWS-RunShellScript", InstanceIds: [managed], Parameters: { commands: ["sleep 300 & sleep 300", "wait"] } }));
+            let pids: number[] = [];
+            for (let i = 0; i < 100 && pids.length === 0; i++) {
+                await new Promise((r) => setTimeout(r, 20));
+                pids = own.runningPids();
+            }
+            assert.strictEqual(pids.length, 1, "the command did not start");
+            await own.stop();
+            assert.deepStrictEqual(own.runningPids(), []);
+            for (const pid of pids) {
+                assert.throws(() => process.kill(-pid, 0), { code: "ESRCH" }, `process group ${pid} still alive`);
+            }
+            assert.strictEqual(own.invocations().find((i) => i.commandId === out.Command!.CommandId)?.status, "Failed");
+            await assert.rejects(client.send(new DescribeInstanceInformationCommand({})));
+        } finally {
+            client.destroy();
+            await own.stop();
+        }
+    });
+});
