@@ -19,7 +19,7 @@ import { createHash } from "crypto";
 import { Readable } from "stream";
 import {
     AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CompletedPart, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
-    ListPartsCommand, S3Client, UploadPartCommand,
+    ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { DescribeInstanceTypesCommand, _InstanceType } from "@aws-sdk/client-ec2";
 import { DescribeInstanceInformationCommand, GetCommandInvocationCommand, SSMClient, SendCommandCommand } from "@aws-sdk/client-ssm";
@@ -65,7 +65,8 @@ export interface HostReport {
     sha256: string | null;
     bannerSeen: boolean;
     minBytes?: number;
-    parts: { partNumber: number; etag: string; sha256b64: string; bytes: number }[];
+    /** Parts uploaded (the engine reads their ETags and checksums from S3). */
+    partCount: number;
     errors: string[];
 }
 
@@ -106,13 +107,10 @@ export interface MemoryProgress {
 }
 
 export interface MemorySettings {
+    /** The member accounts' SSM Command document that runs acquire-memory.sh (`memoryDocument`). */
     documentName: string;
-    /** The text of acquire-memory.sh. */
-    scriptText: string;
     /** Module store bucket (security account): index.json, lime/<arch>/<kernel>/lime.ko, avml/<arch>/avml. */
     moduleStoreBucket: string;
-    /** Kernel releases the store has modules for (from the module factory). */
-    knownModules?: { arch: string; kernelRelease: string }[];
     /** Pinned AVML SHA-256 per arch (also in index.json; the script wants both to agree). */
     avmlSha256?: Record<string, string>;
 }
@@ -219,6 +217,8 @@ export async function planCapture(
 export interface StartDeps {
     /** Evidence bucket client (forensic account). */
     s3: S3Client;
+    /** Module store client (security account): reads index.json, writes the capture's session file. */
+    store: S3Client;
     /** getSignedUrl bound to a client whose credentials may read the store and write the evidence bucket. */
     presign: (command: GetObjectCommand | UploadPartCommand, expiresIn: number) => Promise<string>;
     /** SSM in the instance's account and region. */
@@ -226,9 +226,74 @@ export interface StartDeps {
     settings: Settings & { memory: MemorySettings };
 }
 
-/** Quotes a value for sh (single quotes). */
-function shQuote(value: string): string {
-    return `'${value.replace(/'/g, "'\\''")}'`;
+/** Key of a capture's session file in the module store (expired by the store's lifecycle after a day). */
+export function sessionKey(caseId: string, instanceId: string, attempt: number): string {
+    return `sessions/${caseId}/${instanceId}-${attempt}.txt`;
+}
+
+/** Kernel releases of `arch` the store's index.json has LiME modules for. */
+async function storeModules(store: S3Client, bucket: string, arch: string | undefined): Promise<{ arch: string; kernelRelease: string; path: string }[]> {
+    const out = await store.send(new GetObjectCommand({ Bucket: bucket, Key: "index.json" }));
+    const index = JSON.parse(await out.Body!.transformToString()) as { modules?: { arch?: string; kernelRelease?: string; path?: string }[] };
+    return (index.modules ?? [])
+        .filter((m): m is { arch: string; kernelRelease: string; path: string } => !!m.arch && !!m.kernelRelease && !!m.path && (!arch || m.arch === arch));
+}
+
+/** The document's parameters and the host script's environment variable each one sets. */
+export const DOCUMENT_PARAMETERS: Record<string, string> = {
+    indexUrl: "IRF_INDEX_URL",
+    sessionUrl: "IRF_SESSION_URL",
+    avmlUrlX8664: "IRF_AVML_URL_x86_64",
+    avmlUrlArm64: "IRF_AVML_URL_arm64",
+    avmlSha256X8664: "IRF_AVML_SHA256_x86_64",
+    avmlSha256Arm64: "IRF_AVML_SHA256_arm64",
+    partSize: "IRF_PART_SIZE",
+    minBytes: "IRF_MIN_BYTES",
+};
+
+/**
+ * The SSM Command document (schema 2.2) that runs acquire-memory.sh with bash, deployed in every member
+ * account and region. The script is part of the document, so the member account holds (and CloudTrail
+ * names) exactly what ran, and the engine's role can send this document and no other: no arbitrary
+ * commands on suspect hosts. Values reach the script as environment variables set from parameters whose
+ * allowed patterns admit no quote, blank or newline, so no value can leave its quotes.
+ */
+export function memoryDocument(scriptText: string): Record<string, unknown> {
+    const marker = `IRF_SCRIPT_${createHash("sha256").update(scriptText).digest("hex").slice(0, 16)}`;
+    if (scriptText.includes(marker)) {
+        throw new Error("the script text contains its heredoc marker");
+    }
+    const url = { type: "String", allowedPattern: "^https?://[^'\\s]{1,4000}$" };
+    const optionalUrl = { ...url, default: "", allowedPattern: "^(https?://[^'\\s]{1,4000})?$" };
+    const sha = { type: "String", default: "", allowedPattern: "^([0-9a-f]{64})?$" };
+    const count = { type: "String", allowedPattern: "^[0-9]{1,13}$" };
+    const kinds: Record<string, object> = {
+        indexUrl: url, sessionUrl: url, avmlUrlX8664: optionalUrl, avmlUrlArm64: optionalUrl,
+        avmlSha256X8664: sha, avmlSha256Arm64: sha, partSize: count, minBytes: count,
+    };
+    return {
+        schemaVersion: "2.2",
+        description: "ir-forensics: capture this host's memory (LiME, AVML fallback) and stream it to the evidence bucket through presigned URLs",
+        parameters: {
+            ...Object.fromEntries(Object.keys(DOCUMENT_PARAMETERS).map((name) => [name, { ...kinds[name], description: DOCUMENT_PARAMETERS[name] }])),
+            executionTimeout: { type: "String", default: "3600", allowedPattern: "^[0-9]{1,6}$", description: "seconds" },
+        },
+        mainSteps: [{
+            action: "aws:runShellScript",
+            name: "acquireMemory",
+            precondition: { StringEquals: ["platformType", "Linux"] },
+            inputs: {
+                timeoutSeconds: "{{ executionTimeout }}",
+                runCommand: [
+                    "set +x",
+                    ...Object.entries(DOCUMENT_PARAMETERS).map(([name, variable]) => `export ${variable}='{{ ${name} }}'`),
+                    `bash -s <<'${marker}'`,
+                    ...scriptText.replace(/\n$/, "").split("\n"),
+                    marker,
+                ],
+            },
+        }],
+    };
 }
 
 export function memoryKey(caseId: string, instanceId: string, attempt: number): string {
@@ -260,23 +325,23 @@ export async function startCapture(progress: MemoryProgress, deps: StartDeps): P
     const attempt: MemoryAttempt = { attempt: attemptNo, key, uploadId, startedAt: now(), ...(forceTool ? { forceTool } : {}) };
     next.attempts.push(attempt);
 
-    // Presign (errors are recorded without the URLs: only counts go into the record).
+    // The modules the store has for this architecture (the host picks the one for its exact kernel).
+    const store = memory.moduleStoreBucket;
+    let modules: { arch: string; kernelRelease: string; path: string }[] = [];
+    if (!forceTool) {
+        const read = await rec.read("s3:GetObject", `${store}/index.json`, () => storeModules(deps.store, store, progress.architecture));
+        modules = read.ok ? read.value : [];
+    }
+
+    // Presign (errors are recorded without the URLs: only counts go into the record). The long lists (one
+    // URL per part, per module) go into a session file that the host fetches, never into the command.
     const expiresIn = sizing.presignExpirySeconds;
     const env: [string, string][] = [];
+    const session: string[] = [];
     try {
-        const store = memory.moduleStoreBucket;
         env.push(["IRF_INDEX_URL", await deps.presign(new GetObjectCommand({ Bucket: store, Key: "index.json" }), expiresIn)]);
-        if (!forceTool) {
-            const arch = progress.architecture;
-            const modules = (memory.knownModules ?? []).filter((m) => !arch || m.arch === arch);
-            const lines: string[] = [];
-            for (const m of modules) {
-                const url = await deps.presign(new GetObjectCommand({ Bucket: store, Key: `lime/${m.arch}/${m.kernelRelease}/lime.ko` }), expiresIn);
-                lines.push(`${m.arch}/${m.kernelRelease}=${url}`);
-            }
-            if (lines.length > 0) {
-                env.push(["IRF_MODULE_URLS", lines.join("\n")]);
-            }
+        for (const m of modules) {
+            session.push(`module ${m.arch}/${m.kernelRelease}=${await deps.presign(new GetObjectCommand({ Bucket: store, Key: m.path }), expiresIn)}`);
         }
         for (const arch of ["x86_64", "arm64"]) {
             env.push([`IRF_AVML_URL_${arch}`, await deps.presign(new GetObjectCommand({ Bucket: store, Key: `avml/${arch}/avml` }), expiresIn)]);
@@ -285,39 +350,33 @@ export async function startCapture(progress: MemoryProgress, deps: StartDeps): P
                 env.push([`IRF_AVML_SHA256_${arch}`, pinned]);
             }
         }
-        const partUrls: string[] = [];
         for (let n = 1; n <= sizing.partCount; n++) {
-            partUrls.push(await deps.presign(new UploadPartCommand({ Bucket: evidenceBucket, Key: key, UploadId: uploadId, PartNumber: n }), expiresIn));
+            session.push(`part ${await deps.presign(new UploadPartCommand({ Bucket: evidenceBucket, Key: key, UploadId: uploadId, PartNumber: n }), expiresIn)}`);
         }
-        env.push(["IRF_PART_URLS", partUrls.join("\n")], ["IRF_PART_SIZE", String(sizing.partSize)], ["IRF_MIN_BYTES", String(sizing.minBytes)]);
-        const storeObjects = 1 + (env.find(([k]) => k === "IRF_MODULE_URLS")?.[1].split("\n").length ?? 0) + 2;
-        rec.record("presign", "ok", { target: key, detail: { partUrls: partUrls.length, storeObjects, expiresIn } });
+        const sessionFile = sessionKey(progress.caseId, progress.instance.instanceId, attemptNo);
+        await deps.store.send(new PutObjectCommand({ Bucket: store, Key: sessionFile, Body: `${session.join("\n")}\n`, ContentType: "text/plain" }));
+        env.push(
+            ["IRF_SESSION_URL", await deps.presign(new GetObjectCommand({ Bucket: store, Key: sessionFile }), expiresIn)],
+            ["IRF_PART_SIZE", String(sizing.partSize)], ["IRF_MIN_BYTES", String(sizing.minBytes)],
+        );
+        rec.record("presign", "ok", { target: key, detail: { partUrls: sizing.partCount, storeObjects: 1 + modules.length + 2 + 1, expiresIn, sessionFile } });
     } catch (err) {
         rec.record("presign", "failed", { target: key, error: errorText(err).replace(/https?:\/\/\S+/g, "<url>") });
         await abortUpload(deps.s3, evidenceBucket, key, uploadId, rec);
         return fail("presigning failed");
     }
 
-    // The command: exports (xtrace off, so nothing echoes them), then the script through bash's stdin.
-    // Only the last JSON line of stdout is read back; the URLs never appear in the script's output.
-    const marker = `IRF_SCRIPT_${createHash("sha256").update(memory.scriptText).digest("hex").slice(0, 16)}`;
-    if (memory.scriptText.includes(marker)) {
-        return fail("script text contains its heredoc marker");
-    }
-    const commands = [
-        "set +x",
-        ...env.map(([k, v]) => `export ${k}=${shQuote(v)}`),
-        `bash -s <<'${marker}'`,
-        memory.scriptText.replace(/\n$/, ""),
-        marker,
-    ];
+    // The command: the project's own document (the only one the member role may send) with the URLs as
+    // parameters; its allowed patterns keep every value inside its single quotes.
+    const param = (name: string) => env.find(([k]) => k === name)?.[1] ?? "";
     const sent = await rec.attempt("ssm:SendCommand", progress.instance.instanceId, () => deps.ssm.send(new SendCommandCommand({
         DocumentName: memory.documentName,
         InstanceIds: [progress.instance.instanceId],
         Comment: `ir-forensics memory ${progress.caseId}`.slice(0, 100),
         // Delivery timeout (the agent must pick it up) and execution timeout (the capture itself).
         TimeoutSeconds: Math.max(30, Math.min(sizing.budgetSeconds, 2_592_000)),
-        Parameters: { commands, executionTimeout: [String(sizing.budgetSeconds)] },
+        Parameters: Object.fromEntries(Object.entries(DOCUMENT_PARAMETERS).map(([name, variable]) => [name, [param(variable)]])
+            .concat([["executionTimeout", [String(sizing.budgetSeconds)]]])),
     })), (out) => ({ detail: { commandId: out.Command?.CommandId, document: memory.documentName, attempt: attemptNo, forceTool } }));
     if (!sent.ok || !sent.value.Command?.CommandId) {
         await abortUpload(deps.s3, evidenceBucket, key, uploadId, rec);
@@ -342,7 +401,7 @@ export function parseHostReport(text: string | undefined): HostReport | undefine
     for (let i = lines.length - 1; i >= 0; i--) {
         try {
             const value = JSON.parse(lines[i]) as HostReport;
-            if (value && typeof value === "object" && typeof value.bytes === "number" && Array.isArray(value.parts)) {
+            if (value && typeof value === "object" && typeof value.bytes === "number" && Array.isArray(value.errors)) {
                 return value;
             }
         } catch {
@@ -441,9 +500,10 @@ export async function completeCapture(progress: MemoryProgress, deps: { s3: S3Cl
         return withActions({ ...next, status, retry, ...(reasons.length > 0 ? { reason: reasons.join("; ") } : { reason: undefined }) }, rec);
     };
 
-    // Parts: the host's list; ListParts when the report lost them (SSM keeps only the first 24,000 chars of stdout).
-    let parts: CompletedPart[] = (report?.parts ?? []).map((p) => ({ PartNumber: p.partNumber, ETag: `"${p.etag.replace(/"/g, "")}"`, ChecksumSHA256: p.sha256b64 }));
-    if (parts.length === 0) {
+    // Parts as S3 holds them (ETag and checksum each): the host report only counts them, so that it stays
+    // within the 24,000 characters of stdout SSM returns, whatever the image size.
+    let parts: CompletedPart[] = [];
+    {
         const listed = await rec.read("s3:ListParts", current.key, async () => {
             const all: CompletedPart[] = [];
             let marker: string | undefined;
@@ -540,7 +600,7 @@ export function memoryStepRecord(progress: MemoryProgress): { step: StepRecord; 
         ...(error ? { error } : {}),
         detail: {
             managed: progress.managed, instanceType: progress.instanceType, sizing: progress.sizing, polls: progress.polls,
-            attempts: progress.attempts.map((a) => ({ ...a, report: a.report ? { ...a.report, parts: a.report.parts.length } : undefined })),
+            attempts: progress.attempts,
         },
     };
     return { step, artifacts: progress.artifacts };

@@ -21,7 +21,12 @@
 #                          (IRF_AVML_URL_x86_64, IRF_AVML_URL_arm64).
 #   IRF_AVML_SHA256_<arch> optional. Expected SHA-256 (hex) of that binary. When index.json also has one,
 #                          both must agree; at least one of them must exist or AVML is not run.
-#   IRF_PART_URLS          required. Newline-separated presigned UploadPart URLs, in part order (1, 2, ...).
+#   IRF_PART_URLS          Newline-separated presigned UploadPart URLs, in part order (1, 2, ...). Required
+#                          unless IRF_SESSION_URL provides them.
+#   IRF_SESSION_URL        optional. Presigned GET of a session file that carries the long lists instead of
+#                          the environment (a Run Command's parameters are size-limited): lines
+#                          "part <presigned UploadPart URL>" in part order and "module <arch>/<kernel-release>=<URL>".
+#                          Used for IRF_PART_URLS / IRF_MODULE_URLS when those are unset.
 #   IRF_PART_SIZE          required. Bytes per part (every part but the last; S3 wants >= 5 MiB).
 #   IRF_LIME_PORT          optional, default 4444. LiME's TCP port, bound to 127.0.0.1 only.
 #   IRF_MIN_BYTES          optional, default 65536. A capture smaller than this is reported as failed.
@@ -54,9 +59,10 @@
 # Output: exactly one JSON line on stdout, also on failure:
 #   {"tool":"lime|avml|null","toolVersion":"...|null","kernelRelease":"...","arch":"x86_64|arm64","bytes":N,
 #    "sha256":"<hex>|null","bannerSeen":true|false,"minBytes":N,
-#    "parts":[{"partNumber":1,"etag":"<etag without quotes>","sha256b64":"...","bytes":N}],"errors":["..."]}
-# Diagnostics go to stderr. The engine completes the multipart upload with "parts" in every case where
-# parts were uploaded, so that a rejected capture is still kept as evidence.
+#    "partCount":N,"errors":["..."]}
+# Diagnostics go to stderr. The line stays short whatever the image size (SSM returns only the first 24,000
+# characters of stdout): the engine reads the parts' ETags and checksums from S3 (ListParts) and completes
+# the upload in every case where parts were uploaded, so that a rejected capture is still kept as evidence.
 #
 # Exit codes:
 #   0  captured and uploaded; bytes >= IRF_MIN_BYTES and the kernel banner was seen
@@ -84,7 +90,7 @@ STREAM_SHA=""
 BYTES=0
 BANNER_SEEN=false
 ERRORS=()
-PARTS_JSON=""
+PART_COUNT=0
 
 # --- runtime state ---
 STAGE=""          # staging dir (.ko, parts, fifos)
@@ -117,10 +123,10 @@ emit_json() {
         if $first; then first=false; else errors+=","; fi
         errors+=$(json_str "$e")
     done
-    printf '{"tool":%s,"toolVersion":%s,"kernelRelease":%s,"arch":%s,"bytes":%s,"sha256":%s,"bannerSeen":%s,"minBytes":%s,"parts":[%s],"errors":[%s]}\n' \
+    printf '{"tool":%s,"toolVersion":%s,"kernelRelease":%s,"arch":%s,"bytes":%s,"sha256":%s,"bannerSeen":%s,"minBytes":%s,"partCount":%s,"errors":[%s]}\n' \
         "$(json_or_null "$TOOL")" "$(json_or_null "$TOOL_VERSION")" "$(json_or_null "$KERNEL_RELEASE")" \
         "$(json_or_null "$ARCH")" "$BYTES" "$(json_or_null "$STREAM_SHA")" "$BANNER_SEEN" "${MIN_BYTES:-0}" \
-        "$PARTS_JSON" "$errors"
+        "$PART_COUNT" "$errors"
 }
 
 kill_bg() { # pid...
@@ -470,7 +476,7 @@ stream() {
     wait "$SUM_PID"
     SUM_PID=""
 
-    PARTS_JSON=$(paste -sd, "$STAGE/parts")
+    PART_COUNT=$(grep -c . "$STAGE/parts")
     BYTES=$(cat "$STAGE/bytes")
     [[ -e $STAGE/banner ]] && BANNER_SEEN=true
     if ((rc == 0)) && ((statuses[0] != 0)); then
@@ -503,7 +509,7 @@ stream() {
 # ------------------------------------------------------------------ main
 main() {
     [[ -n ${IRF_INDEX_URL:-} ]] || die 2 "IRF_INDEX_URL is required"
-    [[ -n ${IRF_PART_URLS:-} ]] || die 2 "IRF_PART_URLS is required"
+    [[ -n ${IRF_PART_URLS:-} || -n ${IRF_SESSION_URL:-} ]] || die 2 "IRF_PART_URLS or IRF_SESSION_URL is required"
     PART_SIZE=${IRF_PART_SIZE:-}
     if ! is_uint "$PART_SIZE" || ((PART_SIZE == 0)); then die 2 "IRF_PART_SIZE must be a positive integer"; fi
     PORT=${IRF_LIME_PORT:-4444}
@@ -522,6 +528,13 @@ main() {
     choose_http
     choose_staging
 
+    if [[ -n ${IRF_SESSION_URL:-} ]]; then
+        http_get "$IRF_SESSION_URL" "$STAGE/session" || die 2 "session file download failed"
+        [[ -n ${IRF_PART_URLS:-} ]] || IRF_PART_URLS=$(sed -n 's/^part //p' "$STAGE/session")
+        [[ -n ${IRF_MODULE_URLS:-} ]] || IRF_MODULE_URLS=$(sed -n 's/^module //p' "$STAGE/session")
+        rm -f -- "$STAGE/session"
+        [[ -n $IRF_PART_URLS ]] || die 2 "the session file lists no part URLs"
+    fi
     http_get "$IRF_INDEX_URL" "$STAGE/index.json" || die 3 "module store index download failed"
 
     if ! try_lime; then
@@ -538,7 +551,7 @@ main() {
     if ! $BANNER_SEEN; then
         die 5 "no Linux kernel banner in the captured stream"
     fi
-    log "captured $BYTES bytes in $(grep -c . "$STAGE/parts") parts"
+    log "captured $BYTES bytes in $PART_COUNT parts"
 }
 
 main "$@"

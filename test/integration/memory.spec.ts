@@ -15,7 +15,7 @@ import {
     CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, PutObjectLockConfigurationCommand, S3Client, UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import {
-    DescribeInstanceInformationCommand, GetCommandInvocationCommand, ListCommandsCommand, SSMClient,
+    CreateDocumentCommand, DescribeInstanceInformationCommand, GetCommandInvocationCommand, ListCommandsCommand, SSMClient,
 } from "@aws-sdk/client-ssm";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { mockClient } from "aws-sdk-client-mock";
@@ -26,7 +26,8 @@ import { presigningS3Client } from "../../scripts/aws-clients";
 import { PROJECT_ROOT } from "../../scripts/moto";
 import { EngineSettings, MemberClientFactory } from "../../functions/aws";
 import {
-    HostReport, MemoryProgress, MemorySettings, completeCapture, memorySizing, memoryStepRecord, planCapture, pollCapture, startCapture,
+    HostReport, MemoryProgress, MemorySettings, completeCapture, memoryDocument, memorySizing, memoryStepRecord, planCapture, pollCapture, sessionKey,
+    startCapture,
 } from "../../functions/memory";
 import { CaseState } from "../../functions/types";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
@@ -54,6 +55,28 @@ function makeImage(size: number, banner: boolean): Buffer {
 function mockedSsm(): { client: SSMClient; mock: ReturnType<typeof mockClient> } {
     const client = new SSMClient({ region: DEFAULT_REGION, credentials: { ...TEST_CREDENTIALS } });
     return { client, mock: mockClient(client) };
+}
+
+
+const SCRIPT_TEXT = fs.readFileSync(path.join(PROJECT_ROOT, "imagebuilder", "acquire-memory.sh"), "utf8");
+const MEMORY_DOCUMENT = "ir-forensics-acquire-memory";
+
+/** The runCommand lines of an SSM document with `{{ name }}` replaced as the agent does, after checking each allowed pattern. */
+export function renderedDocument(document: Record<string, any>, parameters: Record<string, string[]>): string {
+    const declared = document.parameters as Record<string, { allowedPattern?: string; default?: string }>;
+    for (const name of Object.keys(parameters)) {
+        assert.ok(declared[name], `parameter ${name} is not declared by the document`);
+    }
+    const value = (name: string): string => {
+        const v = parameters[name]?.[0] ?? declared[name]?.default;
+        assert.ok(v !== undefined, `parameter ${name} has no value and no default`);
+        if (declared[name].allowedPattern) {
+            assert.match(v, new RegExp(declared[name].allowedPattern as string), `parameter ${name} outside its allowed pattern`);
+        }
+        return v;
+    };
+    const lines = document.mainSteps[0].inputs.runCommand as string[];
+    return lines.map((l) => l.replace(/\{\{ (\w+) \}\}/g, (_, name: string) => value(name))).join("\n");
 }
 
 describe("memory branch: plan, presigned multipart capture, poll, verify", function () {
@@ -96,7 +119,7 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         const planned = await planCapture(state, { member: factory, ssmFor: async () => memberSsm, settings, options: { minBytes: 1 * MiB } });
         assert.strictEqual(planned.status, "planned", JSON.stringify(planned));
         presigned = [];
-        return startCapture(planned, { s3: forensic.s3, presign, ssm: memberSsm, settings });
+        return startCapture(planned, { s3: forensic.s3, store: security.s3, presign, ssm: memberSsm, settings });
     }
 
     /** What the host script does: PUT each part with its SHA-256; returns the script-shaped report. */
@@ -104,17 +127,17 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         const partSize = progress.sizing?.partSize ?? 0;
         const key = progress.attempts[progress.attempts.length - 1].key;
         const urls = presigned.filter((p) => p.key === key && p.part !== undefined).sort((a, b) => (a.part ?? 0) - (b.part ?? 0));
-        const parts: HostReport["parts"] = [];
+        let partCount = 0;
         for (let offset = 0, n = 0; offset < image.length; offset += partSize, n++) {
             const body = image.subarray(offset, offset + partSize);
             const sum = createHash("sha256").update(body).digest("base64");
             const res = await fetch(urls[n].url, { method: "PUT", body, headers: { "content-type": "application/octet-stream", "x-amz-checksum-sha256": sum } });
             assert.strictEqual(res.status, 200, await res.text());
-            parts.push({ partNumber: n + 1, etag: (res.headers.get("etag") ?? "").replace(/"/g, ""), sha256b64: sum, bytes: body.length });
+            partCount++;
         }
         return {
             tool: "lime", toolVersion: "1.12.0", kernelRelease: KERNEL, arch: "x86_64", bytes: image.length, sha256: sha256(image),
-            bannerSeen: image.includes(Buffer.from("Linux version ")), minBytes: 1 * MiB, parts, errors: [],
+            bannerSeen: image.includes(Buffer.from("Linux version ")), minBytes: 1 * MiB, partCount, errors: [],
         };
     }
 
@@ -140,6 +163,10 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         forensic = clientsFor(moto().endpoint, FORENSIC);
         security = clientsFor(moto().endpoint, SECURITY);
         memberSsm = forAccount(new SSMClient(clientConfig(moto().endpoint)), MEMBER);
+        // The member footprint's document (what the stack deploys from the same function).
+        await memberSsm.send(new CreateDocumentCommand({
+            Name: MEMORY_DOCUMENT, DocumentType: "Command", DocumentFormat: "JSON", Content: JSON.stringify(memoryDocument(SCRIPT_TEXT)),
+        }));
         const evidenceBucket = `irf-evidence-${run}`;
         await forensic.s3.send(new CreateBucketCommand({
             Bucket: evidenceBucket, ObjectLockEnabledForBucket: true, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION },
@@ -148,16 +175,18 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
             Bucket: evidenceBucket, ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "GOVERNANCE", Days: 1 } } },
         }));
         await security.s3.send(new CreateBucketCommand({ Bucket: storeBucket, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION } }));
-        await security.s3.send(new PutObjectCommand({ Bucket: storeBucket, Key: "index.json", Body: "{\"modules\":[],\"avml\":[]}" }));
+        // The store's index: a module for KERNEL on each architecture (only the instance's is presigned).
+        const module = (arch: string) => ({ arch, kernelRelease: KERNEL, path: `lime/${arch}/${KERNEL}/lime.ko`, sha256: "0".repeat(64), version: "1.12.0" });
+        await security.s3.send(new PutObjectCommand({
+            Bucket: storeBucket, Key: "index.json", Body: JSON.stringify({ schemaVersion: 1, modules: [module("x86_64"), module("arm64")], avml: [] }),
+        }));
         storePresigner = await presignerFor(SECURITY);
         evidencePresigner = await presignerFor(FORENSIC);
         settings = {
             ...stepSettings({ evidenceBucket, evidenceKeyArn: `arn:aws:kms:${DEFAULT_REGION}:${FORENSIC}:key/00000000-0000-0000-0000-000000000000` }),
             memory: {
-                documentName: "AWS-RunShellScript",
-                scriptText: fs.readFileSync(path.join(PROJECT_ROOT, "imagebuilder", "acquire-memory.sh"), "utf8"),
+                documentName: MEMORY_DOCUMENT,
                 moduleStoreBucket: storeBucket,
-                knownModules: [{ arch: "x86_64", kernelRelease: KERNEL }, { arch: "arm64", kernelRelease: KERNEL }],
             },
         };
     });
@@ -232,27 +261,38 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         assert.deepStrictEqual(partUrls.map((p) => p.part), Array.from({ length: sizing.partCount }, (_, i) => i + 1));
         assert.deepStrictEqual(
             presigned.filter((p) => p.bucket === storeBucket).map((p) => p.key).sort(),
-            ["avml/arm64/avml", "avml/x86_64/avml", "index.json", `lime/x86_64/${KERNEL}/lime.ko`],
-            "index, AVML for both archs, and only the modules for the instance's architecture",
+            ["avml/arm64/avml", "avml/x86_64/avml", "index.json", `lime/x86_64/${KERNEL}/lime.ko`, sessionKey(attempt.key.split("/")[1], progress.instance.instanceId, 1)],
+            "index, AVML for both archs, only the modules for the instance's architecture, and the session file",
         );
+        // The session file (module store) carries the part and module URLs, in part order.
+        const sessionText = await (await security.s3.send(new GetObjectCommand({
+            Bucket: storeBucket, Key: sessionKey(progress.caseId, progress.instance.instanceId, 1),
+        }))).Body!.transformToString();
+        const sessionLines = sessionText.trim().split("\n");
+        assert.deepStrictEqual(sessionLines.filter((l) => l.startsWith("part ")).map((l) => l.slice(5)), partUrls.map((p) => p.url));
+        assert.deepStrictEqual(sessionLines.filter((l) => l.startsWith("module ")).map((l) => l.split("=")[0]), [`module x86_64/${KERNEL}`]);
         assertNoUrls(progress);
 
-        // The command as moto stored it: AWS-RunShellScript, URLs only in its parameters, timeout from the budget.
+        // The command as moto stored it: the project's document, URLs only in its parameters, timeout from the budget.
         const listed = await memberSsm.send(new ListCommandsCommand({ CommandId: attempt.commandId }));
         const command = listed.Commands?.[0];
-        assert.strictEqual(command?.DocumentName, "AWS-RunShellScript");
-        assert.deepStrictEqual(command?.Parameters?.executionTimeout, [String(sizing.budgetSeconds)]);
-        const script = (command?.Parameters?.commands ?? []).join("\n");
-        for (const p of presigned) {
-            assert.ok(script.includes(p.url), "every presigned URL is in the command's parameters");
-        }
-        assert.match(script, new RegExp(`export IRF_PART_SIZE='${sizing.partSize}'`));
-        assert.match(script, /export IRF_MIN_BYTES='1048576'/);
+        assert.strictEqual(command?.DocumentName, MEMORY_DOCUMENT);
+        const parameters = command?.Parameters ?? {};
+        assert.deepStrictEqual(parameters.executionTimeout, [String(sizing.budgetSeconds)]);
+        const values = Object.values(parameters).flat().join("\n");
+        const inCommand = presigned.filter((p) => values.includes(p.url)).map((p) => p.key).sort();
+        assert.deepStrictEqual(inCommand, ["avml/arm64/avml", "avml/x86_64/avml", "index.json", sessionKey(progress.caseId, progress.instance.instanceId, 1)],
+            "the command carries the index, AVML and session URLs only (part and module URLs are in the session file)");
+        assert.deepStrictEqual(parameters.partSize, [String(sizing.partSize)]);
+        assert.deepStrictEqual(parameters.minBytes, ["1048576"]);
+        // What the agent would run: the document with the parameters substituted, each within its allowed pattern.
+        const script = renderedDocument(memoryDocument(SCRIPT_TEXT), parameters);
         assert.match(script, /^bash -s <<'IRF_SCRIPT_[0-9a-f]{16}'$/m);
         const syntax = spawnSync("bash", ["-n"], { input: script, encoding: "utf8" });
         assert.strictEqual(syntax.status, 0, `the command text is not valid bash: ${syntax.stderr}`);
         assert.deepStrictEqual(progress.actions.find((a) => a.action === "presign")?.detail, {
-            partUrls: sizing.partCount, storeObjects: 4, expiresIn: sizing.presignExpirySeconds,
+            partUrls: sizing.partCount, storeObjects: 5, expiresIn: sizing.presignExpirySeconds,
+            sessionFile: sessionKey(progress.caseId, progress.instance.instanceId, 1),
         });
 
         // The host: a 12 MiB image with a banner, two parts.
@@ -312,7 +352,7 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         assert.strictEqual(memoryStepRecord(done).step.status, "failed");
 
         presigned = [];
-        const retried = await startCapture(done, { s3: forensic.s3, presign, ssm: memberSsm, settings });
+        const retried = await startCapture(done, { s3: forensic.s3, store: security.s3, presign, ssm: memberSsm, settings });
         assert.strictEqual(retried.status, "running");
         assert.strictEqual(retried.attempts.length, 2);
         assert.strictEqual(retried.attempts[1].forceTool, "avml");
