@@ -1,0 +1,179 @@
+/**
+ * `npm run plan`: both committed stack configs rendered under mocks, their resources listed by type, and
+ * the idle cost derived from what was rendered (scripts/prices.ts), including the unpriced report and the
+ * awsx VPC priced from its args.
+ */
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { formatPlan, Plan, planStack, providerName } from "../../scripts/plan";
+import { HOURS_PER_MONTH, idleCost, IdleCost, NO_IDLE_CHARGE, PRICED, PRICES } from "../../scripts/prices";
+import { PROJECT_ROOT } from "../support/pulumi";
+
+const cents = (n: number) => Math.round(n * 100);
+/** What one interface endpoint costs per AZ per month: $7.30. */
+const ENDPOINT_AZ_MONTH = PRICES.interfaceEndpointEniHour * HOURS_PER_MONTH;
+
+function assertTotalIsSum(cost: IdleCost): void {
+    assert.ok(cost.lines.length > 0);
+    for (const l of cost.lines) {
+        assert.ok(Math.abs(l.monthly - l.quantity * l.unitPrice) < 1e-9, `${l.name}: ${l.quantity} × ${l.unitPrice} ≠ ${l.monthly}`);
+    }
+    assert.strictEqual(cents(cost.totalMonthly), cents(cost.lines.reduce((s, l) => s + l.monthly, 0)));
+}
+
+function assertListsByType(plan: Plan): void {
+    const counted = Object.values(plan.counts).reduce((a, b) => a + b, 0);
+    assert.strictEqual(counted, plan.resources.length);
+    for (const r of plan.resources) {
+        assert.ok(plan.counts[r.type] > 0, `${r.type} not counted`);
+    }
+    const text = formatPlan(plan);
+    for (const r of plan.resources) {
+        assert.ok(text.includes(r.name), `${r.name} not printed`);
+    }
+    assert.match(text, new RegExp(`Total idle: \\$${plan.idleCost.totalMonthly.toFixed(2)} per month`));
+}
+
+describe("npm run plan: resources and idle cost", function () {
+    let forensic: Plan;
+
+    before(async function () {
+        forensic = await planStack("forensic");
+    });
+
+    it("forensic (committed config): every resource listed by type with key settings; cost is the sum of the priced lines, nothing unpriced", function () {
+        assertListsByType(forensic);
+        assertTotalIsSum(forensic.idleCost);
+        assert.deepStrictEqual(forensic.idleCost.unpriced, [], "add these types to scripts/prices.ts");
+        assert.strictEqual(forensic.counts["aws:kms/key:Key"], 1);
+        const key = forensic.idleCost.lines.find((l) => l.type === "aws:kms/key:Key");
+        assert.strictEqual(key?.monthly, PRICES.kmsKeyMonth);
+        const vpc = forensic.resources.find((r) => r.type === "aws:ec2/vpc:Vpc");
+        assert.match(vpc?.settings ?? "", /^10\.66\.0\.0\/16/);
+        const kms = forensic.resources.find((r) => r.type === "aws:kms/key:Key");
+        assert.match(kms?.settings ?? "", /rotation every 365 d/);
+        const bucket = forensic.resources.find((r) => r.type === "aws:s3/bucket:Bucket" && r.name === "evidence-bucket");
+        assert.match(bucket?.settings ?? "", /object lock enabled/);
+        // eic: no hourly charge anywhere in the stack.
+        assert.ok(!forensic.idleCost.lines.some((l) => l.unit === "hours" && l.monthly > 0), JSON.stringify(forensic.idleCost.lines));
+    });
+
+    it("ssm access costs endpoints × AZs × $7.30 more than eic", async function () {
+        const ssm = await planStack("forensic", { config: { "ir-forensics:analysisNetwork.access": "ssm", "ir-forensics:analysisNetwork.ssmEndpointAzCount": 2 } });
+        assertTotalIsSum(ssm.idleCost);
+        const enis = ssm.idleCost.lines.filter((l) => l.driver === "interface endpoint ENI-hours");
+        assert.strictEqual(enis.length, 2, "ssm and ssmmessages endpoints");
+        assert.strictEqual(cents(ssm.idleCost.totalMonthly - forensic.idleCost.totalMonthly), cents(2 * 2 * ENDPOINT_AZ_MONTH));
+        assert.strictEqual(cents(ENDPOINT_AZ_MONTH), 730);
+
+        const withEc2Messages = await planStack("forensic", { config: {
+            "ir-forensics:analysisNetwork.access": "ssm", "ir-forensics:analysisNetwork.ssmEndpointAzCount": 3, "ir-forensics:analysisNetwork.ssmEc2MessagesEndpoint": true,
+        } });
+        assert.strictEqual(cents(withEc2Messages.idleCost.totalMonthly - forensic.idleCost.totalMonthly), cents(3 * 3 * ENDPOINT_AZ_MONTH));
+    });
+
+    it("AWS Config on: the recorder's items are priced", async function () {
+        const plan = await planStack("forensic", { config: { "ir-forensics:awsConfig.enabled": true } });
+        const items = plan.idleCost.lines.find((l) => l.driver === "Config items recorded");
+        assert.ok(items, "Config items line");
+        assert.strictEqual(items.unitPrice, PRICES.configItem);
+        assert.ok(items.monthly > 0);
+        assert.deepStrictEqual(plan.idleCost.unpriced, []);
+    });
+
+    it("security (committed config): renders through its StackReference, every resource priced or known free", async function () {
+        const plan = await planStack("security");
+        assertListsByType(plan);
+        assertTotalIsSum(plan.idleCost);
+        assert.deepStrictEqual(plan.idleCost.unpriced, [], "add these types to scripts/prices.ts");
+        assert.ok(plan.counts["aws:lambda/function:Function"] > 0);
+        const fn = plan.resources.find((r) => r.type === "aws:lambda/function:Function");
+        assert.match(fn?.settings ?? "", /nodejs22\.x, \d+ MB, timeout \d+ s/);
+        // Member footprints are deployed through their own providers, and their lines say so.
+        assert.ok(plan.resources.some((r) => /^member-\d{12}-[a-z0-9-]+$/.test(r.provider)), "member providers");
+    });
+
+    it("a bad config fails the plan with the key named", async function () {
+        await assert.rejects(planStack("forensic", { config: { "ir-forensics:analysisNetwork.subnetCount": 201 } }), /Invalid config ir-forensics:analysisNetwork\.subnetCount/);
+    });
+
+    it("a type the price table does not know is reported as unpriced, not counted as free", function () {
+        const cost = idleCost([
+            { type: "aws:kms/key:Key", name: "k", inputs: { enableKeyRotation: true } },
+            { type: "aws:rds/instance:Instance", name: "db", inputs: { instanceClass: "db.t4g.micro" } },
+            { type: "awsx:lb:ApplicationLoadBalancer", name: "alb", inputs: {} },
+            { type: "aws:dynamodb/table:Table", name: "provisioned", inputs: { billingMode: "PROVISIONED", readCapacity: 5 } },
+            { type: "aws:dynamodb/table:Table", name: "on-demand", inputs: { billingMode: "PAY_PER_REQUEST" } },
+            { type: "ir-forensics:security:ResponseEngine", name: "engine", inputs: {} },
+            { type: "pulumi:providers:aws", name: "p", inputs: {} },
+        ]);
+        assert.deepStrictEqual(cost.unpriced.map((u) => u.name), ["db", "alb", "provisioned"]);
+        assert.strictEqual(cost.totalMonthly, PRICES.kmsKeyMonth);
+        assert.deepStrictEqual(cost.free, { "aws:dynamodb/table:Table": 1 });
+        const text = formatPlan({
+            stack: "x", configFile: "x", resources: [], counts: {}, idleCost: cost,
+            prices: { asOf: "d", region: "r", table: "t", hoursPerMonth: HOURS_PER_MONTH },
+        });
+        assert.match(text, /UNPRICED \(3\)/);
+        assert.match(text, /aws\.rds\.Instance db: not in the price table/);
+        assert.match(text, /Total idle: \$1\.00 per month \+ unpriced resources/);
+        // No type is both priced and free.
+        assert.deepStrictEqual(Object.keys(PRICED).filter((t) => t in NO_IDLE_CHARGE), []);
+    });
+
+    it("awsx VPC (opaque under mocks): NAT gateways and their public IPv4 priced from its args and awsx's defaults", function () {
+        const month = (inputs: Record<string, unknown>) => idleCost([{ type: "awsx:ec2:Vpc", name: "build", inputs }]).totalMonthly;
+        const natAndIp = (PRICES.natGatewayHour + PRICES.publicIpv4Hour) * HOURS_PER_MONTH;
+        assert.strictEqual(month({ natGateways: { strategy: "None" }, subnetSpecs: [{ type: "Public" }, { type: "Private" }] }), 0);
+        assert.strictEqual(cents(month({})), cents(3 * natAndIp), "awsx default: public and private subnets, one NAT per AZ over 3 AZs");
+        assert.strictEqual(cents(month({ natGateways: { strategy: "Single" }, numberOfAvailabilityZones: 2 })), cents(natAndIp));
+        assert.strictEqual(month({ subnetSpecs: [{ type: "Isolated" }] }), 0, "no NAT without public and private subnets");
+        assert.strictEqual(
+            cents(month({ natGateways: { strategy: "None" }, availabilityZoneNames: ["a", "b"], vpcEndpointSpecs: [{ serviceName: "ssm", vpcEndpointType: "Interface" }, { serviceName: "s3" }] })),
+            cents(2 * ENDPOINT_AZ_MONTH),
+        );
+    });
+
+    it("image recipes: AMI snapshot storage from the root volume and the lifecycle policy's count", function () {
+        const recipe = { type: "aws:imagebuilder/imageRecipe:ImageRecipe", name: "sift", inputs: { blockDeviceMappings: [{ deviceName: "/dev/sda1", ebs: { volumeSize: 64 } }] } };
+        const assumed = idleCost([recipe]);
+        assert.ok(assumed.lines[0].quantity > 0 && /assumed/.test(assumed.lines[0].basis));
+        const kept = idleCost([recipe, { type: "aws:imagebuilder/lifecyclePolicy:LifecyclePolicy", name: "keep", inputs: { policyDetails: [{ filter: { type: "COUNT", value: 3 } }] } }]);
+        assert.strictEqual(kept.lines[0].quantity, 3 * 64);
+        assert.strictEqual(cents(kept.totalMonthly), cents(3 * 64 * PRICES.ebsSnapshotGbMonth));
+    });
+
+    it("provider names come from the engine's provider references", function () {
+        assert.strictEqual(providerName("urn:pulumi:security::ir-forensics::pulumi:providers:aws::member-444455556666-us-east-1::a1b2"), "member-444455556666-us-east-1");
+        assert.strictEqual(providerName(""), "");
+    });
+
+    it("CLI: --config <file> and --json print a parseable plan; a wrong stack name prints the usage", function () {
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "irf-plan-"));
+        try {
+            const doc = yaml.load(fs.readFileSync(path.join(PROJECT_ROOT, "Pulumi.forensic.yaml"), "utf8")) as { config: Record<string, Record<string, unknown>> };
+            doc.config["ir-forensics:analysisNetwork"].access = "ssm";
+            const file = path.join(tmp, "Pulumi.forensic-ssm.yaml");
+            fs.writeFileSync(file, yaml.dump(doc));
+            const cli = (args: string[]) => spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/plan.ts", ...args], {
+                cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
+            });
+            const run = cli(["forensic", "--json", "--config", file]);
+            assert.strictEqual(run.status, 0, run.stderr);
+            const plan = JSON.parse(run.stdout) as Plan;
+            assert.strictEqual(plan.configFile, file);
+            assertTotalIsSum(plan.idleCost);
+            assert.strictEqual(cents(plan.idleCost.totalMonthly - forensic.idleCost.totalMonthly), cents(2 * ENDPOINT_AZ_MONTH), "ssm + ssmmessages in 1 AZ");
+
+            const wrong = cli(["production"]);
+            assert.strictEqual(wrong.status, 1);
+            assert.match(wrong.stderr, /usage: npm run plan -- forensic\|security/);
+        } finally {
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    });
+});
