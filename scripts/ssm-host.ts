@@ -4,8 +4,10 @@
  * and forwards every other request to moto unchanged (method, path, headers including Host, body; both
  * ways streamed).
  *
- *   SendCommand                  AWS-RunShellScript only: `commands` joined by newlines are run by bash on
- *                                this machine, once per target instance, asynchronously
+ *   SendCommand                  AWS-RunShellScript (`commands`) or a Command document of the caller's account
+ *                                stored in moto (its aws:runShellScript steps, `{{ parameters }}` filled in and
+ *                                checked against their allowedPattern): the lines, joined by newlines, are run by
+ *                                bash on this machine, once per target instance, asynchronously
  *   GetCommandInvocation         Pending/InProgress while it runs, then Success/Failed/TimedOut with the exit
  *                                code and the first 24,000 (stdout) and 8,000 (stderr) characters, as SSM keeps
  *   ListCommandInvocations       the same, per instance (CommandPlugins with Details)
@@ -142,7 +144,7 @@ interface RegisteredHost extends HostSpec {
 }
 
 /** The SigV4 scope of a request: `Credential=AKID/date/region/service/aws4_request`. */
-function credentialScope(req: http.IncomingMessage): { accessKeyId?: string; service: string } {
+function credentialScope(req: http.IncomingMessage): { accessKeyId?: string; region: string; service: string } {
     const auth = String(req.headers.authorization ?? "");
     let credential = /Credential=([^,\s]+)/.exec(auth)?.[1];
     if (!credential) {
@@ -150,7 +152,7 @@ function credentialScope(req: http.IncomingMessage): { accessKeyId?: string; ser
         credential = query.get("X-Amz-Credential") ?? undefined;
     }
     const parts = (credential ? decodeURIComponent(credential) : "").split("/");
-    return { accessKeyId: parts[0] || undefined, service: parts[3] ?? "" };
+    return { accessKeyId: parts[0] || undefined, region: parts[2] ?? "", service: parts[3] ?? "" };
 }
 
 function operationOf(req: http.IncomingMessage): string {
@@ -363,21 +365,62 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         }
     }
 
-    async function sendCommand(body: SsmRequest, account: string): Promise<unknown> {
+    /** A Command document of the caller's account, as moto stores it (GetDocument). */
+    function getDocument(name: string, account: string, region: string): Promise<CommandDocument> {
+        return new Promise((resolve, reject) => {
+            const body = JSON.stringify({ Name: name, DocumentFormat: "JSON" });
+            const req = http.request(new URL("/", moto), {
+                method: "POST", agent,
+                headers: {
+                    "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonSSM.GetDocument", "Content-Length": Buffer.byteLength(body),
+                    [ACCOUNT_HEADER]: account,
+                    "Authorization": `AWS4-HMAC-SHA256 Credential=test/20260101/${region || "us-east-1"}/ssm/aws4_request, SignedHeaders=host, Signature=0`,
+                },
+            }, (res) => {
+                readBody(res).then((b) => {
+                    const answer = JSON.parse(b.toString() || "{}") as { Content?: string; DocumentType?: string };
+                    if (res.statusCode !== 200 || !answer.Content) {
+                        reject(new SsmError("InvalidDocument", `The specified document does not exist: ${name}`));
+                        return;
+                    }
+                    if (answer.DocumentType && answer.DocumentType !== "Command") {
+                        reject(new SsmError("InvalidDocument", `${name} is a ${answer.DocumentType} document, not a Command document`));
+                        return;
+                    }
+                    resolve(JSON.parse(answer.Content) as CommandDocument);
+                }, reject);
+            });
+            req.on("error", reject);
+            req.end(body);
+        });
+    }
+
+    /** The shell lines and timeout a SendCommand asks for: AWS-RunShellScript's `commands`, or a document's runShellScript steps. */
+    async function commandsOf(body: SsmRequest, account: string, region: string): Promise<{ commands: string[]; timeoutSeconds: number }> {
         const documentName = String(body.DocumentName ?? "");
-        if (documentName !== RUN_SHELL_SCRIPT) {
-            throw new SsmError("InvalidDocument", `this emulator runs ${RUN_SHELL_SCRIPT} only, not "${documentName}"`);
+        const given = body.Parameters ?? {};
+        if (documentName === RUN_SHELL_SCRIPT) {
+            const commands = given.commands ?? [];
+            if (commands.length === 0) {
+                throw new SsmError("InvalidParameters", "Parameters.commands is required");
+            }
+            return { commands, timeoutSeconds: Number(given.executionTimeout?.[0] ?? DEFAULT_EXECUTION_TIMEOUT_S) };
         }
+        const doc = await getDocument(documentName, account, region);
+        return renderDocument(doc, given);
+    }
+
+    async function sendCommand(body: SsmRequest, account: string, region: string): Promise<unknown> {
+        const documentName = String(body.DocumentName ?? "");
         const instanceIds: string[] = body.InstanceIds ?? [];
-        const commands: string[] = body.Parameters?.commands ?? [];
-        if (instanceIds.length === 0 || commands.length === 0) {
-            throw new SsmError("ValidationException", "InstanceIds and Parameters.commands are required");
+        if (instanceIds.length === 0) {
+            throw new SsmError("ValidationException", "InstanceIds is required");
         }
         const targets = instanceIds.map((id) => ({ id, host: visibleHost(id, account) }));
         if (targets.some((t) => !t.host)) {
             throw new SsmError("InvalidInstanceId", "Instances not in a valid state for account");
         }
-        const executionTimeout = Number(body.Parameters?.executionTimeout?.[0] ?? DEFAULT_EXECUTION_TIMEOUT_S);
+        const { commands, timeoutSeconds: executionTimeout } = await commandsOf(body, account, region);
         const commandId = `${randomBytes(4).toString("hex")}-${randomBytes(2).toString("hex")}-${randomBytes(2).toString("hex")}-${randomBytes(2).toString("hex")}-${randomBytes(6).toString("hex")}`;
         const requestedAt = new Date();
         for (const { id, host } of targets) {
@@ -469,7 +512,7 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         return { InstanceInformationList: list };
     }
 
-    const handlers: Record<string, (body: SsmRequest, account: string) => unknown> = {
+    const handlers: Record<string, (body: SsmRequest, account: string, region: string) => unknown> = {
         "AmazonSSM.SendCommand": sendCommand,
         "AmazonSSM.GetCommandInvocation": getCommandInvocation,
         "AmazonSSM.ListCommandInvocations": listCommandInvocations,
@@ -516,7 +559,7 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         (async () => {
             const body = JSON.parse((await readBody(req)).toString() || "{}") as SsmRequest;
             const account = call.accountHeader ?? await accountOf(call.accessKeyId);
-            sendJson(res, 200, await handler(body, account));
+            sendJson(res, 200, await handler(body, account, scope.region));
         })().catch((err: unknown) => {
             if (err instanceof SsmError) {
                 sendJson(res, 400, { __type: err.code, message: err.message });
@@ -570,6 +613,51 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
             return stopping;
         },
     };
+}
+
+/** The parts of an SSM Command document (schema 2.2) the emulator runs. */
+interface CommandDocument {
+    schemaVersion?: string;
+    parameters?: Record<string, { type?: string; default?: string | string[]; allowedPattern?: string; allowedValues?: string[] }>;
+    mainSteps?: { action?: string; name?: string; inputs?: { runCommand?: string[] | string; timeoutSeconds?: string | number } }[];
+    runtimeConfig?: Record<string, { runCommand?: string[] | string; timeoutSeconds?: string | number }>;
+}
+
+/**
+ * A Command document's aws:runShellScript steps, with `{{ name }}` replaced by the given parameters or their
+ * defaults, each checked against its allowedPattern / allowedValues as SSM does before anything runs.
+ */
+export function renderDocument(doc: CommandDocument, given: Record<string, string[] | undefined>): { commands: string[]; timeoutSeconds: number } {
+    const declared = doc.parameters ?? {};
+    for (const name of Object.keys(given)) {
+        if (!(name in declared)) {
+            throw new SsmError("InvalidParameters", `parameter "${name}" is not declared by the document`);
+        }
+    }
+    const values: Record<string, string> = {};
+    for (const [name, spec] of Object.entries(declared)) {
+        const raw = given[name] ?? (spec.default === undefined ? undefined : ([] as string[]).concat(spec.default));
+        if (raw === undefined) {
+            throw new SsmError("InvalidParameters", `parameter "${name}" is required`);
+        }
+        const value = raw.join(spec.type === "StringList" ? "," : "");
+        if (spec.allowedPattern && !new RegExp(spec.allowedPattern).test(value)) {
+            throw new SsmError("InvalidParameters", `parameter "${name}" does not match its allowedPattern`);
+        }
+        if (spec.allowedValues && !spec.allowedValues.includes(value)) {
+            throw new SsmError("InvalidParameters", `parameter "${name}" is not one of its allowedValues`);
+        }
+        values[name] = value;
+    }
+    const fill = (text: string): string => text.replace(/\{\{\s*([A-Za-z0-9_.]+)\s*\}\}/g, (whole, name: string) => values[name] ?? whole);
+    const steps = (doc.mainSteps ?? []).filter((s) => s.action === "aws:runShellScript").map((s) => s.inputs ?? {});
+    steps.push(...Object.entries(doc.runtimeConfig ?? {}).filter(([k]) => k === "aws:runShellScript").map(([, v]) => v));
+    if (steps.length === 0) {
+        throw new SsmError("InvalidDocument", "the document has no aws:runShellScript step (the only plugin this emulator runs)");
+    }
+    const commands = steps.flatMap((s) => ([] as string[]).concat(s.runCommand ?? []).map(fill));
+    const timeouts = steps.map((s) => Number(fill(String(s.timeoutSeconds ?? DEFAULT_EXECUTION_TIMEOUT_S))));
+    return { commands, timeoutSeconds: timeouts.reduce((a, b) => a + (Number.isFinite(b) ? b : DEFAULT_EXECUTION_TIMEOUT_S), 0) };
 }
 
 /** Resolves once no process of group `pgid` remains (or after `timeoutMs`). */

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "crypto";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import {
     DescribeInstanceInformationCommand, GetCommandInvocationCommand, GetCommandInvocationCommandOutput, GetParameterCommand,
-    ListCommandInvocationsCommand, PutParameterCommand, SendCommandCommand, SSMClient,
+    CreateDocumentCommand, ListCommandInvocationsCommand, PutParameterCommand, SendCommandCommand, SSMClient,
 } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { clientConfig, clientsFor, DEFAULT_REGION, forAccount } from "../../scripts/aws-clients";
@@ -108,6 +108,26 @@ describe("SSM host emulator (ssm-host.ts) in front of moto", function () {
         const other = forAccount(new SSMClient(clientConfig(host.endpoint)), SECURITY);
         clients.push(other);
         await assert.rejects(other.send(new GetCommandInvocationCommand({ CommandId: id, InstanceId: managed })), { name: "InvocationDoesNotExist" });
+    });
+
+    it("runs a Command document stored in moto (aws:runShellScript), parameters filled in and checked against allowedPattern", async () => {
+        const content = {
+            schemaVersion: "2.2", description: "drill",
+            parameters: {
+                word: { type: "String", allowedPattern: "^[a-z]{1,10}$" },
+                count: { type: "String", default: "2", allowedPattern: "^[0-9]$" },
+                executionTimeout: { type: "String", default: "60" },
+            },
+            mainSteps: [{ action: "aws:runShellScript", name: "say", inputs: { timeoutSeconds: "{{ executionTimeout }}", runCommand: ["for _ in $(seq {{ count }}); do echo '{{ word }}'; done"] } }],
+        };
+        await ssm.send(new CreateDocumentCommand({ Name: "irf-drill-say", DocumentType: "Command", DocumentFormat: "JSON", Content: JSON.stringify(content) }));
+        const sent = await ssm.send(new SendCommandCommand({ DocumentName: "irf-drill-say", InstanceIds: [managed], Parameters: { word: ["hello"] } }));
+        const { final } = await wait(sent.Command!.CommandId!);
+        assert.strictEqual(final.Status, "Success", final.StandardErrorContent);
+        assert.strictEqual(final.StandardOutputContent, "hello\nhello\n");
+        await assert.rejects(ssm.send(new SendCommandCommand({ DocumentName: "irf-drill-say", InstanceIds: [managed], Parameters: { word: ["x'; reboot; '"] } })), { name: "InvalidParameters" });
+        await assert.rejects(ssm.send(new SendCommandCommand({ DocumentName: "irf-drill-say", InstanceIds: [managed], Parameters: {} })), { name: "InvalidParameters" });
+        await assert.rejects(ssm.send(new SendCommandCommand({ DocumentName: "irf-drill-missing", InstanceIds: [managed], Parameters: {} })), { name: "InvalidDocument" });
     });
 
     it("lists invocations with their plugin output", async () => {
