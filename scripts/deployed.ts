@@ -1,0 +1,80 @@
+/**
+ * The Lambda code a rendered stack would deploy, made runnable here: each CallbackFunction's generated
+ * `__index.js` is written under `.cache/callbacks/<function>/` (so that its `require`s of the AWS SDK
+ * resolve from the project's node_modules) and loaded with the environment the stack gives it.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as aws from "@pulumi/aws";
+import { ofType, PROJECT_ROOT, RenderedStack, resolve } from "./render";
+
+export interface DeployedCallback {
+    /** Logical name in the stack, e.g. `engine-triage`. */
+    name: string;
+    /** The function's ARN as the stack knows it (what the state machine definition names). */
+    arn: string;
+    /** Files of the deployment archive, with their sizes in bytes. */
+    files: Record<string, number>;
+    /** Path of the generated handler module. */
+    file: string;
+    /** Environment variables the stack sets on the function. */
+    environment: Record<string, string>;
+}
+
+export type LambdaHandler = (event: unknown, context?: unknown) => Promise<any>;
+
+/** Every CallbackFunction of a rendered stack, with its generated code written to disk. */
+export async function deployedCallbacks(stack: RenderedStack): Promise<Record<string, DeployedCallback>> {
+    const out: Record<string, DeployedCallback> = {};
+    for (const fn of ofType(stack, aws.lambda.Function)) {
+        const archive = await resolve<any>(fn.props.code);
+        const assets: Record<string, { text: Promise<string> | string }> = await archive.assets;
+        const files: Record<string, number> = {};
+        const dir = path.join(PROJECT_ROOT, ".cache", "callbacks", fn.name);
+        fs.mkdirSync(dir, { recursive: true });
+        for (const [file, asset] of Object.entries(assets)) {
+            const text = await asset.text;
+            files[file] = Buffer.byteLength(text);
+            fs.writeFileSync(path.join(dir, file), text);
+        }
+        const environment = await resolve<any>(fn.props.environment);
+        out[fn.name] = {
+            name: fn.name,
+            arn: fn.state.arn,
+            files,
+            file: path.join(dir, "__index.js"),
+            environment: { ...(environment?.variables ?? {}) },
+        };
+    }
+    return out;
+}
+
+/**
+ * Loads a deployed callback as Lambda would: a fresh module, its factory run with the function's
+ * environment (plus `extra`, e.g. AWS_ENDPOINT_URL), which stays set for the caller to restore.
+ */
+export function loadCallback(cb: DeployedCallback, extra: Record<string, string> = {}): LambdaHandler {
+    Object.assign(process.env, cb.environment, extra);
+    delete require.cache[require.resolve(cb.file)];
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(cb.file) as { handler?: LambdaHandler };
+    if (typeof mod.handler !== "function") {
+        throw new Error(`${cb.name}: the generated module exports no handler`);
+    }
+    return mod.handler;
+}
+
+/** Sets environment variables and returns a function that puts the previous values back. */
+export function withEnvironment(values: Record<string, string>): () => void {
+    const previous = Object.fromEntries(Object.keys(values).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, values);
+    return () => {
+        for (const [k, v] of Object.entries(previous)) {
+            if (v === undefined) {
+                delete process.env[k];
+            } else {
+                process.env[k] = v;
+            }
+        }
+    };
+}
