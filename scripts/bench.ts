@@ -1,17 +1,34 @@
 /**
- * Benchmarks of the response on the AWS emulator (moto on 127.0.0.1). Prints figures, asserts nothing.
+ * Benchmarks. Print figures, assert nothing.
  *
- *   npm run bench [-- --runs 7 --fleet 20,50 --json]
+ *   npm run bench [-- --runs 7 --fleet 20,50 --image-mib 1024 --only isolation,fleets,throughput,packages,render --json]
  *
- * 1. Trigger to isolation: from the tag event reaching the case opener to the acquisition-isolation
- *    group on every ENI of a two-ENI, dual-stack instance: wall time and AWS calls (all accounts),
- *    for the first case in a VPC (which creates the groups) and the median of the next runs.
- * 2. Fleets: N instances tagged at once, every case run through the incident definition to the end:
+ * 1. Trigger to isolation (moto on 127.0.0.1): from the tag event reaching the case opener to the
+ *    acquisition-isolation group on every ENI of a two-ENI, dual-stack instance: wall time and AWS calls
+ *    (all accounts), for the first case in a VPC (which creates the groups) and the median of the next runs.
+ * 2. Fleets (moto): N instances tagged at once, every case run through the incident definition to the end:
  *    wall time, calls, how many ended contained, and whether any case touched another's instance.
+ * 3. Host-script throughput: imagebuilder/acquire-memory.sh streams a memory image of --image-mib MiB
+ *    (default 1 GiB) from the LiME stand-in (scripts/host-shims) in the parts the engine would plan, to a
+ *    local upload sink that checks every part's SHA-256 and the whole stream; compared with `cat image >
+ *    /dev/null` and `sha256sum image` of the same file in the same run.
+ * 4. Lambda packages: each CallbackFunction (and any other function archive) of both stacks, as a real
+ *    zip built in memory (deflate, zlib's default level) from the archive Pulumi generated.
+ * 5. Rendering both stacks under Pulumi mocks: the first render (loads the program) and the median of
+ *    three more.
  *
  * The functions are the ones the Lambdas run; the member role is assumed through moto's STS as on AWS.
  */
+import { spawn, spawnSync } from "child_process";
+import { createHash, randomFillSync } from "crypto";
+import * as fs from "fs";
+import * as http from "http";
+import { AddressInfo } from "net";
+import * as os from "os";
+import * as path from "path";
+import * as zlib from "zlib";
 import { DescribeNetworkInterfacesCommand, DescribeSecurityGroupsCommand } from "@aws-sdk/client-ec2";
+import * as aws from "@pulumi/aws";
 import { STSClient } from "@aws-sdk/client-sts";
 import { incidentDefinition } from "../components/incidentDefinition";
 import { ENGINE_NAMES } from "../components/responseEngine";
@@ -20,13 +37,17 @@ import { openCase } from "../functions/cases";
 import { contain } from "../functions/containment";
 import { isolate } from "../functions/isolation";
 import { closeCase, recordCase } from "../functions/record";
+import { memorySizing } from "../functions/memory";
 import { getInstance } from "../functions/registry";
 import { triage } from "../functions/triage";
 import { CaseInput, CaseState, InstanceRef, STATUS_TAG } from "../functions/types";
 import { MEMBER_NAMES } from "../stacks/conventions";
 import { clientConfig, clientsFor, DEFAULT_REGION, forAccount } from "./aws-clients";
 import { launchSuspect, prepareEngine, runIncident, suspectNetwork } from "./emulated-engine";
-import { startMoto } from "./moto";
+import { pickPort, PROJECT_ROOT, startMoto } from "./moto";
+import { forensicStandIn } from "./plan";
+import { loadStackConfig, ofType, RenderedStack, renderStack, resolve } from "./render";
+import { shimmedPath } from "./ssm-host";
 
 const ACCOUNTS = { forensic: "111122223333", security: "222233334444", member: "444455556666" };
 
@@ -77,12 +98,255 @@ async function quietly<T>(fn: () => Promise<T>): Promise<T> {
     }
 }
 
-async function main(): Promise<void> {
-    const runs = Number(option("runs", "7"));
-    const fleets = option("fleet", "20,50").split(",").map(Number).filter((n) => n > 0);
-    const asJson = process.argv.includes("--json");
-    const log = (line: string) => !asJson && console.log(line);
+const MiB = 1024 * 1024;
+const elapsedMs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 
+/** Wall time of a command run to completion, in ms; throws when it fails. */
+function timed(command: string, args: string[]): number {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(command, args, { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+    if (r.status !== 0) {
+        throw new Error(`${command} ${args.join(" ")} failed: ${r.error ?? r.stderr}`);
+    }
+    return elapsedMs(t0);
+}
+
+/**
+ * Stands in for S3 behind presigned URLs: serves the module store's index and the LiME module, and takes
+ * UploadPart PUTs, rejecting a part whose body does not match its x-amz-checksum-sha256 (as S3 does) and
+ * hashing the parts in arrival order, so the whole stored stream can be checked against the image.
+ */
+async function uploadSink(files: Record<string, Buffer>) {
+    const stream = createHash("sha256");
+    const parts: { partNumber: number; bytes: number }[] = [];
+    const server = http.createServer((req, res) => {
+        const url = new URL(req.url ?? "/", "http://127.0.0.1");
+        const part = /^\/part\/(\d+)$/.exec(url.pathname);
+        if (req.method === "GET" && files[url.pathname]) {
+            res.end(files[url.pathname]);
+        } else if (req.method === "PUT" && part) {
+            const hash = createHash("sha256");
+            let bytes = 0;
+            req.on("data", (chunk: Buffer) => {
+                hash.update(chunk);
+                stream.update(chunk);
+                bytes += chunk.length;
+            });
+            req.on("end", () => {
+                const sha = hash.digest();
+                if (sha.toString("base64") !== req.headers["x-amz-checksum-sha256"]) {
+                    res.writeHead(400).end("BadDigest");
+                    return;
+                }
+                parts.push({ partNumber: Number(part[1]), bytes });
+                // S3's ETag is the part's MD5; the script treats it as opaque.
+                res.writeHead(200, { ETag: `"${sha.toString("hex").slice(0, 32)}"` }).end();
+            });
+        } else {
+            res.writeHead(404).end();
+        }
+    });
+    await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+    return {
+        base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        parts,
+        streamSha256: () => stream.digest("hex"),
+        close: () => new Promise<void>((ok) => server.close(() => ok())),
+    };
+}
+
+/** The host memory script on a generated image of `imageMiB`, against `cat` and `sha256sum` of the same file. */
+async function hostScriptThroughput(imageMiB: number) {
+    const kernel = "6.1.0-bench";
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "irf-bench-"));
+    // A real host stages in /dev/shm (memory-backed): so does the benchmark when it has one.
+    const staging = fs.existsSync("/dev/shm") ? fs.mkdtempSync("/dev/shm/irf-bench-") : fs.mkdtempSync(path.join(tmp, "staging-"));
+    try {
+        const imagePath = path.join(tmp, "memory.lime");
+        const imageHash = createHash("sha256");
+        const fd = fs.openSync(imagePath, "w");
+        const chunk = Buffer.alloc(8 * MiB);
+        for (let left = imageMiB * MiB, first = true; left > 0; left -= chunk.length, first = false) {
+            const piece = chunk.subarray(0, Math.min(chunk.length, left));
+            randomFillSync(piece);
+            if (first) {
+                piece.write("Linux version 6.1.0-bench (bench@localhost) #1 SMP", 4096, "latin1");
+            }
+            fs.writeSync(fd, piece);
+            imageHash.update(piece);
+        }
+        fs.closeSync(fd);
+        const imageSha256 = imageHash.digest("hex");
+
+        const moduleBytes = Buffer.from("LiME module stand-in (the insmod shim serves the image)\n");
+        const index = { modules: [{ arch: "x86_64", kernelRelease: kernel, path: `lime/x86_64/${kernel}/lime.ko`, sha256: createHash("sha256").update(moduleBytes).digest("hex"), version: "1.12.0" }], avml: [] };
+        const sizing = memorySizing(imageMiB);
+        const files: Record<string, Buffer> = { "/index.json": Buffer.from(JSON.stringify(index)), "/lime.ko": moduleBytes };
+        const server = await uploadSink(files);
+        try {
+            const partUrls = Array.from({ length: sizing.partCount }, (_, i) => `${server.base}/part/${i + 1}`);
+            const env = {
+                PATH: shimmedPath(), HOME: tmp, LANG: "C.UTF-8", TMPDIR: staging,
+                FAKE_KERNEL_RELEASE: kernel, FAKE_MACHINE: "x86_64", FAKE_IMAGE: imagePath,
+                FAKE_LIME_PIDFILE: path.join(tmp, "lime.pid"),
+                IRF_INDEX_URL: `${server.base}/index.json`,
+                IRF_MODULE_URLS: `x86_64/${kernel}=${server.base}/lime.ko`,
+                IRF_PART_URLS: partUrls.join("\n"),
+                IRF_PART_SIZE: String(sizing.partSize),
+                IRF_MIN_BYTES: String(Math.min(sizing.minBytes, imageMiB * MiB)),
+                IRF_LIME_PORT: String(await pickPort()),
+                IRF_STAGING_DIRS: staging,
+            };
+            // Raw reads of the same (page-cached) file, just before the script.
+            const catMs = median([0, 1, 2].map(() => timed("bash", ["-c", 'cat -- "$1" >/dev/null', "cat", imagePath])));
+            const sha256sumMs = timed("sha256sum", [imagePath]);
+
+            const t0 = process.hrtime.bigint();
+            const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((ok, fail) => {
+                const child = spawn("bash", [path.join(PROJECT_ROOT, "imagebuilder", "acquire-memory.sh")], { env, stdio: ["ignore", "pipe", "pipe"] });
+                let out = "";
+                let err = "";
+                child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
+                child.stderr.on("data", (d: Buffer) => { err += d.toString(); });
+                child.on("error", fail);
+                child.on("close", (c) => ok({ code: c, stdout: out, stderr: err }));
+            });
+            const scriptMs = elapsedMs(t0);
+            const report = JSON.parse(stdout.trim().split("\n").pop() || "{}") as { bytes?: number; sha256?: string; partCount?: number; tool?: string };
+            const stored = server.parts.reduce((n, p) => n + p.bytes, 0);
+            const inOrder = server.parts.every((p, i) => p.partNumber === i + 1);
+            const verified = code === 0 && report.sha256 === imageSha256 && stored === imageMiB * MiB && inOrder && server.streamSha256() === imageSha256;
+            if (!verified) {
+                console.error(`host script: exit ${code}, report ${stdout.trim()}\n${stderr.slice(-2000)}`);
+            }
+            const mibps = (ms: number) => Math.round((imageMiB / (ms / 1000)) * 10) / 10;
+            return {
+                imageMiB, partSizeMiB: sizing.partSize / MiB, parts: server.parts.length, tool: report.tool, verified,
+                scriptMs: Math.round(scriptMs), scriptMiBps: mibps(scriptMs),
+                catMs: Math.round(catMs), catMiBps: mibps(catMs),
+                sha256sumMs: Math.round(sha256sumMs), sha256sumMiBps: mibps(sha256sumMs),
+                scriptToCat: Math.round((scriptMs / catMs) * 10) / 10,
+                scriptToSha256sum: Math.round((scriptMs / sha256sumMs) * 10) / 10,
+            };
+        } finally {
+            await server.close();
+        }
+    } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+        fs.rmSync(staging, { recursive: true, force: true });
+    }
+}
+
+/** A zip archive of `files` (deflate), as the Lambda service receives it. */
+function zipArchive(files: Array<{ name: string; data: Buffer }>): Buffer {
+    const DOS_DATE_1980_01_01 = (1 << 5) | 1;
+    const chunks: Buffer[] = [];
+    const central: Buffer[] = [];
+    let offset = 0;
+    for (const f of files) {
+        const name = Buffer.from(f.name, "utf8");
+        const data = zlib.deflateRawSync(f.data);
+        const crc = zlib.crc32(f.data) >>> 0;
+        const local = Buffer.alloc(30);
+        local.writeUInt32LE(0x04034b50, 0);
+        local.writeUInt16LE(20, 4); // version needed: 2.0 (deflate)
+        local.writeUInt16LE(0x0800, 6); // UTF-8 names
+        local.writeUInt16LE(8, 8); // deflate
+        local.writeUInt16LE(0, 10);
+        local.writeUInt16LE(DOS_DATE_1980_01_01, 12);
+        local.writeUInt32LE(crc, 14);
+        local.writeUInt32LE(data.length, 18);
+        local.writeUInt32LE(f.data.length, 22);
+        local.writeUInt16LE(name.length, 26);
+        chunks.push(local, name, data);
+        const entry = Buffer.alloc(46);
+        entry.writeUInt32LE(0x02014b50, 0);
+        entry.writeUInt16LE(0x0314, 4); // made by: Unix, 2.0
+        entry.writeUInt16LE(20, 6);
+        entry.writeUInt16LE(0x0800, 8);
+        entry.writeUInt16LE(8, 10);
+        entry.writeUInt16LE(0, 12);
+        entry.writeUInt16LE(DOS_DATE_1980_01_01, 14);
+        entry.writeUInt32LE(crc, 16);
+        entry.writeUInt32LE(data.length, 20);
+        entry.writeUInt32LE(f.data.length, 24);
+        entry.writeUInt16LE(name.length, 28);
+        entry.writeUInt32LE((0o100644 << 16) >>> 0, 38); // regular file, rw-r--r--
+        entry.writeUInt32LE(offset, 42);
+        central.push(entry, name);
+        offset += local.length + name.length + data.length;
+    }
+    const directory = Buffer.concat(central);
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(0x06054b50, 0);
+    end.writeUInt16LE(files.length, 8);
+    end.writeUInt16LE(files.length, 10);
+    end.writeUInt32LE(directory.length, 12);
+    end.writeUInt32LE(offset, 16);
+    return Buffer.concat([...chunks, directory, end]);
+}
+
+/** The files of a function's code archive (string and file assets; nested archives by their path). */
+async function archiveFiles(code: unknown): Promise<Array<{ name: string; data: Buffer }>> {
+    const archive = await resolve<Record<string, unknown>>(code as never);
+    const assets = (await archive.assets) as Record<string, Record<string, unknown>> | undefined;
+    if (!assets) {
+        throw new Error(`not an asset archive (${Object.keys(archive).join(", ")})`);
+    }
+    const files: Array<{ name: string; data: Buffer }> = [];
+    for (const [name, asset] of Object.entries(assets)) {
+        if (asset.text !== undefined) {
+            files.push({ name, data: Buffer.from(await (asset.text as Promise<string>)) });
+        } else if (asset.path !== undefined) {
+            files.push({ name, data: fs.readFileSync(await (asset.path as Promise<string>)) });
+        } else {
+            throw new Error(`${name}: asset kind not measured (${Object.keys(asset).join(", ")})`);
+        }
+    }
+    return files;
+}
+
+/** Each Lambda function's package: files, bytes, zipped bytes. */
+async function lambdaPackages(stacks: Record<string, RenderedStack>) {
+    const out: { stack: string; name: string; files: number; bytes: number; zipped: number; note?: string }[] = [];
+    for (const [stack, rendered] of Object.entries(stacks)) {
+        for (const fn of ofType(rendered, aws.lambda.Function)) {
+            try {
+                const files = await archiveFiles(fn.props.code);
+                out.push({ stack, name: fn.name, files: files.length, bytes: files.reduce((n, f) => n + f.data.length, 0), zipped: zipArchive(files).length });
+            } catch (err) {
+                out.push({ stack, name: fn.name, files: 0, bytes: 0, zipped: 0, note: String((err as Error).message ?? err) });
+            }
+        }
+    }
+    return out;
+}
+
+/** Renders both committed stacks: the first render of each (loads the program) and the median of three more. */
+async function renderBoth() {
+    const security = () => renderStack("security", { stackOutputs: forensicStandIn(loadStackConfig("security")) });
+    const stacks: Record<string, () => Promise<RenderedStack>> = { forensic: () => renderStack("forensic"), security };
+    const rendered: Record<string, RenderedStack> = {};
+    const times: { stack: string; resources: number; firstMs: number; medianMs: number }[] = [];
+    for (const [name, render] of Object.entries(stacks)) {
+        let t0 = process.hrtime.bigint();
+        rendered[name] = await render();
+        const firstMs = elapsedMs(t0);
+        const again: number[] = [];
+        for (let i = 0; i < 3; i++) {
+            t0 = process.hrtime.bigint();
+            await render();
+            again.push(elapsedMs(t0));
+        }
+        times.push({ stack: name, resources: rendered[name].resources.length, firstMs: Math.round(firstMs), medianMs: Math.round(median(again)) });
+    }
+    return { rendered, times };
+}
+
+const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
+
+/** Sections 1 and 2, on moto: trigger to isolation (when `withIsolation`) and fleets of `fleets` instances. */
+async function responseBenchmarks(runs: number, fleets: number[], withIsolation: boolean, log: (line: string) => void) {
     const moto = await startMoto();
     // Clients the functions build themselves (member clients from assumed credentials) go to the emulator too.
     process.env.AWS_ENDPOINT_URL = moto.endpoint;
@@ -127,38 +391,41 @@ async function main(): Promise<void> {
         const prepare = (input: CaseInput, executionArn: string): CaseState => ({ ...input, executionArn, steps: [], artifacts: [] });
 
         // 1. Trigger to isolation.
-        const net = await suspectNetwork(member, 0);
-        const samples: { ms: number; calls: number; callsToIsolated: number; names: string[] }[] = [];
-        for (let i = 0; i < runs + 1; i++) {
-            const { ref } = await launchSuspect(member, ACCOUNTS.member, net);
-            const t0 = Date.now();
-            const opened = await quietly(() => openCase(tagEvent(ref), openerDeps)) as { caseId: string; executionArn: string };
-            const input: CaseInput = {
-                caseId: opened.caseId, mode: "analyze", instance: ref, openedAt: new Date(t0).toISOString(),
-                trigger: { source: "tag", requested: "analyze", eventId: "bench", eventTime: new Date(t0).toISOString() },
+        let isolation: { firstInVpc: { ms: number; callsToIsolated: number }; warm: { runs: number; medianMs: number; medianCallsToIsolated: number }; warmCallSequence: string[] } | undefined;
+        if (withIsolation) {
+            const net = await suspectNetwork(member, 0);
+            const samples: { ms: number; calls: number; callsToIsolated: number; names: string[] }[] = [];
+            for (let i = 0; i < runs + 1; i++) {
+                const { ref } = await launchSuspect(member, ACCOUNTS.member, net);
+                const t0 = Date.now();
+                const opened = await quietly(() => openCase(tagEvent(ref), openerDeps)) as { caseId: string; executionArn: string };
+                const input: CaseInput = {
+                    caseId: opened.caseId, mode: "analyze", instance: ref, openedAt: new Date(t0).toISOString(),
+                    trigger: { source: "tag", requested: "analyze", eventId: "bench", eventTime: new Date(t0).toISOString() },
+                };
+                let state = await triage(prepare(input, opened.executionArn), { member: memberClients, s3: security.s3, settings });
+                state = await isolate(state, { member: memberClients, settings });
+                const moves = state.steps.find((s) => s.step === "isolation")?.actions.filter((a) => a.action === "isolate-eni") ?? [];
+                const cutAt = Math.max(...moves.map((a) => Date.parse(a.at)));
+                // The ENI moves are the only ModifyNetworkInterfaceAttribute calls before containment: the cut is the last of them.
+                const names = calls.since(t0);
+                const upToCut = names.slice(0, names.lastIndexOf("ModifyNetworkInterfaceAttribute") + 1);
+                samples.push({ ms: cutAt - t0, calls: names.length, callsToIsolated: upToCut.length, names: upToCut });
+            }
+            const [cold, ...warm] = samples;
+            isolation = {
+                firstInVpc: { ms: cold.ms, callsToIsolated: cold.callsToIsolated },
+                warm: { runs: warm.length, medianMs: median(warm.map((s) => s.ms)), medianCallsToIsolated: median(warm.map((s) => s.callsToIsolated)) },
+                warmCallSequence: warm[0]?.names ?? [],
             };
-            let state = await triage(prepare(input, opened.executionArn), { member: memberClients, s3: security.s3, settings });
-            state = await isolate(state, { member: memberClients, settings });
-            const moves = state.steps.find((s) => s.step === "isolation")?.actions.filter((a) => a.action === "isolate-eni") ?? [];
-            const cutAt = Math.max(...moves.map((a) => Date.parse(a.at)));
-            // The ENI moves are the only ModifyNetworkInterfaceAttribute calls before containment: the cut is the last of them.
-            const names = calls.since(t0);
-            const upToCut = names.slice(0, names.lastIndexOf("ModifyNetworkInterfaceAttribute") + 1);
-            samples.push({ ms: cutAt - t0, calls: names.length, callsToIsolated: upToCut.length, names: upToCut });
+            log("\n## Trigger to isolation (2 ENIs, dual stack, moto on loopback)\n");
+            log("| case | time to isolation | AWS calls to isolation |");
+            log("|---|---|---|");
+            log(`| first case in the VPC (creates the groups) | ${cold.ms} ms | ${cold.callsToIsolated} |`);
+            log(`| median of ${warm.length} further cases | ${isolation.warm.medianMs} ms | ${isolation.warm.medianCallsToIsolated} |`);
+            log(`\ncalls of a warm case up to the cut, in order: ${isolation.warmCallSequence.join(", ")}`);
+            log("(UpdateItem and Publish are the case opener recording the execution and notifying, after StartExecution; on AWS they run while the execution starts)");
         }
-        const [cold, ...warm] = samples;
-        const isolation = {
-            firstInVpc: { ms: cold.ms, callsToIsolated: cold.callsToIsolated },
-            warm: { runs: warm.length, medianMs: median(warm.map((s) => s.ms)), medianCallsToIsolated: median(warm.map((s) => s.callsToIsolated)) },
-            warmCallSequence: warm[0]?.names ?? [],
-        };
-        log("\n## Trigger to isolation (2 ENIs, dual stack, moto on loopback)\n");
-        log("| case | time to isolation | AWS calls to isolation |");
-        log("|---|---|---|");
-        log(`| first case in the VPC (creates the groups) | ${cold.ms} ms | ${cold.callsToIsolated} |`);
-        log(`| median of ${warm.length} further cases | ${isolation.warm.medianMs} ms | ${isolation.warm.medianCallsToIsolated} |`);
-        log(`\ncalls of a warm case up to the cut, in order: ${isolation.warmCallSequence.join(", ")}`);
-        log("(UpdateItem and Publish are the case opener recording the execution and notifying, after StartExecution; on AWS they run while the execution starts)");
 
         // 2. Fleets tagged at once, each case run to the end through the incident definition.
         const definition = incidentDefinition(
@@ -218,11 +485,74 @@ async function main(): Promise<void> {
         for (const f of fleetResults) {
             log(`| ${f.size} | ${(f.wallMs / 1000).toFixed(1)} s | ${f.calls} | ${f.contained}/${f.size} | ${f.clean}/${f.size} |`);
         }
-        if (asJson) {
-            console.log(JSON.stringify({ isolation, fleets: fleetResults }, null, 2));
-        }
+        return { isolation, fleets: fleetResults };
     } finally {
         await moto.stop();
+    }
+}
+
+const SECTIONS = ["isolation", "fleets", "throughput", "packages", "render"];
+
+async function main(): Promise<void> {
+    const runs = Number(option("runs", "7"));
+    const asJson = process.argv.includes("--json");
+    const log = (line: string) => !asJson && console.log(line);
+    const only = option("only", SECTIONS.join(",")).split(",");
+    const unknown = only.filter((x) => !SECTIONS.includes(x));
+    if (unknown.length > 0) {
+        throw new Error(`--only takes ${SECTIONS.join(",")}; got ${unknown.join(",")}`);
+    }
+    const fleets = only.includes("fleets") ? option("fleet", "20,50").split(",").map(Number).filter((n) => n > 0) : [];
+    const imageMiB = Number(option("image-mib", "1024"));
+    if (!Number.isInteger(imageMiB) || imageMiB < 1) {
+        throw new Error(`--image-mib takes a whole number of MiB, got ${option("image-mib", "")}`);
+    }
+    // Figures depend on what else runs: say what the machine was doing.
+    const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "unknown", loadAverage1m: Math.round(os.loadavg()[0] * 100) / 100, node: process.version };
+    const figures: Record<string, unknown> = { machine };
+    log(`${machine.cpus} × ${machine.cpuModel}, load average ${machine.loadAverage1m} at start, Node ${machine.node}`);
+
+    if (only.includes("isolation") || fleets.length > 0) {
+        Object.assign(figures, await responseBenchmarks(runs, fleets, only.includes("isolation"), log));
+    }
+
+    if (only.includes("throughput")) {
+        const t = await hostScriptThroughput(imageMiB);
+        figures.hostScript = t;
+        log(`\n## Host memory script, ${imageMiB} MiB image (${t.parts} parts of ${t.partSizeMiB} MiB, LiME stand-in, local upload sink)\n`);
+        log("| reader | time | throughput |");
+        log("|---|---|---|");
+        log(`| \`cat image > /dev/null\` (median of 3) | ${(t.catMs / 1000).toFixed(2)} s | ${t.catMiBps} MiB/s |`);
+        log(`| \`sha256sum image\` | ${(t.sha256sumMs / 1000).toFixed(2)} s | ${t.sha256sumMiBps} MiB/s |`);
+        log(`| acquire-memory.sh (${t.tool ?? "no tool"}, stream SHA-256, per-part SHA-256, banner search, upload) | ${(t.scriptMs / 1000).toFixed(2)} s | ${t.scriptMiBps} MiB/s |`);
+        log(`\nscript time ÷ cat time: ${t.scriptToCat}; ÷ sha256sum time: ${t.scriptToSha256sum}; stored stream verified (size, per-part and whole SHA-256, order): ${t.verified ? "yes" : "NO"}`);
+    }
+
+    if (only.includes("render") || only.includes("packages")) {
+        const { rendered, times } = await renderBoth();
+        if (only.includes("render")) {
+            figures.render = times;
+            log("\n## Rendering the stacks under Pulumi mocks\n");
+            log("| stack | resources | first render (loads the program) | median of 3 more |");
+            log("|---|---|---|---|");
+            for (const t of times) {
+                log(`| ${t.stack} | ${t.resources} | ${(t.firstMs / 1000).toFixed(2)} s | ${(t.medianMs / 1000).toFixed(2)} s |`);
+            }
+        }
+        if (only.includes("packages")) {
+            const packages = await lambdaPackages(rendered);
+            figures.lambdaPackages = packages;
+            log("\n## Lambda packages (zip built in memory from the generated archive, deflate)\n");
+            log("| stack | function | files | unzipped | zipped |");
+            log("|---|---|---|---|---|");
+            for (const p of packages) {
+                log(p.note ? `| ${p.stack} | ${p.name} | not measured: ${p.note} | | |` : `| ${p.stack} | ${p.name} | ${p.files} | ${kb(p.bytes)} | ${kb(p.zipped)} |`);
+            }
+        }
+    }
+
+    if (asJson) {
+        console.log(JSON.stringify(figures, null, 2));
     }
 }
 

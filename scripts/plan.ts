@@ -137,24 +137,30 @@ function settingsOf(r: RecordedResource): string {
     }
 }
 
-/** Renders `stack` under mocks and returns what it would create and its idle monthly cost. */
-export async function planStack(stack: StackName, options: PlanOptions = {}): Promise<Plan> {
-    const configFile = options.configPath ? path.resolve(options.configPath) : path.join(path.resolve(__dirname, ".."), `Pulumi.${stack}.yaml`);
-    const values = options.configPath ? loadConfigFile(configFile, options.config) : loadStackConfig(stack, options.config);
-    const stackOutputs: Record<string, Record<string, unknown>> = {};
-    if (stack === "security") {
-        const accounts = values["ir-forensics:accounts"] ? JSON.parse(values["ir-forensics:accounts"]) : {};
-        const region = values["aws:region"] ?? "us-east-1";
-        const forensicStack = values["ir-forensics:forensicStack"] ?? "organization/ir-forensics/forensic";
-        const forensicAccount = String(accounts.forensic ?? "");
-        stackOutputs[forensicStack] = {
+/**
+ * What the security stack reads from the forensic stack by StackReference, standing in for a deployed one:
+ * the configured forensic account and the home region, placeholder bucket and key names.
+ */
+export function forensicStandIn(values: Record<string, string>): Record<string, Record<string, unknown>> {
+    const accounts = values["ir-forensics:accounts"] ? JSON.parse(values["ir-forensics:accounts"]) : {};
+    const region = values["aws:region"] ?? "us-east-1";
+    const forensicAccount = String(accounts.forensic ?? "");
+    return {
+        [values["ir-forensics:forensicStack"] ?? "organization/ir-forensics/forensic"]: {
             accountId: forensicAccount,
             region,
             evidenceBucketName: "forensic-stack-evidence-bucket",
             evidenceBucketArn: "arn:aws:s3:::forensic-stack-evidence-bucket",
             evidenceKeyArn: `arn:aws:kms:${region}:${forensicAccount}:key/forensic-stack-evidence-key`,
-        };
-    }
+        },
+    };
+}
+
+/** Renders `stack` under mocks and returns what it would create and its idle monthly cost. */
+export async function planStack(stack: StackName, options: PlanOptions = {}): Promise<Plan> {
+    const configFile = options.configPath ? path.resolve(options.configPath) : path.join(path.resolve(__dirname, ".."), `Pulumi.${stack}.yaml`);
+    const values = options.configPath ? loadConfigFile(configFile, options.config) : loadStackConfig(stack, options.config);
+    const stackOutputs = stack === "security" ? forensicStandIn(values) : {};
     const rendered = await renderStack(stack, { configPath: options.configPath ? configFile : undefined, config: options.config, stackOutputs });
     const shown = rendered.resources.filter((r) => r.type !== "pulumi:pulumi:Stack" && r.type !== "pulumi:pulumi:StackReference");
     const resources = shown.map((r) => ({ type: r.type, name: r.name, provider: providerName(r.provider), settings: settingsOf(r) }));
