@@ -30,6 +30,45 @@ export const DEFAULTS = {
         ssmEc2MessagesEndpoint: false,
         flowLogAggregationSeconds: 600,
     },
+    sift: {
+        architecture: "x86_64" as SiftArchitecture,
+        // Sundays 09:00 UTC; builds only when a newer base image or component exists.
+        schedule: "cron(0 9 ? * sun *)",
+        keepImages: 3,
+        // Non-burstable: the SIFT install runs for about an hour at full CPU.
+        buildInstanceTypes: ["m6i.large", "m5.large"],
+        rootVolumeGiB: 100,
+        buildCidr: "10.67.0.0/24",
+    },
+    workstation: {
+        instanceType: "m6i.xlarge",
+        idleStopHours: 4,
+        launchAtCaseEnd: false,
+    },
+    moduleFactory: {
+        schedule: "rate(1 day)",
+        instanceTypes: { x86_64: "t3.large", arm64: "t4g.large" },
+        maxBuildMinutes: 120,
+        maxKernelsPerBuild: 6,
+        rootVolumeGiB: 40,
+        /**
+         * The factory's pinned tools. LiME and dwarf2json are built from git at a pinned commit that the
+         * builder checks after cloning (neither publishes checksums; LiME's last tag, v1.9.1 of 2020, predates
+         * its fixes for current kernels). AVML publishes no checksums either: its SHA-256 per architecture has
+         * no default and must be set (moduleFactory.tools.avml.sha256.<arch>) before anything is built.
+         */
+        tools: {
+            lime: { version: "1.9.1+git7511bff", repository: "https://github.com/504ensicsLabs/LiME.git", commit: "7511bffe797df9d87ae4db853ef123745cc5bc2c" },
+            dwarf2json: { version: "0.9.0", repository: "https://github.com/volatilityfoundation/dwarf2json.git", commit: "9f14607e0d339d463ea725fbd5c08aa7b7d40f75" },
+            avml: {
+                version: "0.20.0",
+                urls: {
+                    x86_64: "https://github.com/microsoft/avml/releases/download/v0.20.0/avml",
+                    arm64: "https://github.com/microsoft/avml/releases/download/v0.20.0/avml-aarch64",
+                },
+            },
+        },
+    },
 } as const;
 
 export const MAX_SUBNETS = 200;
@@ -37,11 +76,14 @@ export const OBJECT_LOCK_MODES = ["GOVERNANCE", "COMPLIANCE"] as const;
 export const ARCHIVE_STORAGE_CLASSES = ["GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const;
 export const ACCESS_MODES = ["eic", "ssm"] as const;
 export const STACK_ROLES = ["forensic", "security"] as const;
+/** Architectures of the SIFT image: SIFT (cast and its salt states) installs on amd64 only. */
+export const SIFT_ARCHITECTURES = ["x86_64"] as const;
 
 export type ObjectLockMode = (typeof OBJECT_LOCK_MODES)[number];
 export type ArchiveStorageClass = (typeof ARCHIVE_STORAGE_CLASSES)[number];
 export type AccessMode = (typeof ACCESS_MODES)[number];
 export type StackRole = (typeof STACK_ROLES)[number];
+export type SiftArchitecture = (typeof SIFT_ARCHITECTURES)[number];
 
 /** Thrown for invalid configuration. A RunError prints its message without a stack trace. */
 export class ConfigError extends pulumi.RunError {
@@ -323,18 +365,76 @@ export interface AnalysisNetworkConfig {
     flowLogAggregationSeconds: 60 | 600;
 }
 
+export interface SiftConfig {
+    architecture: SiftArchitecture;
+    /** Image Builder cron expression (six fields) on which the pipeline checks for newer dependencies. */
+    schedule: string;
+    /** AMIs (with their snapshots) the lifecycle policy keeps, newest first. */
+    keepImages: number;
+    buildInstanceTypes: string[];
+    rootVolumeGiB: number;
+    /** CIDR of the build VPC's one public subnet (the VPC has the same block). */
+    buildCidr: string;
+}
+
+export interface WorkstationConfig {
+    instanceType: string;
+    /** The workstation powers itself off (stop) after this many hours without a session. */
+    idleStopHours: number;
+    /** Launch a workstation automatically when a case's final manifest is written. */
+    launchAtCaseEnd: boolean;
+}
+
 export interface ForensicConfig extends CommonConfig {
     role: "forensic";
     evidence: EvidenceConfig;
     trail: { managementEvents: boolean };
     awsConfig: { enabled: boolean };
     analysisNetwork: AnalysisNetworkConfig;
+    sift: SiftConfig;
+    workstation: WorkstationConfig;
 }
 
 export interface MemberConfig {
     accountId: string;
     /** Regions where the member's instances are watched (at least one). */
     regions: string[];
+}
+
+/** Architectures the module factory builds for (AMI architecture names, as index.json records them). */
+export const MODULE_ARCHES = ["x86_64", "arm64"] as const;
+export type ModuleArch = (typeof MODULE_ARCHES)[number];
+
+/** The module factory's pinned tools (defaults in `DEFAULTS.moduleFactory.tools`). */
+export interface ModuleTools {
+    lime: { version: string; repository: string; commit: string };
+    dwarf2json: { version: string; repository: string; commit: string };
+    avml: { version: string; urls: Record<ModuleArch, string>; sha256: Record<ModuleArch, string> };
+}
+
+/** An existing subnet for builders (it needs a route to the internet: package repositories, git). */
+export interface BuildNetworkConfig {
+    subnetId: string;
+    /** A group that allows the builder's outbound HTTP(S) and no inbound traffic. */
+    securityGroupId: string;
+    /** Give builders a public IPv4 address (a public subnet without NAT). Default false. */
+    publicIp: boolean;
+}
+
+export interface ModuleFactoryConfig {
+    /** AMI ids to build LiME modules and Volatility symbols for, by region. */
+    amiIds: Record<string, string[]>;
+    /** EventBridge Scheduler expression of the refresh that builds kernels published since the last run. */
+    schedule: string;
+    /** Where builders run, by region; regions without an entry get a build network of their own. */
+    networks: Record<string, BuildNetworkConfig>;
+    instanceTypes: Record<ModuleArch, string>;
+    /** Hard limit of one build; the builder powers off (and so terminates) after it. */
+    maxBuildMinutes: number;
+    /** Newest kernels a build covers besides the running one. */
+    maxKernelsPerBuild: number;
+    rootVolumeGiB: number;
+    tools: ModuleTools;
 }
 
 export interface SecurityConfig extends CommonConfig {
@@ -351,6 +451,7 @@ export interface SecurityConfig extends CommonConfig {
     guardDutyMinSeverity?: number;
     securityHub: { enabled: boolean };
     logRetentionDays: number;
+    moduleFactory: ModuleFactoryConfig;
 }
 
 /** Retention values CloudWatch Logs accepts. */
@@ -460,6 +561,55 @@ function loadAnalysisNetwork(source: ConfigSource): AnalysisNetworkConfig {
     };
 }
 
+const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
+
+function instanceType(key: string, value: Raw): string {
+    if (typeof value !== "string" || !INSTANCE_TYPE.test(value)) {
+        throw new ConfigError(key, "an EC2 instance type such as m6i.large", value);
+    }
+    return value;
+}
+
+/** Image Builder's six-field cron (minute hour day month weekday year), e.g. `cron(0 9 ? * sun *)`. */
+const IMAGE_BUILDER_CRON = /^cron\((\S+ ){5}\S+\)$/;
+
+function loadSift(source: ConfigSource): SiftConfig {
+    const d = DEFAULTS.sift;
+    const key = "sift";
+    const raw = objectOf(key, parse(source, key), ["architecture", "schedule", "keepImages", "buildInstanceTypes", "rootVolumeGiB", "buildCidr"]);
+    if (raw.architecture === "arm64") {
+        throw new ConfigError(`${key}.architecture`, "x86_64 (SIFT's installer, cast, and its salt states support amd64 only)", raw.architecture);
+    }
+    const schedule = raw.schedule ?? d.schedule;
+    if (typeof schedule !== "string" || !IMAGE_BUILDER_CRON.test(schedule)) {
+        throw new ConfigError(`${key}.schedule`, "an Image Builder cron expression with six fields, like cron(0 9 ? * sun *)", schedule);
+    }
+    const types = raw.buildInstanceTypes === undefined ? [...d.buildInstanceTypes] : list(`${key}.buildInstanceTypes`, raw.buildInstanceTypes);
+    if (types.length === 0) {
+        throw new ConfigError(`${key}.buildInstanceTypes`, "at least one EC2 instance type", types);
+    }
+    return {
+        architecture: oneOf(`${key}.architecture`, raw.architecture, SIFT_ARCHITECTURES, d.architecture),
+        schedule,
+        keepImages: integer(`${key}.keepImages`, raw.keepImages, 1, 50, d.keepImages),
+        buildInstanceTypes: types.map((t, i) => instanceType(`${key}.buildInstanceTypes[${i}]`, t)),
+        // SIFT with its tools takes about 45 GiB; below 60 the build runs out of space.
+        rootVolumeGiB: integer(`${key}.rootVolumeGiB`, raw.rootVolumeGiB, 60, 1024, d.rootVolumeGiB),
+        buildCidr: formatCidr(parseCidr(`${key}.buildCidr`, raw.buildCidr ?? d.buildCidr, 16, 28)),
+    };
+}
+
+function loadWorkstation(source: ConfigSource): WorkstationConfig {
+    const d = DEFAULTS.workstation;
+    const key = "workstation";
+    const raw = objectOf(key, parse(source, key), ["instanceType", "idleStopHours", "launchAtCaseEnd"]);
+    return {
+        instanceType: instanceType(`${key}.instanceType`, raw.instanceType ?? d.instanceType),
+        idleStopHours: integer(`${key}.idleStopHours`, raw.idleStopHours, 1, 168, d.idleStopHours),
+        launchAtCaseEnd: bool(`${key}.launchAtCaseEnd`, raw.launchAtCaseEnd, d.launchAtCaseEnd),
+    };
+}
+
 export function loadForensicConfig(source: ConfigSource): ForensicConfig {
     const common = loadCommon(source, "forensic");
     const trail = objectOf("trail", parse(source, "trail"), ["managementEvents"]);
@@ -471,6 +621,8 @@ export function loadForensicConfig(source: ConfigSource): ForensicConfig {
         trail: { managementEvents: bool("trail.managementEvents", trail.managementEvents, DEFAULTS.trail.managementEvents) },
         awsConfig: { enabled: bool("awsConfig.enabled", awsConfig.enabled, DEFAULTS.awsConfig.enabled) },
         analysisNetwork: loadAnalysisNetwork(source),
+        sift: loadSift(source),
+        workstation: loadWorkstation(source),
     };
 }
 
@@ -495,6 +647,119 @@ function loadMembers(source: ConfigSource): MemberConfig[] {
         }
         return { accountId: id, regions };
     });
+}
+
+function text(key: string, value: Raw, pattern: RegExp, expected: string, fallback: string): string {
+    if (value === undefined) {
+        return fallback;
+    }
+    if (typeof value !== "string" || !pattern.test(value)) {
+        throw new ConfigError(key, expected, value);
+    }
+    return value;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+const COMMIT = /^[0-9a-f]{40}$/;
+const TOOL_VERSION = /^[A-Za-z0-9._+-]{1,64}$/;
+const HTTPS_URL = /^https:\/\/[\w.-]+\/[^\s'"\\]+$/;
+
+function loadModuleTools(key: string, raw: Raw, needAvmlHashes: boolean): ModuleTools {
+    const d = DEFAULTS.moduleFactory.tools;
+    const tools = objectOf(key, raw, ["lime", "dwarf2json", "avml"]);
+    const gitTool = (name: "lime" | "dwarf2json") => {
+        const t = objectOf(`${key}.${name}`, tools[name], ["version", "repository", "commit"]);
+        return {
+            version: text(`${key}.${name}.version`, t.version, TOOL_VERSION, "a version label (letters, digits and ._+-)", d[name].version),
+            repository: text(`${key}.${name}.repository`, t.repository, HTTPS_URL, "an https:// git repository URL", d[name].repository),
+            commit: text(`${key}.${name}.commit`, t.commit, COMMIT, "a full 40-hex-digit git commit id", d[name].commit),
+        };
+    };
+    const avml = objectOf(`${key}.avml`, tools.avml, ["version", "urls", "sha256"]);
+    const urls = objectOf(`${key}.avml.urls`, avml.urls, MODULE_ARCHES);
+    const hashes = objectOf(`${key}.avml.sha256`, avml.sha256, MODULE_ARCHES);
+    const version = text(`${key}.avml.version`, avml.version, TOOL_VERSION, "a version label (letters, digits and ._+-)", d.avml.version);
+    const perArch = <T>(f: (arch: ModuleArch) => T) => Object.fromEntries(MODULE_ARCHES.map((a) => [a, f(a)])) as Record<ModuleArch, T>;
+    return {
+        lime: gitTool("lime"),
+        dwarf2json: gitTool("dwarf2json"),
+        avml: {
+            version,
+            urls: perArch((a) => text(`${key}.avml.urls.${a}`, urls[a], HTTPS_URL, "an https:// download URL", d.avml.urls[a])),
+            sha256: perArch((a) => {
+                const k = `${key}.avml.sha256.${a}`;
+                if (hashes[a] === undefined && !needAvmlHashes) {
+                    return "";
+                }
+                // AVML publishes no checksums: the value is the one you verified, never a default of ours.
+                const expected = `the lower-case hex SHA-256 of the AVML ${version} ${a} binary you verified (no published checksum exists; ` +
+                    "required once moduleFactory.amiIds lists an AMI)";
+                return text(k, required(k, hashes[a], expected), SHA256, expected, "");
+            }),
+        },
+    };
+}
+
+function loadModuleFactory(source: ConfigSource, common: CommonConfig): ModuleFactoryConfig {
+    const d = DEFAULTS.moduleFactory;
+    const key = "moduleFactory";
+    const raw = objectOf(key, parse(source, key), ["amiIds", "schedule", "networks", "instanceTypes", "maxBuildMinutes", "maxKernelsPerBuild", "rootVolumeGiB", "tools"]);
+    const regionKey = (map: string, r: string) => `${key}.${map}["${r}"]`;
+    const checkRegion = (map: string, r: string) => {
+        region(regionKey(map, r), r);
+        if (partitionOf(r) !== common.partition) {
+            throw new ConfigError(regionKey(map, r), `a region of the ${common.partition} partition (the module store's)`, r);
+        }
+    };
+    const amiIds: Record<string, string[]> = {};
+    const amiMap = raw.amiIds === undefined ? {} : raw.amiIds;
+    if (typeof amiMap !== "object" || amiMap === null || Array.isArray(amiMap)) {
+        throw new ConfigError(`${key}.amiIds`, "a map of region names to lists of AMI ids", amiMap);
+    }
+    for (const [r, ids] of Object.entries(amiMap as Record<string, Raw>)) {
+        checkRegion("amiIds", r);
+        const listed = list(regionKey("amiIds", r), ids).map((id, i) => amiId(`${regionKey("amiIds", r)}[${i}]`, id));
+        if (new Set(listed).size !== listed.length) {
+            throw new ConfigError(regionKey("amiIds", r), "each AMI id listed once", listed);
+        }
+        if (listed.length > 0) {
+            amiIds[r] = listed;
+        }
+    }
+    const networkMap = raw.networks === undefined ? {} : raw.networks;
+    if (typeof networkMap !== "object" || networkMap === null || Array.isArray(networkMap)) {
+        throw new ConfigError(`${key}.networks`, "a map of region names to {subnetId, securityGroupId, publicIp}", networkMap);
+    }
+    const networks: Record<string, BuildNetworkConfig> = {};
+    for (const [r, value] of Object.entries(networkMap as Record<string, Raw>)) {
+        checkRegion("networks", r);
+        const k = regionKey("networks", r);
+        const n = objectOf(k, value, ["subnetId", "securityGroupId", "publicIp"]);
+        networks[r] = {
+            subnetId: text(`${k}.subnetId`, required(`${k}.subnetId`, n.subnetId, "a subnet id"), /^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$/,
+                "a subnet id: subnet- followed by 8 or 17 hex digits", ""),
+            securityGroupId: text(`${k}.securityGroupId`, required(`${k}.securityGroupId`, n.securityGroupId, "a security group id"),
+                /^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$/, "a security group id: sg- followed by 8 or 17 hex digits", ""),
+            publicIp: bool(`${k}.publicIp`, n.publicIp, false),
+        };
+    }
+    const schedule = text(`${key}.schedule`, raw.schedule, /^(?:rate\(\d+ (?:minutes?|hours?|days?)\)|cron\([^()]+\))$/,
+        "an EventBridge Scheduler expression such as rate(1 day) or cron(0 3 * * ? *)", d.schedule);
+    const types = objectOf(`${key}.instanceTypes`, raw.instanceTypes, MODULE_ARCHES);
+    const instanceType = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
+    return {
+        amiIds,
+        schedule,
+        networks,
+        instanceTypes: {
+            x86_64: text(`${key}.instanceTypes.x86_64`, types.x86_64, instanceType, "an EC2 instance type such as t3.large", d.instanceTypes.x86_64),
+            arm64: text(`${key}.instanceTypes.arm64`, types.arm64, instanceType, "an EC2 instance type such as t4g.large", d.instanceTypes.arm64),
+        },
+        maxBuildMinutes: integer(`${key}.maxBuildMinutes`, raw.maxBuildMinutes, 15, 720, d.maxBuildMinutes),
+        maxKernelsPerBuild: integer(`${key}.maxKernelsPerBuild`, raw.maxKernelsPerBuild, 1, 50, d.maxKernelsPerBuild),
+        rootVolumeGiB: integer(`${key}.rootVolumeGiB`, raw.rootVolumeGiB, 16, 1024, d.rootVolumeGiB),
+        tools: loadModuleTools(`${key}.tools`, raw.tools, Object.keys(amiIds).length > 0),
+    };
 }
 
 /**
@@ -544,6 +809,7 @@ export function loadSecurityConfig(source: ConfigSource, defaultForensicStack: s
         guardDutyMinSeverity: minSeverity as number | undefined,
         securityHub: { enabled: bool("securityHub.enabled", securityHub.enabled, DEFAULTS.securityHub.enabled) },
         logRetentionDays: retention as number,
+        moduleFactory: loadModuleFactory(source, common),
     };
 }
 

@@ -8,6 +8,8 @@ import { ConfigRecorder } from "../components/configRecorder";
 import { EvidenceStore } from "../components/evidenceStore";
 import { InvestigatorAccess } from "../components/investigatorAccess";
 import { LogBucket, LogDelivery } from "../components/logBucket";
+import { SiftImagePipeline } from "../components/siftImagePipeline";
+import { WorkstationLauncher } from "../components/workstationLauncher";
 import { ForensicConfig } from "./config";
 import * as conventions from "./conventions";
 import { homeProvider } from "./providers";
@@ -15,6 +17,9 @@ import { homeProvider } from "./providers";
 const ACCESS_LOG_PREFIX = "s3-access/evidence/";
 const FLOW_LOG_PREFIX = "flow-logs/";
 const CONFIG_PREFIX = "config/";
+const IMAGE_BUILD_LOG_PREFIX = "imagebuilder/sift/";
+/** SSM parameter the SIFT pipeline writes every new AMI id to; the launcher reads it. */
+const SIFT_AMI_PARAMETER = "/ir-forensics/sift/ami-id";
 
 export function forensicStack(config: ForensicConfig) {
     const { partition, region } = config;
@@ -105,6 +110,45 @@ export function forensicStack(config: ForensicConfig) {
         flowLogDependsOn: [logs.policy],
     }, opts);
 
+    const sift = new SiftImagePipeline("sift", {
+        partition,
+        region,
+        accountId: account,
+        architecture: config.sift.architecture,
+        moduleStore,
+        buildCidr: config.sift.buildCidr,
+        buildInstanceTypes: config.sift.buildInstanceTypes,
+        rootVolumeGiB: config.sift.rootVolumeGiB,
+        schedule: config.sift.schedule,
+        keepImages: config.sift.keepImages,
+        amiParameterName: SIFT_AMI_PARAMETER,
+        logBucket: { name: logs.bucketName, arn: logs.bucketArn },
+        logPrefix: IMAGE_BUILD_LOG_PREFIX,
+        flowLogPrefix: FLOW_LOG_PREFIX,
+        flowLogDependsOn: [logs.policy],
+    }, opts);
+
+    const launcher = new WorkstationLauncher("workstation", {
+        partition,
+        region,
+        accountId: account,
+        evidenceBucketName: evidence.bucketName,
+        evidenceBucketArn: evidence.bucketArn,
+        evidenceKeyArn: evidence.keyArn,
+        casesPrefix: conventions.CASES_PREFIX,
+        moduleStore,
+        amiParameterName: sift.amiParameterName,
+        vpcId: network.vpcId,
+        vpcArn: network.vpc.arn,
+        workstationSecurityGroupId: network.workstationSecurityGroupId,
+        access: net.access,
+        instanceConnectEndpointId: network.instanceConnectEndpointId,
+        instanceType: config.workstation.instanceType,
+        idleStopHours: config.workstation.idleStopHours,
+        investigatorPath,
+        launchAtCaseEnd: config.workstation.launchAtCaseEnd,
+    }, opts);
+
     if (config.awsConfig.enabled) {
         new ConfigRecorder("config", {
             partition,
@@ -141,5 +185,10 @@ export function forensicStack(config: ForensicConfig) {
         workstationWriterRoleArn: investigators.writerRole.arn,
         workstationWriterProfileArn: investigators.writerProfile.arn,
         workstationWriterProfileName: investigators.writerProfile.name,
+        siftPipelineArn: sift.pipelineArn,
+        siftBuildTopicArn: sift.topicArn,
+        siftAmiParameterName: sift.amiParameterName,
+        workstationLauncherFunctionName: launcher.functionName,
+        workstationLauncherFunctionArn: launcher.functionArn,
     };
 }

@@ -61,19 +61,28 @@ describe("forensic stack (Pulumi.forensic.yaml)", () => {
     });
 
     describe("no path to the internet", () => {
-        it("has no internet gateway, NAT gateway, egress-only gateway, elastic IP or instance", () => {
-            for (const cls of [aws.ec2.InternetGateway, aws.ec2.NatGateway, aws.ec2.EgressOnlyInternetGateway, aws.ec2.Eip, aws.ec2.Instance]) {
+        // The SIFT image builds have their own VPC with an internet gateway (sift-pipeline.spec.ts): the
+        // analysis VPC must not be reachable from it, nor have a way out of its own.
+        const analysisVpc = () => one(stack, aws.ec2.Vpc, "analysis").state.id;
+
+        it("has no NAT gateway, egress-only gateway, elastic IP or instance, and no internet gateway on the analysis VPC", () => {
+            for (const cls of [aws.ec2.NatGateway, aws.ec2.EgressOnlyInternetGateway, aws.ec2.Eip, aws.ec2.Instance]) {
                 assert.deepStrictEqual(ofType(stack, cls), []);
             }
+            assert.deepStrictEqual(ofType(stack, aws.ec2.InternetGateway).map((g) => g.inputs.vpcId), [one(stack, aws.ec2.Vpc, "sift").state.id]);
+            assert.deepStrictEqual(ofType(stack, aws.ec2.VpcPeeringConnection), []);
         });
 
-        it("has no public subnet, no route and no public IPs", () => {
-            for (const subnet of ofType(stack, aws.ec2.Subnet)) {
+        it("has no public subnet, no route and no public IPs in the analysis VPC", () => {
+            const subnets = ofType(stack, aws.ec2.Subnet).filter((s) => s.inputs.vpcId === analysisVpc());
+            assert.strictEqual(subnets.length, 3);
+            for (const subnet of subnets) {
                 assert.strictEqual(subnet.inputs.mapPublicIpOnLaunch, false, subnet.name);
                 assert.notStrictEqual(subnet.inputs.assignIpv6AddressOnCreation, true);
             }
-            assert.deepStrictEqual(ofType(stack, aws.ec2.Route), []);
-            for (const table of ofType(stack, aws.ec2.RouteTable)) {
+            const analysisTables = ofType(stack, aws.ec2.RouteTable).filter((t) => t.inputs.vpcId === analysisVpc());
+            assert.deepStrictEqual(ofType(stack, aws.ec2.Route).map((r) => r.inputs.routeTableId), [one(stack, aws.ec2.RouteTable, "sift-public").state.id ?? "sift-public-id"]);
+            for (const table of analysisTables) {
                 assert.deepStrictEqual(asList(table.inputs.routes), [], `${table.name} has inline routes`);
             }
         });
@@ -385,20 +394,20 @@ describe("forensic stack (Pulumi.forensic.yaml)", () => {
     describe("analysis network", () => {
         it("builds the configured VPC with N private subnets over distinct AZs", () => {
             assert.strictEqual(one(stack, aws.ec2.Vpc, "analysis").inputs.cidrBlock, "10.66.0.0/16");
-            const subnets = ofType(stack, aws.ec2.Subnet);
+            const subnets = ofType(stack, aws.ec2.Subnet, /^analysis-/);
             assert.deepStrictEqual(subnets.map((s) => s.inputs.cidrBlock), ["10.66.0.0/24", "10.66.1.0/24", "10.66.2.0/24"]);
             assert.deepStrictEqual(subnets.map((s) => s.inputs.availabilityZone), ["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
-            assert.strictEqual(ofType(stack, aws.ec2.RouteTableAssociation).length, 3);
+            assert.strictEqual(ofType(stack, aws.ec2.RouteTableAssociation, /^analysis-/).length, 3);
         });
 
         it("spreads more subnets than AZs round-robin", async () => {
             const s = await renderStack("forensic", { config: { "ir-forensics:analysisNetwork.subnetCount": 5 }, zones: ["eu-west-1a", "eu-west-1b"] });
-            assert.deepStrictEqual(ofType(s, aws.ec2.Subnet).map((x) => x.inputs.availabilityZone), ["eu-west-1a", "eu-west-1b", "eu-west-1a", "eu-west-1b", "eu-west-1a"]);
+            assert.deepStrictEqual(ofType(s, aws.ec2.Subnet, /^analysis-/).map((x) => x.inputs.availabilityZone), ["eu-west-1a", "eu-west-1b", "eu-west-1a", "eu-west-1b", "eu-west-1a"]);
         });
 
         it("renders 200 subnets and refuses 201 with an error naming the key", async () => {
             const s = await renderStack("forensic", { config: { "ir-forensics:analysisNetwork.subnetCount": 200 } });
-            assert.strictEqual(ofType(s, aws.ec2.Subnet).length, 200);
+            assert.strictEqual(ofType(s, aws.ec2.Subnet, /^analysis-/).length, 200);
             await assert.rejects(
                 renderStack("forensic", { config: { "ir-forensics:analysisNetwork.subnetCount": 201 } }),
                 (err: unknown) => err instanceof ConfigError && /ir-forensics:analysisNetwork\.subnetCount/.test(err.message),
@@ -444,7 +453,7 @@ describe("forensic stack (Pulumi.forensic.yaml)", () => {
             const egress = ofType(stack, aws.vpc.SecurityGroupEgressRule).filter((r) => r.inputs.securityGroupId === workstationSg.state.id);
             assert.strictEqual(egress.length, 1);
             assert.deepStrictEqual([egress[0].inputs.fromPort, egress[0].inputs.toPort, egress[0].inputs.prefixListId], [443, 443, "pl-6da54004"]);
-            for (const rule of [...ofType(stack, aws.vpc.SecurityGroupEgressRule), ...ofType(stack, aws.vpc.SecurityGroupIngressRule)]) {
+            for (const rule of [...ofType(stack, aws.vpc.SecurityGroupEgressRule, /^analysis-/), ...ofType(stack, aws.vpc.SecurityGroupIngressRule)]) {
                 assert.strictEqual(rule.inputs.cidrIpv4, undefined, `${rule.name} opens a CIDR`);
                 assert.strictEqual(rule.inputs.cidrIpv6, undefined, `${rule.name} opens a CIDR`);
             }
