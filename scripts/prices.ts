@@ -230,6 +230,7 @@ export const NO_IDLE_CHARGE: Record<string, string> = {
     "aws:ec2/routeTable:RouteTable": "free",
     "aws:ec2/routeTableAssociation:RouteTableAssociation": "free",
     "aws:ec2/route:Route": "free",
+    "aws:ec2/internetGateway:InternetGateway": "free (instances' public IPv4 addresses bill while they run)",
     "aws:ec2/securityGroup:SecurityGroup": "free",
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "free",
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "free",
@@ -240,6 +241,9 @@ export const NO_IDLE_CHARGE: Record<string, string> = {
     "aws:cfg/recorderStatus:RecorderStatus": "part of the recorder's cost",
     "aws:lambda/function:Function": "billed per request and GB-second",
     "aws:lambda/permission:Permission": "free",
+    "aws:lambda/invocation:Invocation": "one invocation at deploy time",
+    "aws:scheduler/schedule:Schedule": "EventBridge Scheduler: first 14 million invocations a month free",
+    "aws:ssm/document:Document": "SSM documents are free",
     "aws:sfn/stateMachine:StateMachine": "billed per state transition",
     "aws:cloudwatch/eventBus:EventBus": "billed per event (AWS service events on the default bus are free)",
     "aws:cloudwatch/eventBusPolicy:EventBusPolicy": "free",
@@ -258,6 +262,7 @@ export const NO_IDLE_CHARGE: Record<string, string> = {
     "aws:imagebuilder/workflow:Workflow": "Image Builder is free",
     "aws:cloudwatch/metricAlarm:MetricAlarm": "first 10 standard alarms free",
     "awsx:ec2:DefaultVpc": "reads the default VPC",
+    "command:local:Command": "runs on the deploying machine",
 };
 
 /** Types that are not AWS resources: providers, stack references, the program's own components. */
