@@ -62,7 +62,8 @@ export function isKernelRelease(value: unknown): value is string {
 
 /** Free text made safe for the line-oriented reader: no braces, quotes, backslashes or control characters. */
 export function safeText(value: string, max = 1024): string {
-    return value.replace(/[{}"\\]/g, "'").replace(/[\x00-\x1f\x7f]+/g, " ").trim().slice(0, max);
+    const printable = [...value].map((c) => (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f ? " " : c)).join("");
+    return printable.replace(/[{}"\\]/g, "'").replace(/ {2,}/g, " ").trim().slice(0, max);
 }
 
 export function lime(arch: Arch, kernelRelease: string): string {

@@ -137,7 +137,11 @@ s3_put() { # file key
     payload=$(sha256_hex "$file")
     for attempt in 1 2 3 4; do
         # Instance profile credentials rotate: take fresh ones for every attempt.
-        load_credentials || { log "no credentials (attempt $attempt)"; sleep $((attempt * 5)); continue; }
+        if ! load_credentials; then
+            log "no credentials (attempt $attempt)"
+            ((attempt < 4)) && sleep $((attempt * 5))
+            continue
+        fi
         amzdate=$(date -u +%Y%m%dT%H%M%SZ)
         auth=$(sigv4_authorization PUT "$path" "$host" "$payload" "$amzdate" "$IRF_BUCKET_REGION" "$CRED_KEY" "$CRED_SECRET" "$CRED_TOKEN")
         local extra=()
@@ -148,7 +152,7 @@ s3_put() { # file key
             return 0
         fi
         log "upload of $key failed (attempt $attempt)"
-        sleep $((attempt * 5))
+        ((attempt < 4)) && sleep $((attempt * 5))
     done
     return 1
 }
@@ -422,9 +426,9 @@ write_report() { # file
     for e in ${ERRORS[@]+"${ERRORS[@]}"}; do errors+=("\"$e\""); done
     for e in ${SKIPPED[@]+"${SKIPPED[@]}"}; do s+=("\"$e\""); done
     printf '{"schemaVersion":1,"buildId":"%s","sourceAmi":"%s","sourceRegion":"%s","arch":"%s","distribution":"%s","runningKernel":"%s",' \
-        "$IRF_BUILD_ID" "$IRF_SOURCE_AMI" "$IRF_SOURCE_REGION" "$ARCH" "$DISTRIBUTION" "$(clean "$RUNNING")" >"$1"
+        "$IRF_BUILD_ID" "$(clean "${IRF_SOURCE_AMI:-}")" "$(clean "${IRF_SOURCE_REGION:-}")" "$ARCH" "$DISTRIBUTION" "$(clean "$RUNNING")" >"$1"
     printf '"tools":{"lime":"%s","limeCommit":"%s","dwarf2json":"%s","dwarf2jsonCommit":"%s"},' \
-        "$IRF_LIME_VERSION" "$IRF_LIME_COMMIT" "$IRF_DWARF2JSON_VERSION" "$IRF_DWARF2JSON_COMMIT" >>"$1"
+        "$(clean "${IRF_LIME_VERSION:-}")" "$(clean "${IRF_LIME_COMMIT:-}")" "$(clean "${IRF_DWARF2JSON_VERSION:-}")" "$(clean "${IRF_DWARF2JSON_COMMIT:-}")" >>"$1"
     printf '"startedAt":"%s","finishedAt":"%s","kernels":[%s],"skipped":[%s],"errors":[%s]}\n' \
         "$STARTED_AT" "$(now)" "$(join_by_comma ${RESULTS[@]+"${RESULTS[@]}"})" "$(join_by_comma ${s[@]+"${s[@]}"})" \
         "$(join_by_comma ${errors[@]+"${errors[@]}"})" >>"$1"
@@ -433,8 +437,8 @@ write_report() { # file
 finish() {
     local rc=$?
     trap - EXIT
-    if [[ -n ${IRF_BUILD_ID:-} && -n ${IRF_BUCKET:-} ]]; then
-        mkdir -p "$WORK" && write_report "$WORK/report.json"
+    if [[ ${IRF_BUILD_ID:-} =~ ^[A-Za-z0-9._-]{1,128}$ && -n ${IRF_BUCKET:-} && -n ${IRF_BUCKET_REGION:-} ]] &&
+        mkdir -p "$WORK" && write_report "$WORK/report.json"; then
         if s3_put "$WORK/report.json" "builds/$IRF_BUILD_ID/report.json"; then
             REPORT_UPLOADED=true
         else
@@ -480,6 +484,7 @@ main() {
     exit "$failed"
 }
 
-if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+# Run unless sourced (the tests source it to check the signing functions).
+if ! (return 0 2>/dev/null); then
     main "$@"
 fi
