@@ -189,6 +189,8 @@ async function hostScriptThroughput(imageMiB: number) {
                 PATH: shimmedPath(), HOME: tmp, LANG: "C.UTF-8", TMPDIR: staging,
                 FAKE_KERNEL_RELEASE: kernel, FAKE_MACHINE: "x86_64", FAKE_IMAGE: imagePath,
                 FAKE_LIME_PIDFILE: path.join(tmp, "lime.pid"),
+                // The stand-in gives up after this long, even mid-stream: a large image on a busy machine takes longer.
+                FAKE_LIME_WAIT_MS: String(3_600_000),
                 IRF_INDEX_URL: `${server.base}/index.json`,
                 IRF_MODULE_URLS: `x86_64/${kernel}=${server.base}/lime.ko`,
                 IRF_PART_URLS: partUrls.join("\n"),

@@ -189,7 +189,7 @@ export function shortType(type: string): string {
 
 const usd = (n: number) => (n > 0 && n < 0.01 ? `$${Number(n.toPrecision(2))}` : `$${n.toFixed(2)}`);
 /** Unit prices keep their published precision ($0.003, $0.045). */
-const unitUsd = (n: number) => (n >= 1 || n === 0 ? usd(n) : `$${Number(n.toFixed(4))}`);
+const unitUsd = (n: number) => `$${n.toFixed(Math.min(Math.max(2, (String(n).split(".")[1] ?? "").length), 4))}`;
 const amount = (n: number) => (Number.isInteger(n) ? n.toLocaleString("en-US") : String(Math.round(n * 100) / 100));
 
 /** Cost lines of the same driver, type, price and basis, printed as one (the JSON keeps one line per resource). */

@@ -52,7 +52,7 @@ export const PRICES = {
 
 /** What "idle" means where a price depends on use: no incident, only what the stack keeps by itself. */
 export const IDLE_ASSUMPTIONS = {
-    /** Logs, trail digests, access logs and module builds a bucket holds between incidents (evidence excluded). */
+    /** Logs, trail files, access logs and built modules a bucket holds between incidents (evidence excluded). */
     s3GbPerBucket: 1,
     /** Log events a log group keeps between incidents (functions and state machines log only when they run). */
     logGroupGb: 0.1,
@@ -178,7 +178,7 @@ export const PRICED: Record<string, Rule> = {
     }],
     "aws:s3/bucket:Bucket": () => [{
         driver: "S3 Standard storage", quantity: IDLE_ASSUMPTIONS.s3GbPerBucket, unit: "GB-months", unitPrice: PRICES.s3StandardGbMonth,
-        basis: `assumed ${IDLE_ASSUMPTIONS.s3GbPerBucket} GB of logs per bucket; evidence $0.023/GB-month on top`,
+        basis: `assumed ${IDLE_ASSUMPTIONS.s3GbPerBucket} GB kept while idle (logs, trail files, modules); stored evidence adds $0.023/GB-month`,
     }],
     "aws:cloudtrail/trail:Trail": () => [{
         driver: "CloudTrail data events", quantity: IDLE_ASSUMPTIONS.dataEventsPerMonth / 100_000, unit: "100k events", unitPrice: PRICES.cloudTrailDataEventsPer100k,
