@@ -8,8 +8,8 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { settingsFromEnvironment } from "../functions/runtime";
 import {
-    LaunchRequest, LaunchResult, ObjectCreatedEvent, SESSION_MANAGER_ACTIONS, WORKSTATION_CASE_TAG, WorkstationScripts, WorkstationSettings,
-    launchWorkstation, onManifestWritten,
+    LaunchRequest, LaunchResult, ObjectCreatedEvent, WORKSTATION_CASE_TAG, WorkstationScripts, WorkstationSettings,
+    launchWorkstation, onManifestWritten, sessionManagerStatements,
 } from "../functions/workstation";
 import { engineFunction } from "./engineFunction";
 import { policyJson, Statement } from "./iam";
@@ -110,8 +110,7 @@ export class WorkstationLauncher extends pulumi.ComponentResource {
                     Resource: `arn:${p}:kms:${region}:${args.moduleStore.accountId}:key/*`,
                     Condition: { StringEquals: { "kms:ViaService": s3Service } },
                 },
-                // Session Manager's channel actions take no resource.
-                { Sid: "SessionManager", Effect: "Allow", Action: SESSION_MANAGER_ACTIONS, Resource: "*" },
+                ...sessionManagerStatements(p, region, accountId),
             ]),
         }, { parent: this });
 

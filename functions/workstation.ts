@@ -21,11 +21,20 @@ import { DISK_CASE_TAG, DISK_DEVICE_TAG, DISK_VOLUME_TAG } from "./disk";
 /** Tag on the workstation instance and its volumes: the case it examines. */
 export const WORKSTATION_CASE_TAG = "ir-forensics:workstation-case";
 
-/** Session Manager's minimal instance permissions (Systems Manager user guide); these take no resource. */
-export const SESSION_MANAGER_ACTIONS = [
-    "ssm:UpdateInstanceInformation",
-    "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
-];
+/**
+ * Session Manager's minimal instance permissions (Systems Manager user guide): the agent registers the
+ * instance (an instance resource) and opens its channels (which take no resource).
+ */
+export const SESSION_REGISTRATION_ACTION = "ssm:UpdateInstanceInformation";
+export const SESSION_CHANNEL_ACTIONS = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"];
+
+/** The Session Manager statements of a workstation role. */
+export function sessionManagerStatements(partition: string, region: string, accountId: string): { Sid: string; Effect: "Allow"; Action: string | string[]; Resource: string }[] {
+    return [
+        { Sid: "SessionManagerRegistration", Effect: "Allow", Action: SESSION_REGISTRATION_ACTION, Resource: `arn:${partition}:ec2:${region}:${accountId}:instance/*` },
+        { Sid: "SessionManagerChannels", Effect: "Allow", Action: SESSION_CHANNEL_ACTIONS, Resource: "*" },
+    ];
+}
 
 /** Name of the per-case role's inline policy. */
 export const CASE_POLICY_NAME = "case-evidence";
@@ -168,7 +177,7 @@ export function caseAccessPolicy(settings: WorkstationSettings, caseId: string):
                 Resource: `arn:${p}:kms:${settings.region}:${settings.moduleStore.accountId}:key/*`,
                 Condition: { StringEquals: { "kms:ViaService": s3Service } },
             },
-            ...(settings.access === "ssm" ? [{ Sid: "SessionManager", Effect: "Allow", Action: SESSION_MANAGER_ACTIONS, Resource: "*" }] : []),
+            ...(settings.access === "ssm" ? sessionManagerStatements(p, settings.region, settings.accountId) : []),
         ],
     };
 }
