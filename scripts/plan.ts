@@ -220,7 +220,7 @@ export function formatPlan(plan: Plan): string {
     const order = (type: string) => (type.startsWith("pulumi:") ? 0 : isBillable(type) ? 2 : 1);
     const sorted = [...plan.resources].sort((a, b) => order(a.type) - order(b.type) || a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
     const out = [
-        `Stack ${plan.stack} (${plan.configFile}): ${plan.resources.length} resources`,
+        `Stack ${plan.stack} (${path.relative(process.cwd(), plan.configFile) || plan.configFile}): ${plan.resources.length} resources`,
         "",
         ...table(["type", "name", "provider", "key settings"], sorted.map((r) => [shortType(r.type), r.name, r.provider || (isBillable(r.type) ? "default" : "-"), r.settings])),
         "",
