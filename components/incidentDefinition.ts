@@ -16,6 +16,9 @@ export interface IncidentFunctions {
     record: string;
     contain: string;
     close: string;
+    /** The acquisition branches' functions (begin / advance / finish actions). */
+    memory: string;
+    disk: string;
 }
 
 export interface IncidentDefinitionOptions {
@@ -23,8 +26,14 @@ export interface IncidentDefinitionOptions {
     partition: string;
     /** Notification topic for the acquisition results. */
     topicArn: string;
-    /** Seconds a step callback may run before the state times out. */
+    /** Seconds a step callback may run before the state times out. Default 300. */
     stepTimeoutSeconds?: number;
+    /** Seconds an acquisition round may run (completing a capture reads the whole image). Default 900. */
+    acquisitionTimeoutSeconds?: number;
+    /** Wait between looks at a running memory capture. Default 20 s. */
+    memoryPollSeconds?: number;
+    /** Wait between looks at pending snapshots (a first snapshot of a large volume takes hours). Default 120 s. */
+    diskPollSeconds?: number;
 }
 
 /** Errors of the Lambda service itself (not of our code): retried with backoff. */
@@ -46,21 +55,54 @@ function task(resource: string, next: string, timeout: number, catchNext = next)
     };
 }
 
-/** An acquisition branch not yet implemented: records that nothing was acquired and never fails. */
-function notAcquiredBranch(step: "memory" | "disk"): State {
-    const name = step === "memory" ? "MemoryNotAcquired" : "DiskNotAcquired";
+/**
+ * One acquisition branch: Begin, then rounds of Advance (with a Wait while something runs) until the
+ * document says `done`, then Finish, which returns the branch's step record and artifacts. A failed
+ * round is kept on the document (`branchError`) and the branch finishes with what it has; a failed
+ * Begin or Finish still yields a failed step record. The branch itself never fails, so the Parallel
+ * state never cancels the other branch.
+ */
+/** The state as the last of its branch (`End` instead of `Next`). */
+function last({ Next: _next, ...state }: State): State {
+    return { ...state, End: true };
+}
+
+function acquisitionBranch(step: "memory" | "disk", fn: string, waitSeconds: number, timeout: number): State {
+    const prefix = step === "memory" ? "Memory" : "Disk";
+    const names = {
+        begin: `${prefix}Begin`, next: `${prefix}Next`, wait: `${prefix}Wait`, advance: `${prefix}Advance`, finish: `${prefix}Finish`, lost: `${prefix}Lost`,
+    };
+    const call = (parameters: Record<string, unknown>, next: string, onError: string): State => ({
+        ...task(fn, next, timeout, onError),
+        Parameters: parameters,
+        Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.branchError", Next: onError }],
+    });
     return {
-        StartAt: name,
+        StartAt: names.begin,
         States: {
-            [name]: {
+            [names.begin]: call({ action: "begin", "case.$": "$" }, names.next, names.lost),
+            [names.next]: {
+                Type: "Choice",
+                Choices: [
+                    { Variable: "$.done", BooleanEquals: true, Next: names.finish },
+                    { Variable: "$.waiting", BooleanEquals: true, Next: names.wait },
+                ],
+                Default: names.advance,
+            },
+            [names.wait]: { Type: "Wait", Seconds: waitSeconds, Next: names.advance },
+            [names.advance]: call({ action: "advance", "progress.$": "$" }, names.next, names.finish),
+            [names.finish]: last(call({ action: "finish", "progress.$": "$" }, "", names.lost)),
+            [names.lost]: {
                 Type: "Pass",
+                Comment: "The branch's function could not run: a failed record, so the case still shows it",
                 Parameters: {
                     step,
-                    status: "skipped",
+                    status: "failed",
                     "startedAt.$": "$$.State.EnteredTime",
                     "endedAt.$": "$$.State.EnteredTime",
                     actions: [],
-                    error: `${step} acquisition is not part of this release: not acquired`,
+                    error: `${step} acquisition: the branch's function failed (see detail.branchError)`,
+                    detail: { "branchError.$": "$.branchError" },
                 },
                 End: true,
             },
@@ -70,6 +112,7 @@ function notAcquiredBranch(step: "memory" | "disk"): State {
 
 export function incidentDefinition(fns: IncidentFunctions, options: IncidentDefinitionOptions): Record<string, unknown> {
     const timeout = options.stepTimeoutSeconds ?? 300;
+    const acquisitionTimeout = options.acquisitionTimeoutSeconds ?? 900;
     return {
         Comment: "ir-forensics incident: triage, fast isolation, acquisition, containment, chain of custody",
         StartAt: "Prepare",
@@ -100,7 +143,10 @@ export function incidentDefinition(fns: IncidentFunctions, options: IncidentDefi
             Acquire: {
                 Type: "Parallel",
                 Comment: "Memory and disk acquisition; each branch records its own failure and never cancels the other",
-                Branches: [notAcquiredBranch("memory"), notAcquiredBranch("disk")],
+                Branches: [
+                    acquisitionBranch("memory", fns.memory, options.memoryPollSeconds ?? 20, acquisitionTimeout),
+                    acquisitionBranch("disk", fns.disk, options.diskPollSeconds ?? 120, acquisitionTimeout),
+                ],
                 ResultPath: "$.acquisition",
                 Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.lastError", Next: "Contain" }],
                 Next: "NotifyAcquisition",

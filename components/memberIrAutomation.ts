@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { dnsSuffixOf } from "../stacks/conventions";
 import { managedPolicyArn, policyJson, serviceTrustPolicy, Statement } from "./iam";
 
 /** Names shared by every member account (the engine's functions address them by these names). */
@@ -12,6 +13,10 @@ export interface MemberNames {
     irProfileName: string;
     /** Instance profile (and role) swapped in at containment: denies everything. */
     containedProfileName: string;
+    /** Alias of the per-region KMS key that snapshot copies shared with the forensic account are encrypted under. */
+    irKeyAlias: string;
+    /** Per-region SSM Command document that runs the memory acquisition script. */
+    memoryDocumentName: string;
 }
 
 export interface MemberIrAutomationArgs {
@@ -29,6 +34,11 @@ export interface MemberIrAutomationArgs {
     names: MemberNames;
     /** Event patterns forwarded to the engine (tag changes; GuardDuty findings when enabled). */
     patterns: Record<string, object>;
+    /** The forensic account and its evidence-copier role: the only outside users of the IR key. */
+    forensicAccountId: string;
+    evidenceCopierRoleArn: string;
+    /** Content of the memory acquisition document (`memoryDocument` of functions/memory.ts). */
+    memoryDocument: object;
 }
 
 /** Tag keys the engine may set on instances (and its own security groups). */
@@ -48,6 +58,8 @@ export class MemberIrAutomation extends pulumi.ComponentResource {
     public readonly forwarderRole: aws.iam.Role;
     /** Rule ARNs by `<region>/<pattern name>`. */
     public readonly ruleArns: Record<string, pulumi.Output<string>> = {};
+    /** The IR KMS key's ARN by region. */
+    public readonly irKeyArns: Record<string, pulumi.Output<string>> = {};
 
     constructor(name: string, args: MemberIrAutomationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ir-forensics:member:MemberIrAutomation", name, {}, opts);
@@ -101,7 +113,7 @@ export class MemberIrAutomation extends pulumi.ComponentResource {
         }, global);
         new aws.iam.RolePolicy(`${name}-responder`, {
             role: this.responderRole.name,
-            policy: policyJson(responderStatements(p, acct, n, [irRole.arn, containedRole.arn])),
+            policy: policyJson(responderStatements(p, acct, n, [irRole.arn, containedRole.arn], args.forensicAccountId)),
         }, global);
 
         this.forwarderRole = new aws.iam.Role(`${name}-forwarder`, {
@@ -117,6 +129,21 @@ export class MemberIrAutomation extends pulumi.ComponentResource {
 
         for (const { region, provider } of args.regions) {
             const regional = { parent: this, provider };
+            const irKey = new aws.kms.Key(`${name}-${region}-ir-key`, {
+                description: "ir-forensics: re-encrypts snapshot copies shared with the forensic account (usable by it only)",
+                enableKeyRotation: true,
+                deletionWindowInDays: 30,
+                policy: irKeyPolicy(p, acct, region, this.responderRole.arn, args.forensicAccountId, args.evidenceCopierRoleArn),
+            }, regional);
+            new aws.kms.Alias(`${name}-${region}-ir-key`, { name: n.irKeyAlias, targetKeyId: irKey.keyId }, regional);
+            this.irKeyArns[region] = irKey.arn;
+            new aws.ssm.Document(`${name}-${region}-memory-document`, {
+                name: n.memoryDocumentName,
+                documentType: "Command",
+                documentFormat: "JSON",
+                targetType: "/AWS::EC2::Instance",
+                content: JSON.stringify(args.memoryDocument),
+            }, regional);
             for (const [pattern, eventPattern] of Object.entries(args.patterns)) {
                 const rule = new aws.cloudwatch.EventRule(`${name}-${region}-${pattern}`, {
                     name: `ir-forensics-${pattern}`,
@@ -139,13 +166,53 @@ export class MemberIrAutomation extends pulumi.ComponentResource {
             irProfileArn: this.irProfile.arn,
             containedProfileArn: this.containedProfile.arn,
             ruleArns: this.ruleArns,
+            irKeyArns: this.irKeyArns,
         });
     }
 }
 
-/** What the engine may do in a member account: triage, isolation, containment, Security Hub tagging. */
-export function responderStatements(partition: string, account: string, names: MemberNames, passableRoles: pulumi.Input<string>[]): Statement[] {
+/**
+ * The IR key's policy: the account administers it; the responder role encrypts snapshot copies with it
+ * through EC2; the forensic account's copier role (and nobody else outside) decrypts them through EC2
+ * to make its evidence copies.
+ */
+function irKeyPolicy(partition: string, account: string, region: string, responderRoleArn: pulumi.Input<string>, forensicAccount: string, copierRoleArn: string) {
+    const viaEc2 = { "kms:ViaService": `ec2.${region}.${dnsSuffixOf(partition)}` };
+    return policyJson([
+        { Sid: "AccountAdministration", Effect: "Allow", Principal: { AWS: `arn:${partition}:iam::${account}:root` }, Action: "kms:*", Resource: "*" },
+        {
+            Sid: "ResponderEncryptsSnapshotCopies",
+            Effect: "Allow",
+            Principal: { AWS: responderRoleArn },
+            Action: ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"],
+            Resource: "*",
+            Condition: { StringEquals: viaEc2 },
+        },
+        {
+            Sid: "ResponderGrantsForSnapshots",
+            Effect: "Allow",
+            Principal: { AWS: responderRoleArn },
+            Action: "kms:CreateGrant",
+            Resource: "*",
+            Condition: { StringEquals: viaEc2, Bool: { "kms:GrantIsForAWSResource": "true" } },
+        },
+        {
+            Sid: "ForensicCopierDecryptsSharedCopies",
+            Effect: "Allow",
+            Principal: { AWS: `arn:${partition}:iam::${forensicAccount}:root` },
+            Action: ["kms:Decrypt", "kms:ReEncryptFrom", "kms:DescribeKey", "kms:CreateGrant"],
+            Resource: "*",
+            Condition: { StringEquals: viaEc2, ArnEquals: { "aws:PrincipalArn": copierRoleArn } },
+        },
+    ]);
+}
+
+/** What the engine may do in a member account: triage, isolation, acquisition, containment, Security Hub tagging. */
+export function responderStatements(
+    partition: string, account: string, names: MemberNames, passableRoles: pulumi.Input<string>[], forensicAccount: string,
+): Statement[] {
     const ec2 = (type: string) => `arn:${partition}:ec2:*:${account}:${type}/*`;
+    const snapshots = `arn:${partition}:ec2:*::snapshot/*`;
     return [
         {
             // Describe and list calls take no resource ARN.
@@ -158,8 +225,63 @@ export function responderStatements(partition: string, account: string, names: M
                 "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeLoadBalancers",
                 // Who set the incident tag (CloudTrail's CreateTags event).
                 "cloudtrail:LookupEvents",
+                // Acquisition: snapshot states, memory size, SSM registration and command results.
+                "ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute", "ec2:DescribeInstanceTypes",
+                "ssm:DescribeInstanceInformation", "ssm:GetCommandInvocation",
             ],
             Resource: "*",
+        },
+        {
+            Sid: "SnapshotEveryVolume",
+            Effect: "Allow",
+            Action: "ec2:CreateSnapshots",
+            Resource: [ec2("instance"), ec2("volume"), snapshots],
+        },
+        {
+            Sid: "CopySnapshots",
+            Effect: "Allow",
+            Action: "ec2:CopySnapshot",
+            Resource: snapshots,
+        },
+        {
+            Sid: "TagSnapshotsAtCreation",
+            Effect: "Allow",
+            Action: "ec2:CreateTags",
+            Resource: snapshots,
+            Condition: { StringEquals: { "ec2:CreateAction": ["CreateSnapshots", "CopySnapshot"] } },
+        },
+        {
+            // Snapshots the engine made carry the case tag; it may share them with the forensic account only.
+            Sid: "ShareCaseSnapshotsWithForensicOnly",
+            Effect: "Allow",
+            Action: "ec2:ModifySnapshotAttribute",
+            Resource: snapshots,
+            Condition: {
+                Null: { "aws:ResourceTag/ir-forensics:case": "false" },
+                "ForAllValues:StringEquals": { "ec2:Add/userId": [forensicAccount] },
+            },
+        },
+        {
+            Sid: "DeleteOnlyCaseSnapshots",
+            Effect: "Allow",
+            Action: "ec2:DeleteSnapshot",
+            Resource: snapshots,
+            Condition: { Null: { "aws:ResourceTag/ir-forensics:case": "false" } },
+        },
+        {
+            // Only the project's own document: no arbitrary commands on a suspect host.
+            Sid: "SendTheMemoryDocument",
+            Effect: "Allow",
+            Action: "ssm:SendCommand",
+            Resource: `arn:${partition}:ssm:*:${account}:document/${names.memoryDocumentName}`,
+        },
+        {
+            // ...and only to instances under incident (the trigger tag is set).
+            Sid: "SendOnlyToInstancesUnderIncident",
+            Effect: "Allow",
+            Action: "ssm:SendCommand",
+            Resource: ec2("instance"),
+            Condition: { Null: { "ssm:resourceTag/SecurityIncidentStatus": "false" } },
         },
         {
             Sid: "ReadInstanceDetails",

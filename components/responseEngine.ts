@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineSettings, RuntimeSettings } from "../functions/aws";
+import { DiskSettings } from "../functions/disk";
 import * as handlers from "../functions/handlers";
 import { engineFunction, EngineFunction } from "./engineFunction";
 import { policyJson, serviceTrustPolicy, Statement } from "./iam";
@@ -29,6 +30,10 @@ export interface ResponseEngineArgs {
     notificationEmails?: string[];
     /** Slack incoming webhook (a secret); a callback posts every notification there. Default: none. */
     slackWebhookUrl?: pulumi.Output<string>;
+    /** Memory acquisition: the module store (this account, this region) and the members' SSM document. */
+    memory: { moduleStoreBucket: string; documentName: string };
+    /** Disk acquisition: the members' IR key alias, the forensic account and its evidence-copier role, lock and cleanup. */
+    disk: DiskSettings & { copierRoleArn: string };
 }
 
 /** Names of the engine's AWS resources that other code addresses by name. */
@@ -113,6 +118,8 @@ export class ResponseEngine extends pulumi.ComponentResource {
             isolation: args.isolation,
             memberAccounts: args.memberAccounts,
             guardDutyMinSeverity: args.guardDutyMinSeverity,
+            memory: args.memory,
+            disk: args.disk,
         }) as pulumi.Output<RuntimeSettings>;
 
         const statements = engineStatements(args, this.casesTable.arn, this.topic.arn, stateMachineArn);
@@ -154,6 +161,18 @@ export class ResponseEngine extends pulumi.ComponentResource {
             statements: [statements.assumeMember, statements.registry, statements.notify],
             callbackFactory: handlers.containHandler,
         });
+        const memory = define("memory", "acquires the instance's memory: SSM command, presigned upload, verification", {
+            statements: [statements.assumeMember, statements.captureMemory, statements.encryptEvidence, statements.decryptEvidence, ...statements.moduleStore],
+            callbackFactory: handlers.memoryHandler,
+            // Completing a capture re-reads the whole image to hash it.
+            timeout: 900,
+            memorySize: 1024,
+        });
+        const disk = define("disk", "snapshots the volumes and copies them into the forensic account", {
+            statements: [statements.assumeMember, statements.assumeCopier],
+            callbackFactory: handlers.diskHandler,
+            timeout: 300,
+        });
         const close = define("close", "closes the case: final manifest, registry, notification", {
             statements: [statements.assumeMember, statements.writeEvidence, statements.encryptEvidence, statements.registry, statements.notify],
             callbackFactory: handlers.closeHandler,
@@ -183,7 +202,7 @@ export class ResponseEngine extends pulumi.ComponentResource {
             name: `/aws/vendedlogs/states/${ENGINE_NAMES.stateMachine}`,
             retentionInDays: args.logRetentionDays,
         }, parent);
-        const steps = [triage, isolate, record, contain, close];
+        const steps = [triage, isolate, record, memory, disk, contain, close];
         const machineRole = new aws.iam.Role(`${name}-incident-role`, {
             path: args.responderRolePath,
             description: "ir-forensics incident state machine",
@@ -216,9 +235,9 @@ export class ResponseEngine extends pulumi.ComponentResource {
             name: ENGINE_NAMES.stateMachine,
             type: "STANDARD",
             roleArn: machineRole.arn,
-            definition: pulumi.all([triage.fn.arn, isolate.fn.arn, record.fn.arn, contain.fn.arn, close.fn.arn, this.topic.arn])
-                .apply(([t, i, r, c, cl, topicArn]) => JSON.stringify(incidentDefinition(
-                    { triage: t, isolate: i, record: r, contain: c, close: cl },
+            definition: pulumi.all([triage.fn.arn, isolate.fn.arn, record.fn.arn, memory.fn.arn, disk.fn.arn, contain.fn.arn, close.fn.arn, this.topic.arn])
+                .apply(([t, i, r, m, d, c, cl, topicArn]) => JSON.stringify(incidentDefinition(
+                    { triage: t, isolate: i, record: r, memory: m, disk: d, contain: c, close: cl },
                     { partition: p, topicArn },
                 ))),
             loggingConfiguration: {
@@ -313,5 +332,58 @@ function engineStatements(args: ResponseEngineArgs, tableArn: pulumi.Input<strin
             Action: "sns:Publish",
             Resource: topicArn,
         } satisfies Statement,
+        captureMemory: {
+            // Presigned UploadParts act with this role's permissions; the image is re-read to hash it.
+            Sid: "CaptureMemoryIntoEvidence",
+            Effect: "Allow",
+            Action: ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+            Resource: pulumi.interpolate`${args.evidence.bucketArn}/cases/*/memory/*`,
+        } satisfies Statement,
+        decryptEvidence: {
+            Sid: "DecryptCaseEvidence",
+            Effect: "Allow",
+            Action: "kms:Decrypt",
+            Resource: args.evidence.keyArn,
+        } satisfies Statement,
+        moduleStore: moduleStoreStatements(p, args.region, args.accountId, args.memory.moduleStoreBucket),
+        assumeCopier: {
+            Sid: "AssumeEvidenceCopier",
+            Effect: "Allow",
+            Action: "sts:AssumeRole",
+            Resource: args.disk.copierRoleArn,
+        } satisfies Statement,
     };
+}
+
+/**
+ * The memory function's use of the module store: presigned GETs of the index, modules and AVML (the
+ * suspect host fetches them with this role's permissions), and the captures' session files.
+ */
+function moduleStoreStatements(partition: string, region: string, account: string, bucket: string): Statement[] {
+    const object = (key: string) => `arn:${partition}:s3:::${bucket}/${key}`;
+    return [
+        {
+            Sid: "ReadModuleStore",
+            Effect: "Allow",
+            Action: "s3:GetObject",
+            Resource: [object("index.json"), object("lime/*"), object("avml/*"), object("sessions/*")],
+        },
+        {
+            Sid: "WriteCaptureSessions",
+            Effect: "Allow",
+            Action: "s3:PutObject",
+            Resource: object("sessions/*"),
+        },
+        {
+            // The store's key, named by what it encrypts (the key is the module factory's).
+            Sid: "ModuleStoreKeyThroughS3",
+            Effect: "Allow",
+            Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+            Resource: `arn:${partition}:kms:${region}:${account}:key/*`,
+            Condition: {
+                StringEquals: { "kms:ViaService": `s3.${region}.amazonaws.com` },
+                StringLike: { "kms:EncryptionContext:aws:s3:arn": `arn:${partition}:s3:::${bucket}/*` },
+            },
+        },
+    ];
 }

@@ -8,7 +8,10 @@ import { EC2Client } from "@aws-sdk/client-ec2";
 import { ElasticLoadBalancingClient } from "@aws-sdk/client-elastic-load-balancing";
 import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { IAMClient } from "@aws-sdk/client-iam";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
+import type { DiskSettings } from "./disk";
+import type { MemorySettings } from "./memory";
 import { InstanceRef } from "./types";
 
 /** Clients acting in the suspect instance's account and region, through the member responder role. */
@@ -20,6 +23,8 @@ export interface MemberClients {
     iam: IAMClient;
     /** The member's CloudTrail in the instance's region (who set the incident tag). */
     cloudtrail?: CloudTrailClient;
+    /** Systems Manager in the instance's region (memory acquisition). */
+    ssm?: SSMClient;
 }
 
 /** Gives the clients for an instance's account and region (assuming the member role on AWS). */
@@ -69,27 +74,32 @@ export interface RuntimeSettings extends EngineSettings {
     guardDutyMinSeverity?: number;
     /** Security Hub custom action ids (the tagger tells Analyze from Contain by them). */
     securityHubActions?: { analyzeId: string; containId: string };
+    /** Memory acquisition: the member document and the module store (the memory function only). */
+    memory?: MemorySettings;
+    /** Disk acquisition (the disk function only), with the forensic account's evidence-copier role. */
+    disk?: DiskSettings & { copierRoleArn: string };
+}
+
+/** Clients acting in another account through a role (the forensic account's evidence copier). */
+export async function assumedCredentials(sts: STSClient, roleArn: string, sessionName: string) {
+    const out = await sts.send(new AssumeRoleCommand({
+        RoleArn: roleArn,
+        RoleSessionName: sessionName.replace(/[^\w+=,.@-]/g, "-").slice(0, 64),
+        DurationSeconds: 900,
+    }));
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey) {
+        throw new Error(`AssumeRole ${roleArn} returned no credentials`);
+    }
+    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken };
 }
 
 /** Member clients assumed through STS (the Lambda wrappers use this; tests pass their own factory). */
 export function assumingMemberClients(sts: STSClient, settings: Pick<EngineSettings, "partition" | "member">): MemberClientFactory {
     return async (instance, sessionName) => {
         const roleArn = `arn:${settings.partition}:iam::${instance.accountId}:role${settings.member.responderRolePath}${settings.member.responderRoleName}`;
-        const out = await sts.send(new AssumeRoleCommand({
-            RoleArn: roleArn,
-            // Session names show in the member account's CloudTrail: the case id ties each call to its case.
-            RoleSessionName: sessionName.replace(/[^\w+=,.@-]/g, "-").slice(0, 64),
-            DurationSeconds: 900,
-        }));
-        const c = out.Credentials;
-        if (!c?.AccessKeyId || !c.SecretAccessKey) {
-            throw new Error(`AssumeRole ${roleArn} returned no credentials`);
-        }
-        const config = {
-            region: instance.region,
-            credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken },
-            maxAttempts: 5,
-        };
+        // Session names show in the member account's CloudTrail: the case id ties each call to its case.
+        const config = { region: instance.region, credentials: await assumedCredentials(sts, roleArn, sessionName), maxAttempts: 5 };
         return {
             ec2: new EC2Client(config),
             autoScaling: new AutoScalingClient(config),
@@ -97,6 +107,7 @@ export function assumingMemberClients(sts: STSClient, settings: Pick<EngineSetti
             elb: new ElasticLoadBalancingClient(config),
             // IAM is global: its endpoint is in the partition's home region.
             cloudtrail: new CloudTrailClient(config),
+            ssm: new SSMClient(config),
             iam: new IAMClient({ ...config, region: settings.partition === "aws-cn" ? "cn-north-1" : settings.partition === "aws-us-gov" ? "us-gov-west-1" : "us-east-1" }),
         };
     };

@@ -9,6 +9,7 @@ import { CreateTagsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { GetInstanceProfileCommand, GetRolePolicyCommand, IAMClient, PutRolePolicyCommand, Role } from "@aws-sdk/client-iam";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { EngineSettings, MemberClientFactory, errorText } from "./aws";
+import { foldAcquisition } from "./fold";
 import { ProfileAssociationFacts, cutNetwork, profileNameOf, protectInstance, publish, swapProfile } from "./isolation";
 import { getInstance, markContained } from "./registry";
 import { VpcLookups } from "./securityGroups";
@@ -164,10 +165,11 @@ async function markAndTag(ec2: EC2Client, deps: ContainmentDeps, state: CaseStat
     })), () => ({ detail: wanted }));
 }
 
-/** Folds the acquisition branches' records (the Parallel state's output) into the case's steps. */
+/** Folds the acquisition branches' results (the Parallel state's output) into the case; returns their records. */
 function withAcquisition(state: CaseState, next: CaseState): StepRecord[] {
-    const known = new Set(next.steps.map((s) => `${s.step}|${s.startedAt}`));
-    next.steps.push(...(state.acquisition ?? []).filter((s) => !known.has(`${s.step}|${s.startedAt}`)));
+    const folded = foldAcquisition({ ...next, acquisition: state.acquisition });
+    next.steps = folded.steps;
+    next.artifacts = folded.artifacts;
     delete next.acquisition;
     return next.steps.filter((s) => s.step === "memory" || s.step === "disk");
 }

@@ -15,7 +15,7 @@
  */
 import {
     CopySnapshotCommand, CreateSnapshotsCommand, CreateTagsCommand, DeleteSnapshotCommand, DescribeSnapshotAttributeCommand,
-    DescribeSnapshotsCommand, EC2Client, ModifySnapshotAttributeCommand, Snapshot, Tag,
+    DescribeSnapshotsCommand, EC2Client, LockSnapshotCommand, ModifySnapshotAttributeCommand, Snapshot, Tag,
 } from "@aws-sdk/client-ec2";
 import { EngineSettings, MemberClientFactory, errorText, now } from "./aws";
 import { StepRecorder, describeInstance, errorCode } from "./steps";
@@ -31,7 +31,7 @@ export const DISK_MEMBER_ACCOUNT_TAG = "ir-forensics:member-account";
 export const DEFAULT_MAX_CHECKS = 720;
 
 /** The part of the chain a record is about. */
-export type DiskStage = "snapshot" | "copy" | "share" | "evidence" | "cleanup";
+export type DiskStage = "snapshot" | "copy" | "share" | "evidence" | "lock" | "cleanup";
 
 /** One volume's chain: original snapshot → member-side re-encrypted copy → evidence snapshot. */
 export interface DiskSnapshot {
@@ -50,6 +50,8 @@ export interface DiskSnapshot {
     evidenceSnapshotId?: string;
     evidenceState?: string;
     evidenceKmsKeyId?: string;
+    /** EBS snapshot lock of the evidence snapshot, as EC2 confirmed it. */
+    evidenceLock?: { mode: string; lockedUntil?: string };
     copyDeleted?: boolean;
     originalDeleted?: boolean;
     /** Set when this volume's chain failed: later stages leave it alone. */
@@ -85,6 +87,17 @@ export interface DiskSettings {
     /** Delete the original snapshots once their evidence copy completed (default: keep). */
     deleteOriginals?: boolean;
     maxChecks?: number;
+    /** Lock the evidence snapshots (EBS snapshot lock) once completed; unset: not locked. */
+    lock?: SnapshotLock;
+}
+
+/** EBS snapshot lock settings (config `evidence.snapshotLock`). */
+export interface SnapshotLock {
+    /** governance: users with ec2:UnlockSnapshot may unlock; compliance: nobody, once the cool-off ends. */
+    mode: "governance" | "compliance";
+    days: number;
+    /** Compliance mode only: hours during which the lock can still be changed (0-72). */
+    coolOffHours?: number;
 }
 
 export interface MemberDiskDeps {
@@ -423,6 +436,34 @@ export async function copyIntoForensic(progress: DiskProgress, deps: ForensicDis
     });
 }
 
+/**
+ * Locks each completed evidence snapshot with EBS snapshot lock, so that not even the forensic account's
+ * administrators can delete it before the lock expires (compliance mode). A failed lock is recorded and
+ * leaves the evidence in place: the chain is not ended.
+ */
+export async function lockEvidence(progress: DiskProgress, deps: { forensicEc2: EC2Client; settings?: { lock?: SnapshotLock } }): Promise<DiskProgress> {
+    const lock = deps.settings?.lock;
+    if (!lock) {
+        return progress;
+    }
+    return task(progress, "lock", async (rec, next) => {
+        for (const entry of next.snapshots.filter((s) => s.error === undefined && s.evidenceState === "completed" && s.evidenceSnapshotId && !s.evidenceLock)) {
+            const id = entry.evidenceSnapshotId ?? "";
+            const locked = await rec.attempt("ec2:LockSnapshot", id, () => deps.forensicEc2.send(new LockSnapshotCommand({
+                SnapshotId: id,
+                LockMode: lock.mode,
+                LockDuration: lock.days,
+                ...(lock.mode === "compliance" && lock.coolOffHours ? { CoolOffPeriod: lock.coolOffHours } : {}),
+            })), (out) => ({ detail: { mode: out.LockState, lockedUntil: out.LockExpiresOn?.toISOString() } }));
+            if (locked.ok) {
+                entry.evidenceLock = { mode: locked.value.LockState ?? lock.mode, lockedUntil: locked.value.LockExpiresOn?.toISOString() };
+            } else {
+                next.failed.push({ stage: "lock", sourceVolumeId: entry.sourceVolumeId, snapshotId: id, error: locked.error, at: now() });
+            }
+        }
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. Cleanup
 
@@ -495,6 +536,7 @@ export function diskStepRecord(progress: DiskProgress): { step: StepRecord; arti
             evidenceSnapshotId: s.evidenceSnapshotId,
             evidenceKmsKeyId: s.evidenceKmsKeyId,
             evidenceState: s.evidenceState,
+            ...(s.evidenceLock ? { evidenceLock: s.evidenceLock } : {}),
             ...(s.error ? { error: s.error } : {}),
         },
     }));

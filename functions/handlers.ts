@@ -4,11 +4,16 @@
  * folder. Nothing here holds a client at module level (Pulumi serializes what a callback references).
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { S3Client } from "@aws-sdk/client-s3";
+import { EC2Client } from "@aws-sdk/client-ec2";
+import { GetObjectCommand, S3Client, UploadPartCommand } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { STSClient } from "@aws-sdk/client-sts";
-import { assumingMemberClients, RuntimeSettings } from "./aws";
+import {
+    DiskRound, MemoryRound, advanceDisk, advanceMemory, beginDisk, beginMemory, finishDisk, finishMemory,
+} from "./acquisition";
+import { assumedCredentials, assumingMemberClients, RuntimeSettings } from "./aws";
 import { openCase } from "./cases";
 import { contain } from "./containment";
 import { isolate } from "./isolation";
@@ -18,7 +23,7 @@ import { settingsFromEnvironment } from "./runtime";
 import { tagFromFinding } from "./securityHub";
 import { postToSlack } from "./slack";
 import { triage } from "./triage";
-import { CaseState } from "./types";
+import { AcquisitionResult, CaseState } from "./types";
 
 type Handler<E, R> = (event: E, context: unknown) => Promise<R>;
 
@@ -70,6 +75,53 @@ export function closeHandler(): Handler<CaseState, CaseState> {
     const identity = { member: assumingMemberClients(new STSClient({}), settings), engineRoleName: settings.member.responderRoleName };
     // Who set the tag: CloudTrail has usually delivered the event by the time the case closes.
     return async (state) => closeCase(await identifyTrigger(state, identity), deps);
+}
+
+/** What the acquisition Task states send: the case (begin), or the branch's document (advance, finish). */
+export type BranchEvent<P> = { action: "begin"; case: CaseState } | { action: "advance" | "finish"; progress: P };
+
+function required<T>(value: T | undefined, name: string): T {
+    if (value === undefined) {
+        throw new Error(`${name} missing from the settings`);
+    }
+    return value;
+}
+
+export function memoryHandler(): Handler<BranchEvent<MemoryRound>, MemoryRound | AcquisitionResult> {
+    const settings = settingsFromEnvironment<RuntimeSettings>();
+    const memory = required(settings.memory, "memory");
+    const member = assumingMemberClients(new STSClient({}), settings);
+    // Presigned URLs must not carry a checksum of an empty body (the host sends each part's own SHA-256).
+    const evidence = new S3Client({ region: settings.evidenceRegion, requestChecksumCalculation: "WHEN_REQUIRED" });
+    const store = new S3Client({ requestChecksumCalculation: "WHEN_REQUIRED" });
+    const deps = {
+        member,
+        ssmFor: async (instance: CaseState["instance"]) => required((await member(instance, `irf-memory-${instance.instanceId}`)).ssm, "member ssm client"),
+        s3: evidence,
+        store,
+        presign: (command: GetObjectCommand | UploadPartCommand, expiresIn: number) => command instanceof UploadPartCommand
+            ? getSignedUrl(evidence, command, { expiresIn })
+            : getSignedUrl(command.input.Bucket === memory.moduleStoreBucket ? store : evidence, command, { expiresIn }),
+        settings: { ...settings, memory },
+    };
+    return async (event) => event.action === "begin" ? beginMemory(event.case, deps)
+        : event.action === "advance" ? advanceMemory(event.progress, deps) : finishMemory(event.progress);
+}
+
+export function diskHandler(): Handler<BranchEvent<DiskRound>, DiskRound | AcquisitionResult> {
+    const settings = settingsFromEnvironment<RuntimeSettings>();
+    const disk = required(settings.disk, "disk");
+    const sts = new STSClient({});
+    const deps = {
+        member: assumingMemberClients(sts, settings),
+        // The evidence copies are made by the forensic account's copier role, in the evidence region.
+        forensicEc2: async () => new EC2Client({
+            region: settings.evidenceRegion, maxAttempts: 5, credentials: await assumedCredentials(sts, disk.copierRoleArn, "irf-evidence-copy"),
+        }),
+        settings: { ...settings, disk, forensicRegion: settings.evidenceRegion },
+    };
+    return async (event) => event.action === "begin" ? beginDisk(event.case, deps)
+        : event.action === "advance" ? advanceDisk(event.progress, deps) : finishDisk(event.progress);
 }
 
 export function securityHubHandler(): Handler<unknown, unknown> {

@@ -84,6 +84,8 @@ export interface MemoryAttempt {
     exitCode?: number;
     report?: HostReport;
     decision?: { accepted: boolean; reasons: string[] };
+    /** The upload was aborted before anything could be uploaded (presigning or SendCommand failed). */
+    aborted?: boolean;
 }
 
 export interface MemoryProgress {
@@ -363,6 +365,7 @@ export async function startCapture(progress: MemoryProgress, deps: StartDeps): P
     } catch (err) {
         rec.record("presign", "failed", { target: key, error: errorText(err).replace(/https?:\/\/\S+/g, "<url>") });
         await abortUpload(deps.s3, evidenceBucket, key, uploadId, rec);
+        attempt.aborted = true;
         return fail("presigning failed");
     }
 
@@ -380,6 +383,7 @@ export async function startCapture(progress: MemoryProgress, deps: StartDeps): P
     })), (out) => ({ detail: { commandId: out.Command?.CommandId, document: memory.documentName, attempt: attemptNo, forceTool } }));
     if (!sent.ok || !sent.value.Command?.CommandId) {
         await abortUpload(deps.s3, evidenceBucket, key, uploadId, rec);
+        attempt.aborted = true;
         attempt.poll = "failed";
         return fail(sent.ok ? "SendCommand returned no command id" : sent.error);
     }

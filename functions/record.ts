@@ -8,6 +8,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { EngineSettings, errorText, now } from "./aws";
 import { EvidenceRef, putEvidenceJson } from "./evidence";
+import { foldAcquisition } from "./fold";
 import { notify } from "./notify";
 import { endCase } from "./registry";
 import { ActionRecord, Artifact, CASES_PREFIX, CaseOutcome, CaseState, InstanceFacts, StepRecord } from "./types";
@@ -62,7 +63,7 @@ export function manifestKey(caseId: string): string {
 /** Every failure of the case, flattened: failed steps, failed actions, and a caught error not yet recorded. */
 export function manifestFailures(state: CaseState): ManifestFailure[] {
     const failures: ManifestFailure[] = [];
-    for (const s of allSteps(state)) {
+    for (const s of foldAcquisition(state).steps) {
         if (s.error) {
             failures.push({ step: s.step, error: s.error });
         }
@@ -76,7 +77,8 @@ export function manifestFailures(state: CaseState): ManifestFailure[] {
     return failures;
 }
 
-export function buildManifest(state: CaseState, updatedAt: string): Manifest {
+export function buildManifest(unfolded: CaseState, updatedAt: string): Manifest {
+    const state = foldAcquisition(unfolded);
     return {
         schemaVersion: MANIFEST_SCHEMA_VERSION,
         caseId: state.caseId,
@@ -87,7 +89,7 @@ export function buildManifest(state: CaseState, updatedAt: string): Manifest {
         updatedAt,
         executionArn: state.executionArn,
         status: state.outcome ?? "running",
-        steps: allSteps(state),
+        steps: state.steps,
         artifacts: state.artifacts,
         failures: manifestFailures(state),
     };
@@ -122,8 +124,8 @@ export async function closeCase(state: CaseState, deps: CloseDeps): Promise<Case
         return ended ? "ok" : "noop";
     }));
     const closedWith = (done: ActionRecord[]): CaseState => {
-        const { lastError: _e, acquisition: _a, ...rest } = state;
-        return { ...rest, outcome, steps: [...allSteps(state), closeStep(startedAt, outcome, done)] };
+        const { lastError: _e, ...rest } = foldAcquisition(state);
+        return { ...rest, outcome, steps: [...rest.steps, closeStep(startedAt, outcome, done)] };
     };
     actions.push(await attempt("notify", async () => {
         await notify(deps.sns, deps.settings.topicArn, closeNotification(closedWith(actions), outcome, deps.settings));
@@ -169,12 +171,6 @@ function networkContained(step: StepRecord, facts: InstanceFacts | undefined): b
 function instanceMissing(step: StepRecord): boolean {
     return step.detail?.instanceFound === false || step.detail?.instanceMissing === true
         || /InvalidInstanceID\.NotFound|instance not found/i.test(step.error ?? "");
-}
-
-/** The steps, with the acquisition branches' records that containment has not folded in yet. */
-function allSteps(state: CaseState): StepRecord[] {
-    const known = new Set(state.steps.map((s) => `${s.step}|${s.startedAt}`));
-    return [...state.steps, ...(state.acquisition ?? []).filter((s) => !known.has(`${s.step}|${s.startedAt}`))];
 }
 
 function closeStep(startedAt: string, outcome: CaseOutcome, actions: ActionRecord[]): StepRecord {

@@ -81,6 +81,11 @@ export interface StepRecord {
     detail?: Record<string, unknown>;
 }
 
+/** What an acquisition branch returns: its step record and the evidence it produced. */
+export interface AcquisitionResult extends StepRecord {
+    artifacts?: Artifact[];
+}
+
 /** An evidence item the case produced. */
 export interface Artifact {
     kind: "metadata" | "memory" | "disk-snapshot" | "log";
@@ -139,8 +144,8 @@ export interface CaseState extends CaseInput {
     facts?: InstanceFacts;
     /** Set by the state machine's Catch when a step threw: the next step records it. */
     lastError?: { Error?: string; Cause?: string };
-    /** The acquisition branches' records, as the Parallel state returns them (containment folds them into steps). */
-    acquisition?: StepRecord[];
+    /** The acquisition branches' results, as the Parallel state returns them (containment folds them into the case). */
+    acquisition?: AcquisitionResult[];
     /** Set by the close step: how the case ended (the state machine fails the execution unless contained). */
     outcome?: CaseOutcome;
 }

@@ -68,4 +68,15 @@ export const MEMBER_NAMES = {
     forwarderRoleName: "ir-forensics-event-forwarder",
     irProfileName: "ir-forensics-ir-instance",
     containedProfileName: "ir-forensics-contained",
+    /** KMS key (per region) that member-side snapshot copies are re-encrypted under, shared with the forensic account. */
+    irKeyAlias: "alias/ir-forensics-ebs",
+    /** SSM Command document (per region) that runs the memory acquisition script. */
+    memoryDocumentName: "ir-forensics-acquire-memory",
 } as const;
+
+/**
+ * The forensic account's role that the engine assumes to copy shared snapshots into evidence snapshots
+ * (and lock them). It can copy, tag and lock, never delete.
+ */
+export const EVIDENCE_COPIER_ROLE_NAME = "ir-forensics-evidence-copier";
+export const EVIDENCE_COPIER_ROLE_PATH = "/ir-forensics/";

@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AnalysisNetwork } from "../components/analysisNetwork";
 import { ConfigRecorder } from "../components/configRecorder";
+import { EvidenceCopier } from "../components/evidenceCopier";
 import { EvidenceStore } from "../components/evidenceStore";
 import { InvestigatorAccess } from "../components/investigatorAccess";
 import { LogBucket, LogDelivery } from "../components/logBucket";
@@ -79,6 +80,19 @@ export function forensicStack(config: ForensicConfig) {
         symbolsPrefix: conventions.SYMBOLS_PREFIX,
         accountId: config.accounts.security,
     };
+    // The engine's way into this account for disk evidence: copy, tag and lock snapshots, never delete.
+    const copier = new EvidenceCopier("evidence-copier", {
+        partition,
+        accountId: account,
+        organizationId: config.organizationId,
+        roleName: conventions.EVIDENCE_COPIER_ROLE_NAME,
+        rolePath: conventions.EVIDENCE_COPIER_ROLE_PATH,
+        responderAccountId: config.accounts.security,
+        responderRolePattern: conventions.rolePathPattern(partition, config.accounts.security, conventions.RESPONDER_ROLE_PATH),
+        evidenceKeyArn: evidence.keyArn,
+        memberKeyAlias: conventions.MEMBER_NAMES.irKeyAlias,
+    }, opts);
+
     const investigators = new InvestigatorAccess("investigator", {
         partition,
         region,
@@ -168,6 +182,7 @@ export function forensicStack(config: ForensicConfig) {
         evidenceBucketArn: evidence.bucketArn,
         evidenceKeyArn: evidence.keyArn,
         evidenceTrailArn: evidence.trail.arn,
+        evidenceCopierRoleArn: copier.role.arn,
         evidenceTrailBucketName: evidence.trailBucketName,
         logBucketName: logs.bucketName,
         vpcId: network.vpcId,

@@ -3,10 +3,14 @@
  * every configured account and region (one explicit provider each, assuming the deploy role there). It
  * reads the forensic stack's outputs by StackReference and checks they belong to the configured account.
  */
+import * as fs from "fs";
+import * as path from "path";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { memoryDocument } from "../functions/memory";
 import { casePatterns } from "../components/eventPatterns";
 import { MemberIrAutomation } from "../components/memberIrAutomation";
+import { MODULE_FACTORY_ROLE_PATH, ModuleFactory } from "../components/moduleFactory";
 import { ResponseEngine } from "../components/responseEngine";
 import { SecurityHubActions } from "../components/securityHubActions";
 import { SecurityConfig } from "./config";
@@ -49,6 +53,7 @@ export function securityStack(config: SecurityConfig, slackWebhookUrl?: pulumi.O
 
     const p = config.partition;
     const patterns = casePatterns(config.guardDutyMinSeverity);
+    const copierRoleArn = conventions.roleArn(p, config.accounts.forensic, conventions.EVIDENCE_COPIER_ROLE_PATH, conventions.EVIDENCE_COPIER_ROLE_NAME);
     const engine = new ResponseEngine("engine", {
         partition: p,
         region: config.region,
@@ -69,6 +74,17 @@ export function securityStack(config: SecurityConfig, slackWebhookUrl?: pulumi.O
         logRetentionDays: config.logRetentionDays,
         notificationEmails: config.notifications.emails,
         slackWebhookUrl,
+        memory: {
+            moduleStoreBucket: conventions.moduleStoreBucketName(config.accounts.security, config.region),
+            documentName: conventions.MEMBER_NAMES.memoryDocumentName,
+        },
+        disk: {
+            memberKeyAlias: conventions.MEMBER_NAMES.irKeyAlias,
+            forensicAccountId: config.accounts.forensic,
+            copierRoleArn,
+            deleteOriginals: config.acquisition.deleteOriginalSnapshots,
+            ...(config.acquisition.snapshotLock ? { lock: config.acquisition.snapshotLock } : {}),
+        },
     }, { provider });
 
     const engineRolePattern = conventions.rolePathPattern(p, config.accounts.security, conventions.RESPONDER_ROLE_PATH);
@@ -83,7 +99,36 @@ export function securityStack(config: SecurityConfig, slackWebhookUrl?: pulumi.O
         names: conventions.MEMBER_NAMES,
         // GuardDuty findings are forwarded from members too, for organizations without a delegated administrator here.
         patterns,
+        forensicAccountId: config.accounts.forensic,
+        evidenceCopierRoleArn: copierRoleArn,
+        memoryDocument: memoryDocument(fs.readFileSync(path.join(__dirname, "..", "imagebuilder", "acquire-memory.sh"), "utf8")),
     }));
+
+    // Module factory: the store in this region; builders in every region that lists AMIs (this account).
+    const factoryRegions = Object.keys(config.moduleFactory.amiIds).filter((r) => r !== config.region);
+    const modules = new ModuleFactory("modules", {
+        partition: p,
+        region: config.region,
+        accountId: config.accounts.security,
+        organizationId: config.organizationId,
+        bucketName: conventions.moduleStoreBucketName(config.accounts.security, config.region),
+        responderRolePattern: engineRolePattern,
+        investigators: {
+            accountId: config.accounts.forensic,
+            rolePattern: conventions.rolePathPattern(p, config.accounts.forensic, conventions.INVESTIGATOR_ROLE_PATH),
+        },
+        symbolsPrefix: conventions.SYMBOLS_PREFIX,
+        rolePath: MODULE_FACTORY_ROLE_PATH,
+        notificationTopicArn: engine.topic.arn,
+        engineBusName: engine.bus.name,
+        builds: config.moduleFactory,
+        regionProviders: Object.fromEntries(factoryRegions.map((r) => [r, new aws.Provider(`security-${r}`, {
+            region: r as aws.Region,
+            allowedAccountIds: [config.accounts.security],
+            defaultTags: { tags: defaultTags(config) },
+        })])),
+        logRetentionDays: config.logRetentionDays,
+    }, { provider });
 
     let securityHub: SecurityHubActions | undefined;
     if (config.securityHub.enabled) {
@@ -118,6 +163,9 @@ export function securityStack(config: SecurityConfig, slackWebhookUrl?: pulumi.O
         casesTableName: engine.casesTable.name,
         notificationTopicArn: engine.topic.arn,
         functionNames: Object.fromEntries(Object.entries(engine.functions).map(([k, f]) => [k, f.fn.name])),
+        moduleStoreBucketName: modules.bucketName,
+        moduleStoreKeyArn: modules.keyArn,
+        moduleBuildRequestRuleArn: modules.buildRequestRule.arn,
         memberResponderRoleArns: Object.fromEntries(members.map((m, i) => [config.members[i].accountId, m.responderRole.arn])),
         ...(securityHub ? { securityHubAnalyzeActionArn: securityHub.analyzeActionArn, securityHubContainActionArn: securityHub.containActionArn } : {}),
     };

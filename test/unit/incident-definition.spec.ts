@@ -9,6 +9,8 @@ const FNS: IncidentFunctions = {
     record: "arn:aws:lambda:eu-west-1:222233334444:function:ir-forensics-record",
     contain: "arn:aws:lambda:eu-west-1:222233334444:function:ir-forensics-contain",
     close: "arn:aws:lambda:eu-west-1:222233334444:function:ir-forensics-close",
+    memory: "arn:aws:lambda:eu-west-1:222233334444:function:ir-forensics-memory",
+    disk: "arn:aws:lambda:eu-west-1:222233334444:function:ir-forensics-disk",
 };
 const TOPIC = "arn:aws:sns:eu-west-1:222233334444:ir-forensics-notifications";
 const definition = incidentDefinition(FNS, { partition: "aws", topicArn: TOPIC });
@@ -32,8 +34,46 @@ function successors(state: any): string[] {
     ].filter((s): s is string => typeof s === "string");
 }
 
+type Failures = Partial<Record<keyof IncidentFunctions | "memoryBegin" | "memoryAdvance" | "diskAdvance" | "diskFinish", string>>;
+
+/**
+ * An acquisition branch's function: `begin` returns a document that waits, each `advance` counts a round
+ * until `rounds`, `finish` returns the branch's record. `fail` names the actions that throw.
+ */
+function branch(step: "memory" | "disk", rounds: number, trace: string[], fail: Failures) {
+    const crash = (what: keyof Failures) => {
+        if (fail[what]) {
+            throw Object.assign(new Error(fail[what]), { name: "StepCrashed" });
+        }
+    };
+    const key = (action: string) => `${step}${action}` as keyof Failures;
+    return {
+        begin: async (input: any) => {
+            trace.push(`${step}:begin`);
+            crash(key("Begin"));
+            assert.strictEqual(input.action, "begin");
+            return { caseId: input.case.caseId, rounds: 0, waiting: true, done: false };
+        },
+        advance: async (input: any) => {
+            trace.push(`${step}:advance`);
+            crash(key("Advance"));
+            const n = input.progress.rounds + 1;
+            return { ...input.progress, rounds: n, waiting: n % 2 === 1, done: n >= rounds };
+        },
+        finish: async (input: any) => {
+            trace.push(`${step}:finish`);
+            crash(key("Finish"));
+            const p = input.progress;
+            return {
+                step, status: p.branchError ? "partial" : "succeeded", startedAt: "t0", endedAt: "t1", actions: [], rounds: p.rounds,
+                ...(p.branchError ? { error: p.branchError.Error } : {}),
+            };
+        },
+    };
+}
+
 /** Step handlers that append their step to the case; `fail` makes the named step throw. */
-function handlers(trace: string[], fail: Partial<Record<keyof IncidentFunctions, string>> = {}) {
+function handlers(trace: string[], fail: Failures = {}) {
     const step = (name: keyof IncidentFunctions) => async (input: any) => {
         trace.push(name);
         if (fail[name]) {
@@ -58,13 +98,18 @@ function handlers(trace: string[], fail: Partial<Record<keyof IncidentFunctions,
             trace.push("notify");
             return {};
         },
+        ...Object.fromEntries((["memory", "disk"] as const).flatMap((step) => {
+            const fns = branch(step, step === "memory" ? 3 : 4, trace, fail);
+            const prefix = step === "memory" ? "Memory" : "Disk";
+            return [[`${prefix}Begin`, fns.begin], [`${prefix}Advance`, fns.advance], [`${prefix}Finish`, fns.finish]];
+        })),
     };
 }
 
-async function run(input: object, trace: string[], fail: Partial<Record<keyof IncidentFunctions, string>> = {}) {
+async function run(input: object, trace: string[], fail: Failures = {}) {
     const machine = new StateMachine(definition as any, { validationOptions: { checkArn: false } });
     const execution = machine.run(input as any, {
-        overrides: { taskResourceLocalHandlers: handlers(trace, fail) },
+        overrides: { taskResourceLocalHandlers: handlers(trace, fail), waitTimeOverrides: { MemoryWait: 0, DiskWait: 0 } },
         // aws-local-stepfunctions has no execution ARN of its own: give the context object one.
         context: {
             Execution: { Id: `arn:aws:states:eu-west-1:222233334444:execution:ir-forensics-incident:${INPUT.caseId}` },
@@ -115,14 +160,45 @@ describe("incident state machine definition", () => {
         }
     });
 
+    /** The trace without the acquisition branches' entries (they interleave). */
+    const main = (trace: string[]) => trace.filter((t) => !t.includes(":"));
+    const of = (trace: string[], step: string) => trace.filter((t) => t.startsWith(`${step}:`));
+
     it("analyze: triage, isolation, record, acquisition, containment, close, in that order", async () => {
         const trace: string[] = [];
         const out: any = await run(INPUT, trace);
-        assert.deepStrictEqual(trace, ["triage", "isolate", "record", "notify", "contain", "close"]);
+        assert.deepStrictEqual(main(trace), ["triage", "isolate", "record", "notify", "contain", "close"]);
+        // Each branch: begin, rounds (with waits in between) until done, finish; both before notify.
+        assert.deepStrictEqual(of(trace, "memory"), ["memory:begin", ...Array(3).fill("memory:advance"), "memory:finish"]);
+        assert.deepStrictEqual(of(trace, "disk"), ["disk:begin", ...Array(4).fill("disk:advance"), "disk:finish"]);
+        assert.ok(trace.lastIndexOf("memory:finish") < trace.indexOf("notify") && trace.lastIndexOf("disk:finish") < trace.indexOf("notify"));
         assert.strictEqual(out.outcome, "contained");
-        assert.strictEqual(out.acquisition.length, 2);
-        assert.deepStrictEqual(out.acquisition.map((a: any) => [a.step, a.status]), [["memory", "skipped"], ["disk", "skipped"]]);
+        assert.deepStrictEqual(out.acquisition.map((a: any) => [a.step, a.status, a.rounds]), [["memory", "succeeded", 3], ["disk", "succeeded", 4]]);
         assert.match(out.executionArn, /.+/);
+    });
+
+    it("a crashed acquisition round ends that branch with what it has; the other branch and containment go on", async () => {
+        const trace: string[] = [];
+        const out: any = await run(INPUT, trace, { diskAdvance: "snapshot API down" });
+        assert.deepStrictEqual(of(trace, "disk"), ["disk:begin", "disk:advance", "disk:finish"]);
+        assert.deepStrictEqual(of(trace, "memory"), ["memory:begin", ...Array(3).fill("memory:advance"), "memory:finish"]);
+        assert.deepStrictEqual(out.acquisition.map((a: any) => [a.step, a.status]), [["memory", "succeeded"], ["disk", "partial"]]);
+        assert.strictEqual(out.acquisition[1].error, "StepCrashed");
+        assert.strictEqual(out.outcome, "contained");
+    });
+
+    it("a branch whose function cannot even start or finish still yields a failed record, and containment runs", async () => {
+        const trace: string[] = [];
+        const out: any = await run(INPUT, trace, { memoryBegin: "no SSM client", diskFinish: "payload too large" });
+        assert.deepStrictEqual(of(trace, "memory"), ["memory:begin"]);
+        assert.deepStrictEqual(out.acquisition.map((a: any) => [a.step, a.status]), [["memory", "failed"], ["disk", "failed"]]);
+        for (const record of out.acquisition) {
+            assert.match(record.error, /the branch's function failed/);
+            assert.strictEqual(record.detail.branchError.Error, "StepCrashed");
+            assert.deepStrictEqual(record.actions, []);
+        }
+        assert.deepStrictEqual(main(trace), ["triage", "isolate", "record", "notify", "contain", "close"]);
+        assert.strictEqual(out.outcome, "contained");
     });
 
     it("contain: triage then containment, no isolation or acquisition", async () => {
@@ -134,7 +210,7 @@ describe("incident state machine definition", () => {
     it("still contains when triage and isolation crash, and keeps the error on the case", async () => {
         const trace: string[] = [];
         const out: any = await run(INPUT, trace, { triage: "describe failed", isolate: "throttled" });
-        assert.deepStrictEqual(trace, ["triage", "isolate", "record", "notify", "contain", "close"]);
+        assert.deepStrictEqual(main(trace), ["triage", "isolate", "record", "notify", "contain", "close"]);
         assert.strictEqual(out.outcome, "contained");
         assert.strictEqual(out.lastError.Error, "StepCrashed");
         assert.match(out.lastError.Cause, /throttled/);
@@ -143,7 +219,7 @@ describe("incident state machine definition", () => {
     it("ends FAILED when containment crashed, after recording the case", async () => {
         const trace: string[] = [];
         await assert.rejects(run(INPUT, trace, { contain: "access denied" }), /without the instance contained/);
-        assert.deepStrictEqual(trace, ["triage", "isolate", "record", "notify", "contain", "close"]);
+        assert.deepStrictEqual(main(trace), ["triage", "isolate", "record", "notify", "contain", "close"]);
     });
 
     it("ends FAILED when the final record cannot be written", async () => {
