@@ -185,6 +185,40 @@ describe("config", () => {
         });
     });
 
+    describe("SIFT image and workstations", () => {
+        it("defaults to weekly dependency checks, 3 AMIs kept, x86_64, and workstations that stop after 4 idle hours, never launched by themselves", () => {
+            const c = loadForensicConfig(forensic({ "ir-forensics:sift": undefined, "ir-forensics:workstation": undefined }));
+            assert.deepStrictEqual(c.sift, {
+                architecture: "x86_64", schedule: "cron(0 9 ? * sun *)", keepImages: 3, buildInstanceTypes: ["m6i.large", "m5.large"],
+                rootVolumeGiB: 100, buildCidr: "10.67.0.0/24",
+            });
+            assert.deepStrictEqual(c.workstation, { instanceType: "m6i.xlarge", idleStopHours: 4, launchAtCaseEnd: false });
+            assert.deepStrictEqual(c.sift.buildInstanceTypes, [...DEFAULTS.sift.buildInstanceTypes]);
+        });
+        it("refuses arm64, which SIFT does not support", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:sift.architecture": "arm64" })), "sift.architecture", /x86_64 \(SIFT's installer, cast, and its salt states support amd64 only\), got "arm64"/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:sift.architecture": "i386" })), "sift.architecture", /one of x86_64/);
+        });
+        it("takes only six-field Image Builder cron expressions", () => {
+            assert.strictEqual(loadForensicConfig(forensic({ "ir-forensics:sift.schedule": "cron(0 3 1 * ? *)" })).sift.schedule, "cron(0 3 1 * ? *)");
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:sift.schedule": "cron(0 9 * * sun)" })), "sift.schedule", /six fields/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:sift.schedule": "rate(7 days)" })), "sift.schedule", /cron\(0 9 \? \* sun \*\)/);
+        });
+        it("bounds the AMIs kept, the root volume and the idle hours", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:sift.keepImages": 0 })), "sift.keepImages", /from 1 to 50, got 0/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:sift.rootVolumeGiB": 30 })), "sift.rootVolumeGiB", /from 60 to 1024/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:workstation.idleStopHours": 169 })), "workstation.idleStopHours", /from 1 to 168/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:workstation.launchAtCaseEnd": "yes" })), "workstation.launchAtCaseEnd", /true or false/);
+        });
+        it("checks instance types, the build CIDR and unknown keys", () => {
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:workstation.instanceType": "huge" })), "workstation.instanceType", /EC2 instance type/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:sift.buildInstanceTypes": [] })), "sift.buildInstanceTypes", /at least one/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:sift.buildInstanceTypes": ["m5.large", "M5"] })), "sift.buildInstanceTypes[1]", /EC2 instance type/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:sift.buildCidr": "10.67.0.1/24" })), "sift.buildCidr", /network address/);
+            rejects(() => loadForensicConfig(forensic({ "ir-forensics:workstation.idleHours": 2 })), "workstation.idleHours", /no such key/);
+        });
+    });
+
     describe("tags", () => {
         it("rejects reserved aws: tag keys", () => {
             rejects(() => loadForensicConfig(forensic({ "ir-forensics:tags": { "aws:owner": "x" } })), "tags.aws:owner", /no aws: prefix/);
