@@ -286,4 +286,67 @@ describe("config", () => {
             rejects(() => loadSecurityConfig(security({ "ir-forensics:forensicStack": "a/b/c/d" }), "x"), "forensicStack", /stack name/);
         });
     });
+
+    describe("moduleFactory (security)", () => {
+        const security = (overrides: Record<string, unknown> = {}) => mapConfigSource(loadStackConfig("security", overrides));
+        const AVML = { x86_64: "a".repeat(64), arm64: "b".repeat(64) };
+        const factory = (value: Record<string, unknown>) => loadSecurityConfig(security({ "ir-forensics:moduleFactory": value }), "x").moduleFactory;
+
+        it("defaults to no AMIs, a daily refresh and the pinned tools, with no AVML hash of ours", () => {
+            const c = loadSecurityConfig(security(), "x").moduleFactory;
+            assert.deepStrictEqual(c.amiIds, {});
+            assert.strictEqual(c.schedule, "rate(1 day)");
+            assert.strictEqual(c.maxBuildMinutes, DEFAULTS.moduleFactory.maxBuildMinutes);
+            assert.deepStrictEqual(c.tools.lime, DEFAULTS.moduleFactory.tools.lime);
+            assert.match(c.tools.lime.commit, /^[0-9a-f]{40}$/);
+            assert.deepStrictEqual(c.tools.avml.sha256, { x86_64: "", arm64: "" });
+        });
+
+        it("loads AMIs by region, networks, schedule and pins", () => {
+            const c = factory({
+                amiIds: { "eu-west-1": ["ami-0123456789abcdef0"], "us-east-1": ["ami-11112222", "ami-33334444"] },
+                networks: { "us-east-1": { subnetId: "subnet-11112222", securityGroupId: "sg-11112222", publicIp: true } },
+                schedule: "cron(0 3 * * ? *)",
+                tools: { avml: { sha256: AVML }, dwarf2json: { version: "0.9.1", commit: "e".repeat(40) } },
+            });
+            assert.deepStrictEqual(c.amiIds, { "eu-west-1": ["ami-0123456789abcdef0"], "us-east-1": ["ami-11112222", "ami-33334444"] });
+            assert.deepStrictEqual(c.networks, { "us-east-1": { subnetId: "subnet-11112222", securityGroupId: "sg-11112222", publicIp: true } });
+            assert.strictEqual(c.schedule, "cron(0 3 * * ? *)");
+            assert.deepStrictEqual(c.tools.avml.sha256, AVML);
+            assert.strictEqual(c.tools.dwarf2json.commit, "e".repeat(40));
+            assert.strictEqual(c.tools.dwarf2json.repository, DEFAULTS.moduleFactory.tools.dwarf2json.repository);
+        });
+
+        it("rejects a bad AMI id, naming the list entry", () => {
+            rejects(() => factory({ amiIds: { "eu-west-1": ["ami-0123456789abcdef0", "ami-XYZ"] }, tools: { avml: { sha256: AVML } } }),
+                'moduleFactory.amiIds["eu-west-1"][1]', /AMI id: ami- followed by 8 or 17 hex digits, got "ami-XYZ"/);
+            rejects(() => factory({ amiIds: { "eu-west-1": ["ami-11112222", "ami-11112222"] }, tools: { avml: { sha256: AVML } } }),
+                'moduleFactory.amiIds["eu-west-1"]', /each AMI id listed once/);
+            rejects(() => factory({ amiIds: { "eu-west-1": "ami-11112222" } }), 'moduleFactory.amiIds["eu-west-1"]', /a list/);
+        });
+
+        it("rejects an unknown region and a region of another partition, naming the key", () => {
+            rejects(() => factory({ amiIds: { "mars-east-1": ["ami-11112222"] } }), 'moduleFactory.amiIds["mars-east-1"]', /AWS region name/);
+            rejects(() => factory({ amiIds: { "cn-north-1": ["ami-11112222"] } }), 'moduleFactory.amiIds["cn-north-1"]', /region of the aws partition/);
+            rejects(() => factory({ networks: { "eu-west": { subnetId: "subnet-11112222", securityGroupId: "sg-11112222" } } }),
+                'moduleFactory.networks["eu-west"]', /AWS region name/);
+        });
+
+        it("requires the AVML hashes you verified once an AMI is listed (no published checksum exists)", () => {
+            rejects(() => factory({ amiIds: { "eu-west-1": ["ami-11112222"] } }), "moduleFactory.tools.avml.sha256.x86_64", /no published checksum/);
+            rejects(() => factory({ amiIds: { "eu-west-1": ["ami-11112222"] }, tools: { avml: { sha256: { x86_64: AVML.x86_64 } } } }),
+                "moduleFactory.tools.avml.sha256.arm64", /required/);
+            rejects(() => factory({ tools: { avml: { sha256: { x86_64: "ABC" } } } }), "moduleFactory.tools.avml.sha256.x86_64", /hex SHA-256/);
+        });
+
+        it("rejects malformed pins, schedules, networks, limits and unknown keys", () => {
+            rejects(() => factory({ tools: { lime: { commit: "v1.9.1" } } }), "moduleFactory.tools.lime.commit", /40-hex-digit git commit/);
+            rejects(() => factory({ tools: { lime: { repository: "git@github.com:x/y" } } }), "moduleFactory.tools.lime.repository", /https:/);
+            rejects(() => factory({ schedule: "every day" }), "moduleFactory.schedule", /rate\(1 day\)/);
+            rejects(() => factory({ networks: { "eu-west-1": { subnetId: "subnet-11112222" } } }), 'moduleFactory.networks["eu-west-1"].securityGroupId', /required/);
+            rejects(() => factory({ maxBuildMinutes: 5 }), "moduleFactory.maxBuildMinutes", /15 to 720/);
+            rejects(() => factory({ instanceTypes: { arm64: "big" } }), "moduleFactory.instanceTypes.arm64", /instance type/);
+            rejects(() => factory({ amis: {} }), "moduleFactory.amis", /no such key/);
+        });
+    });
 });
