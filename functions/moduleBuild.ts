@@ -274,6 +274,8 @@ export interface BuildSummary {
     built: Array<{ kernelRelease: string; symbols: "available" | "unavailable"; symbolsReason?: string }>;
     failed: Array<{ kernelRelease: string; step: string; reason: string }>;
     skipped: string[];
+    /** Kernels asked for that this AMI's distribution does not publish. */
+    notOffered: string[];
     errors: string[];
 }
 
@@ -302,6 +304,7 @@ interface BuildReport {
     distribution?: unknown;
     kernels?: ReportKernel[];
     skipped?: unknown[];
+    notOffered?: unknown[];
     errors?: unknown[];
 }
 
@@ -341,6 +344,7 @@ export async function recordBuild(s3: S3Client, bucket: string, key: string, at:
         built: [],
         failed: [],
         skipped: (report.skipped ?? []).map(str).filter(isKernelRelease),
+        notOffered: (report.notOffered ?? []).map(str).filter(isKernelRelease),
         errors: (report.errors ?? []).map((e) => safeText(str(e))),
     };
     const usable = (arch === "x86_64" || arch === "arm64") && AMI.test(sourceAmi);

@@ -5,8 +5,9 @@
 #
 # Kernels covered: the AMI's running kernel and every newer kernel of the same flavour that the
 # distribution's repositories offer (a patched fleet is covered before it reboots), newest first, at most
-# IRF_MAX_KERNELS besides the running one; plus IRF_WANT_KERNELS (a kernel the engine met without a module);
-# minus IRF_SKIP_KERNELS (already in the index with the current tool versions).
+# IRF_MAX_KERNELS besides the running one; plus IRF_WANT_KERNELS (a kernel the engine met without a module;
+# listed as "notOffered" when this distribution does not publish it); minus IRF_SKIP_KERNELS (already in the
+# index with the current tool versions).
 #
 # Per kernel: headers from the distribution (kernel-devel / linux-headers), LiME built against them and
 # checked with modinfo (vermagic must name that kernel), and, where the distribution publishes debug
@@ -59,6 +60,7 @@ FAMILY=""
 ERRORS=()
 RESULTS=()   # one JSON object per kernel
 SKIPPED=()
+NOT_OFFERED=()
 REPORT_UPLOADED=false
 
 log() { printf '%s build-modules: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -230,6 +232,9 @@ select_kernels() {
     } | awk 'NF && !seen[$0]++' | while IFS= read -r k; do
         if in_list "$k" ${skip[@]+"${skip[@]}"}; then
             printf 'skip %s\n' "$k"
+        elif [[ $k != "$RUNNING" ]] && ! grep -qxF -- "$k" <<<"$offered"; then
+            # A kernel the engine asked for that this distribution does not publish: another AMI's build will have it.
+            printf 'absent %s\n' "$k"
         else
             printf 'build %s\n' "$k"
         fi
@@ -422,15 +427,17 @@ kernel_failed() { # kernel-release step reason
 join_by_comma() { local IFS=,; printf '%s' "$*"; }
 
 write_report() { # file
-    local errors=() e s=()
+    local errors=() e s=() n=()
     for e in ${ERRORS[@]+"${ERRORS[@]}"}; do errors+=("\"$e\""); done
     for e in ${SKIPPED[@]+"${SKIPPED[@]}"}; do s+=("\"$e\""); done
+    for e in ${NOT_OFFERED[@]+"${NOT_OFFERED[@]}"}; do n+=("\"$e\""); done
     printf '{"schemaVersion":1,"buildId":"%s","sourceAmi":"%s","sourceRegion":"%s","arch":"%s","distribution":"%s","runningKernel":"%s",' \
         "$IRF_BUILD_ID" "$(clean "${IRF_SOURCE_AMI:-}")" "$(clean "${IRF_SOURCE_REGION:-}")" "$ARCH" "$DISTRIBUTION" "$(clean "$RUNNING")" >"$1"
     printf '"tools":{"lime":"%s","limeCommit":"%s","dwarf2json":"%s","dwarf2jsonCommit":"%s"},' \
         "$(clean "${IRF_LIME_VERSION:-}")" "$(clean "${IRF_LIME_COMMIT:-}")" "$(clean "${IRF_DWARF2JSON_VERSION:-}")" "$(clean "${IRF_DWARF2JSON_COMMIT:-}")" >>"$1"
-    printf '"startedAt":"%s","finishedAt":"%s","kernels":[%s],"skipped":[%s],"errors":[%s]}\n' \
+    printf '"startedAt":"%s","finishedAt":"%s","kernels":[%s],"skipped":[%s],"notOffered":[%s],"errors":[%s]}\n' \
         "$STARTED_AT" "$(now)" "$(join_by_comma ${RESULTS[@]+"${RESULTS[@]}"})" "$(join_by_comma ${s[@]+"${s[@]}"})" \
+        "$(join_by_comma ${n[@]+"${n[@]}"})" \
         "$(join_by_comma ${errors[@]+"${errors[@]}"})" >>"$1"
 }
 
@@ -475,8 +482,11 @@ main() {
     prepare_tools || exit 3
     local action kr failed=0
     while read -r action kr; do
+        [[ $kr =~ ^[A-Za-z0-9._+~-]{1,128}$ ]] || { err "ignoring a malformed kernel release"; continue; }
         if [[ $action == skip ]]; then
             SKIPPED+=("$kr")
+        elif [[ $action == absent ]]; then
+            NOT_OFFERED+=("$kr")
         else
             build_kernel "$kr" || failed=1
         fi

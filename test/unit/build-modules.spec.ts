@@ -351,10 +351,13 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
             hide: ["dnf", "yum"],
             offered: [running, newer],
             noDebug: [newer],
+            env: { IRF_WANT_KERNELS: "6.1.0-18-cloud-arm64" },
         });
         assert.strictEqual(result.status, 0, result.stderr);
         const built = await report(result.buildId);
         assert.strictEqual(built.arch, "arm64");
+        assert.deepStrictEqual(built.notOffered, ["6.1.0-18-cloud-arm64"], "a requested kernel of another distribution is not a failure");
+        assert.deepStrictEqual(built.kernels.map((k: any) => k.kernelRelease).sort(), [running, newer]);
         const byRelease = Object.fromEntries(built.kernels.map((k: any) => [k.kernelRelease, k]));
         assert.strictEqual(byRelease[running].symbolsStatus, "available");
         assert.strictEqual(byRelease[running].symbolsPath, `symbols/arm64/${running}.json.xz`);

@@ -178,6 +178,9 @@ describe("module factory (security stack)", () => {
                 assert.deepStrictEqual(vpc.inputs.subnetSpecs.map((s: any) => s.type), ["Public"]);
                 assert.strictEqual(vpc.inputs.cidrBlock, BUILD_NETWORK_CIDR);
             }
+            // A remote component takes the aws provider for its children (awsx builds the VPC's resources with it).
+            const eastVpcOpts = one(stack, "awsx:ec2:Vpc", "modules-network-us-east-1").opts as { provider?: { __name?: string } };
+            assert.strictEqual(eastVpcOpts.provider?.__name, "security-us-east-1");
             const provider = providerOf(stack, one(stack, aws.ec2.SecurityGroup, "modules-builder-sg-us-east-1"));
             assert.strictEqual(provider.name, "security-us-east-1");
             assert.strictEqual(provider.inputs.region, "us-east-1");
