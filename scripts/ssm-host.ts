@@ -104,6 +104,8 @@ export interface ProxiedCall {
     accessKeyId?: string;
     method: string;
     path: string;
+    /** The request's headers (lower-case names). */
+    headers: http.IncomingHttpHeaders;
 }
 
 /** What a fault hook answers instead of the service: an AWS error in the request's protocol. */
@@ -178,14 +180,19 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
     res.end(text);
 }
 
-/** An AWS error in the protocol the request used (JSON for X-Amz-Target calls, XML otherwise). */
-function sendError(res: http.ServerResponse, req: http.IncomingMessage, err: InjectedError): void {
+/** An AWS error in the protocol the request used: JSON for X-Amz-Target calls, else S3's, EC2's or the query protocol's XML. */
+function sendError(res: http.ServerResponse, req: http.IncomingMessage, service: string, err: InjectedError): void {
     if (req.headers["x-amz-target"]) {
         sendJson(res, err.status, { __type: err.code, message: err.message });
         return;
     }
-    const text = `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Type>Sender</Type><Code>${err.code}</Code><Message>${err.message}</Message></Error>` +
-        `<RequestId>${randomBytes(16).toString("hex")}</RequestId></ErrorResponse>`;
+    const requestId = randomBytes(16).toString("hex");
+    const error = `<Code>${err.code}</Code><Message>${err.message}</Message>`;
+    const text = `<?xml version="1.0" encoding="UTF-8"?>\n` + (service === "s3"
+        ? `<Error>${error}<RequestId>${requestId}</RequestId></Error>`
+        : service === "ec2"
+            ? `<Response><Errors><Error>${error}</Error></Errors><RequestID>${requestId}</RequestID></Response>`
+            : `<ErrorResponse><Error><Type>Sender</Type>${error}</Error><RequestId>${requestId}</RequestId></ErrorResponse>`);
     res.writeHead(err.status, { "Content-Type": "text/xml", "Content-Length": Buffer.byteLength(text) });
     res.end(text);
 }
@@ -543,12 +550,12 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         const scope = credentialScope(req);
         const call: ProxiedCall = {
             service: scope.service, operation: operationOf(req), accessKeyId: scope.accessKeyId,
-            accountHeader: req.headers[ACCOUNT_HEADER] as string | undefined, method: req.method ?? "GET", path: req.url ?? "/",
+            accountHeader: req.headers[ACCOUNT_HEADER] as string | undefined, method: req.method ?? "GET", path: req.url ?? "/", headers: req.headers,
         };
         const injected = options.fault?.(call);
         if (injected) {
             req.resume();
-            sendError(res, req, injected);
+            sendError(res, req, call.service, injected);
             return;
         }
         const handler = handlers[String(req.headers["x-amz-target"] ?? "")];

@@ -1,0 +1,912 @@
+/**
+ * npm run drill: the real response, rehearsed without an AWS account.
+ *
+ *   npm run drill -- [--instances N] [--enis N] [--ipv6] [--asg] [--target-group] [--ram-mib N]
+ *                    [--scenario NAME[,NAME]] [--json] [--forensic-config FILE] [--security-config FILE]
+ *
+ * 1. starts moto on a free 127.0.0.1 port (stopped by PID on exit, Ctrl-C included), and the SSM host
+ *    emulator in front of it (scripts/ssm-host.ts: commands run the real host script locally with shims);
+ * 2. deploys both stacks onto moto from their Pulumi.<stack>.yaml (scripts/mock-deploy.ts): every resource
+ *    the response touches is created in moto in its provider's account; the types it could not create are
+ *    listed first;
+ * 3. launches victim instances in the first member account and region, tags them
+ *    SecurityIncidentStatus=Analyze and puts the tag-change event on the member's bus: the stacks' own rules
+ *    forward it to the engine's bus and on to the queue that stands in for the opener Lambda;
+ * 4. runs every case: the deployed callbacks (the code Pulumi generated, with the environment the stack gives
+ *    it) are invoked from that queue and as the task handlers of the deployed state machine definition,
+ *    executed by aws-local-stepfunctions (Wait states shortened);
+ * 5. reports a timeline per case (trigger → isolated → memory → disk → contained, in ms and AWS calls), the
+ *    manifest, and checks every artifact's SHA-256 in the evidence bucket against the manifest.
+ *
+ * Exit code 0 when every case ended contained with its evidence intact, 1 otherwise, 2 when the drill itself
+ * could not run.
+ */
+import "./node-compat";
+import { createHash, randomBytes } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { parseArgs } from "util";
+import { AttachInstancesCommand, CreateAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
+import {
+    AssignIpv6AddressesCommand, CreateLaunchTemplateCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand,
+    DescribeNetworkInterfacesCommand, DescribeVpcsCommand, ModifyInstanceAttributeCommand, RunInstancesCommand, TerminateInstancesCommand,
+} from "@aws-sdk/client-ec2";
+import { CreateTargetGroupCommand, RegisterTargetsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { DescribeExecutionCommand } from "@aws-sdk/client-sfn";
+import { PublishCommand } from "@aws-sdk/client-sns";
+import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { AssumeRoleCommand } from "@aws-sdk/client-sts";
+import { StateMachine } from "aws-local-stepfunctions";
+import { avmlKey, emptyIndex, lime, renderIndex, withAvml, withModules } from "../functions/moduleIndex";
+import { STATUS_TAG } from "../functions/types";
+import { AccountClients, clientsFor } from "./aws-clients";
+import { DeployedCallback, deployedCallbacks, LambdaHandler, loadCallback, withEnvironment } from "./deployed";
+import { DeployedStack, deployStack } from "./mock-deploy";
+import { MotoServer, PROJECT_ROOT, startMoto } from "./moto";
+import { loadConfigFile, loadStackConfig, ofType } from "./render";
+import { AVML_STAND_IN, InjectedError, ProxiedCall, SsmHost, startSsmHost } from "./ssm-host";
+
+/** State machine documents, events and manifests as JSON: shaped by what produced them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
+
+/** The fault scenarios the drill can inject, and what each does. */
+export const SCENARIOS: Record<string, string> = {
+    "no-ssm": "the victims' SSM agent is offline (hosts unmanaged): memory cannot be acquired",
+    "no-module": "no LiME module for the victims' kernel: the host script falls back to AVML",
+    "kms-denied": "every KMS call and SSE-KMS write of the engine is denied (AccessDenied)",
+    "throttling": "bursts of ThrottlingException: 3 of every 20 API calls of the engine (S3 and STS excepted)",
+    "terminated": "each victim is terminated (protection lifted by an operator) right after isolation",
+};
+
+const DRILL_KERNEL = "6.1.0-drill";
+const UNKNOWN_KERNEL = "6.1.0-drill-custom";
+const BANNER = `Linux version ${DRILL_KERNEL} (drill@ir-forensics) (gcc 12.2.0) #1 SMP PREEMPT_DYNAMIC`;
+/** Victim instance types by RAM (MiB), smallest first: the victim is the smallest that holds --ram-mib. */
+const INSTANCE_TYPES: [number, string][] = [[512, "t3.nano"], [1024, "t3.micro"], [2048, "t3.small"], [4096, "t3.medium"]];
+const STAGES = ["isolation", "memory", "disk", "containment"] as const;
+const TIMELINE_LABELS: Record<string, string> = { isolation: "isolated", memory: "memory", disk: "disk", containment: "contained" };
+
+export interface DrillOptions {
+    instances: number;
+    enis: number;
+    ipv6: boolean;
+    asg: boolean;
+    targetGroup: boolean;
+    ramMiB: number;
+    scenarios: string[];
+    json: boolean;
+    forensicConfig?: string;
+    securityConfig?: string;
+}
+
+export interface TimelineEntry {
+    stage: string;
+    /** Milliseconds from the trigger (the tag event) to the end of the stage. */
+    ms: number | null;
+    /** AWS calls the stage recorded. */
+    calls: number;
+    status: string;
+}
+
+export interface ArtifactCheck {
+    kind: string;
+    key?: string;
+    versionId?: string;
+    bytes?: number;
+    sha256?: string;
+    /** verified | mismatch | missing | not-an-object (snapshots: no bytes to hash here) | no-digest */
+    verification: "verified" | "mismatch" | "missing" | "not-an-object" | "no-digest";
+    storedSha256?: string;
+    /** Memory images: is the stored object the victim's whole memory image, byte for byte? */
+    matchesHostImage?: boolean;
+}
+
+export interface CaseReport {
+    caseId: string | null;
+    instanceId: string;
+    status: string;
+    executionArn?: string;
+    timeline: TimelineEntry[];
+    artifacts: ArtifactCheck[];
+    failures: { step: string; action?: string; target?: string; error: string }[];
+    manifestKey?: string;
+    /** Deployed-state-machine states run, in order. */
+    states: string[];
+    error?: string;
+}
+
+export interface DrillReport {
+    cases: CaseReport[];
+    summary: {
+        instances: number;
+        scenarios: string[];
+        contained: number;
+        uncontained: number;
+        artifacts: number;
+        artifactsVerified: number;
+        evidenceIntact: boolean;
+        ok: boolean;
+        deployMs: number;
+        runMs: number;
+        /** API calls through the engine's endpoint (the SSM host emulator), and how many faults it injected. */
+        engineCalls: number;
+        injectedFaults: number;
+        created: number;
+        placeholderTypes: string[];
+        routes: { source: string; target: string }[];
+        adaptations: string[];
+        accounts: { forensic: string; security: string; member: string; region: string };
+        /** The functions' log lines (what CloudWatch Logs would hold). */
+        functionLog: string;
+        moto: { pid: number; stopped: boolean };
+    };
+}
+
+export function parseDrillArgs(argv: string[]): DrillOptions {
+    const { values } = parseArgs({
+        args: argv,
+        options: {
+            "instances": { type: "string", default: "2" },
+            "enis": { type: "string", default: "1" },
+            "ipv6": { type: "boolean", default: false },
+            "asg": { type: "boolean", default: false },
+            "target-group": { type: "boolean", default: false },
+            "ram-mib": { type: "string", default: "512" },
+            "scenario": { type: "string", multiple: true, default: [] },
+            "json": { type: "boolean", default: false },
+            "forensic-config": { type: "string" },
+            "security-config": { type: "string" },
+            "help": { type: "boolean", default: false },
+        },
+        strict: true,
+    });
+    if (values.help) {
+        throw new UsageError(usage());
+    }
+    const count = (name: string, raw: string, min: number, max: number): number => {
+        const n = Number(raw);
+        if (!Number.isInteger(n) || n < min || n > max) {
+            throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+        }
+        return n;
+    };
+    const scenarios = values.scenario.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
+    for (const s of scenarios) {
+        if (!SCENARIOS[s]) {
+            throw new UsageError(`unknown --scenario "${s}"; one of: ${Object.keys(SCENARIOS).join(", ")}`);
+        }
+    }
+    return {
+        instances: count("instances", values.instances, 1, 50),
+        enis: count("enis", values.enis, 1, 8),
+        ipv6: values.ipv6,
+        asg: values.asg,
+        targetGroup: values["target-group"],
+        ramMiB: count("ram-mib", values["ram-mib"], 1, 4096),
+        scenarios: [...new Set(scenarios)],
+        json: values.json,
+        forensicConfig: values["forensic-config"],
+        securityConfig: values["security-config"],
+    };
+}
+
+export class UsageError extends Error {}
+
+function usage(): string {
+    return [
+        "usage: npm run drill -- [options]",
+        "  --instances N        victim instances (default 2)",
+        "  --enis N             network interfaces per victim (default 1)",
+        "  --ipv6               give every interface an IPv6 address",
+        "  --asg                put the victims in an Auto Scaling group",
+        "  --target-group       register the victims in a load balancer target group",
+        "  --ram-mib N          each victim's memory image in MiB (default 512); the victim is the smallest t3",
+        "                       type with that much RAM; an image under half its RAM is rejected as incomplete",
+        "  --scenario NAME      inject a fault (repeatable or comma-separated):",
+        ...Object.entries(SCENARIOS).map(([k, v]) => `                         ${k}: ${v}`),
+        "  --json               print the report as one JSON document",
+        "  --forensic-config F  settings file of the forensic stack (default Pulumi.forensic.yaml)",
+        "  --security-config F  settings file of the security stack (default Pulumi.security.yaml)",
+    ].join("\n");
+}
+
+// ------------------------------------------------------------------------------------------ progress
+
+interface CaseProgress {
+    instanceId: string;
+    stage: string;
+    startedAt: number;
+    done: boolean;
+}
+
+/** Live progress: listr2 on a terminal, plain lines otherwise (stderr with --json, so stdout stays one document). */
+export class Progress {
+    private readonly cases = new Map<string, CaseProgress>();
+    private listr?: Promise<void>;
+    private readonly plain: NodeJS.WritableStream;
+
+    constructor(private readonly interactive: boolean, json: boolean) {
+        this.plain = json ? process.stderr : process.stdout;
+    }
+
+    log(line: string): void {
+        if (!this.listr) {
+            this.plain.write(`${line}\n`);
+        }
+    }
+
+    /** Starts the live view of `instanceIds`; resolves once every case is done. */
+    async start(instanceIds: string[]): Promise<void> {
+        for (const id of instanceIds) {
+            this.cases.set(id, { instanceId: id, stage: "triggered", startedAt: Date.now(), done: false });
+        }
+        if (!this.interactive) {
+            return;
+        }
+        const { Listr } = await import("listr2");
+        const tasks = new Listr(instanceIds.map((id) => ({
+            title: id,
+            task: async (_ctx: unknown, task: { title: string }) => {
+                const c = this.cases.get(id) as CaseProgress;
+                while (!c.done) {
+                    task.title = `${id}  ${c.stage}  ${((Date.now() - c.startedAt) / 1000).toFixed(1)} s`;
+                    await new Promise((r) => setTimeout(r, 100));
+                }
+                task.title = `${id}  ${c.stage}  ${((Date.now() - c.startedAt) / 1000).toFixed(1)} s`;
+            },
+        })), { concurrent: true, exitOnError: false, rendererOptions: { collapseSubtasks: false } });
+        this.listr = tasks.run().then(() => undefined);
+    }
+
+    stage(instanceId: string, stage: string): void {
+        const c = this.cases.get(instanceId);
+        if (!c || c.stage === stage) {
+            return;
+        }
+        c.stage = stage;
+        if (!this.interactive) {
+            this.plain.write(`  ${instanceId}  ${stage}  ${((Date.now() - c.startedAt) / 1000).toFixed(1)} s\n`);
+        }
+    }
+
+    finish(instanceId: string, status: string): void {
+        this.stage(instanceId, status);
+        const c = this.cases.get(instanceId);
+        if (c) {
+            c.done = true;
+        }
+    }
+
+    async stop(): Promise<void> {
+        for (const c of this.cases.values()) {
+            c.done = true;
+        }
+        await this.listr;
+        this.listr = undefined;
+    }
+}
+
+// ------------------------------------------------------------------------------------------ helpers
+
+const sha256 = (data: Buffer): string => createHash("sha256").update(data).digest("hex");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A memory image of `mib` MiB with the kernel banner LiME/AVML output carries. */
+function memoryImage(mib: number): Buffer {
+    const image = Buffer.alloc(mib * 1024 * 1024);
+    for (let off = 0; off < image.length; off += 65536) {
+        randomBytes(Math.min(65536, image.length - off)).copy(image, off);
+    }
+    image.write(BANNER, Math.min(4096, image.length - BANNER.length), "latin1");
+    return image;
+}
+
+/** The tag-change event EventBridge delivers to the member's default bus. */
+function tagChangeEvent(account: string, region: string, instanceId: string): { Source: string; DetailType: string; Resources: string[]; Detail: string } {
+    return {
+        Source: "aws.tag",
+        DetailType: "Tag Change on Resource",
+        Resources: [`arn:aws:ec2:${region}:${account}:instance/${instanceId}`],
+        Detail: JSON.stringify({
+            "changed-tag-keys": [STATUS_TAG], "service": "ec2", "resource-type": "instance", "version": 1,
+            "tags": { [STATUS_TAG]: "Analyze", Name: `drill-${instanceId}` },
+        }),
+    };
+}
+
+/** Every state of a definition, nested ones (Parallel branches, Map processors) included. */
+function allStates(definition: { States?: Json }): [string, Json][] {
+    const out: [string, Json][] = [];
+    for (const [name, state] of Object.entries(definition.States ?? {})) {
+        out.push([name, state]);
+        for (const branch of state.Branches ?? []) {
+            out.push(...allStates(branch));
+        }
+        for (const inner of [state.ItemProcessor, state.Iterator]) {
+            if (inner) {
+                out.push(...allStates(inner));
+            }
+        }
+    }
+    return out;
+}
+
+// ------------------------------------------------------------------------------------------ the drill
+
+interface Victim {
+    instanceId: string;
+    enis: string[];
+}
+
+interface World {
+    /** Where the functions' own log lines went. */
+    logFile: string;
+    /** SHA-256 of the memory image each victim's host serves. */
+    images: Map<string, string>;
+    moto: MotoServer;
+    host: SsmHost;
+    forensic: DeployedStack;
+    security: DeployedStack;
+    clients: { forensic: AccountClients; security: AccountClients; member: AccountClients };
+    accounts: DrillReport["summary"]["accounts"];
+    callbacks: Record<string, DeployedCallback>;
+    handlers: Record<string, LambdaHandler>;
+    restoreEnv: () => void;
+    faults: number;
+    engineCalls: number;
+}
+
+/** Runs the drill and returns its report; `progress` shows it live. Stops everything it started. */
+export async function runDrill(options: DrillOptions, progress: Progress): Promise<DrillReport> {
+    const cleanups: (() => Promise<void> | void)[] = [];
+    const cleanup = async () => {
+        for (const fn of cleanups.splice(0).reverse()) {
+            await Promise.resolve(fn()).catch(() => undefined);
+        }
+    };
+    activeCleanup = cleanup;
+    const started = Date.now();
+    try {
+        progress.log("drill: starting moto");
+        // Step Functions run here (aws-local-stepfunctions): moto only records executions.
+        const moto = await startMoto({ env: { IRF_MOTO_SFN_EXECUTE: "false" } });
+        let motoStopped = false;
+        cleanups.push(async () => {
+            await moto.stop();
+            motoStopped = true;
+        });
+        progress.log(`drill: moto pid ${moto.pid} on ${moto.endpoint}`);
+
+        const world = await prepareWorld(options, moto, progress, cleanups);
+        const deployMs = Date.now() - started;
+
+        const victims = await launchVictims(options, world, progress);
+        const runStarted = Date.now();
+        await progress.start(victims.map((v) => v.instanceId));
+        const cases = await runCases(options, world, victims, progress);
+        await progress.stop();
+        const runMs = Date.now() - runStarted;
+
+        for (const c of cases) {
+            c.artifacts = await verifyArtifacts(world, c);
+        }
+        await cleanup();
+        const artifacts = cases.flatMap((c) => c.artifacts);
+        const intact = artifacts.every((a) => a.verification === "verified" || a.verification === "not-an-object");
+        const contained = cases.filter((c) => c.status === "contained").length;
+        return {
+            cases,
+            summary: {
+                instances: cases.length,
+                scenarios: options.scenarios,
+                contained,
+                uncontained: cases.length - contained,
+                artifacts: artifacts.length,
+                artifactsVerified: artifacts.filter((a) => a.verification === "verified").length,
+                evidenceIntact: intact,
+                ok: contained === cases.length && intact,
+                deployMs,
+                runMs,
+                engineCalls: world.engineCalls,
+                injectedFaults: world.faults,
+                created: world.forensic.created.length + world.security.created.length,
+                placeholderTypes: [...new Set([...world.forensic.placeholders, ...world.security.placeholders].map((p) => p.type))].sort(),
+                routes: [...world.forensic.routes, ...world.security.routes].map((r) => ({ source: r.source, target: r.targetArn })),
+                adaptations: [...world.forensic.adaptations, ...world.security.adaptations],
+                accounts: world.accounts,
+                functionLog: world.logFile,
+                moto: { pid: moto.pid, stopped: motoStopped },
+            },
+        };
+    } finally {
+        await progress.stop();
+        await cleanup();
+        activeCleanup = undefined;
+    }
+}
+
+/** What stops the running drill (moto, the SSM host emulator, its commands), for signal handlers. */
+let activeCleanup: (() => Promise<void>) | undefined;
+
+async function prepareWorld(options: DrillOptions, moto: MotoServer, progress: Progress, cleanups: (() => Promise<void> | void)[]): Promise<World> {
+    progress.log("drill: deploying the forensic stack onto moto");
+    const forensic = await deployStack({ endpoint: moto.endpoint, stack: "forensic", configPath: options.forensicConfig });
+    progress.log("drill: deploying the security stack onto moto");
+    // The security stack reads the forensic stack's outputs by StackReference, under the name its config gives.
+    const securityConfig = options.securityConfig ? loadConfigFile(options.securityConfig) : loadStackConfig("security");
+    const forensicStack = securityConfig["ir-forensics:forensicStack"] ?? "organization/ir-forensics/forensic";
+    const security = await deployStack({ endpoint: moto.endpoint, stack: "security", configPath: options.securityConfig, stackOutputs: { [forensicStack]: forensic.outputs } });
+    const unsupported = [...new Set([...forensic.placeholders, ...security.placeholders].map((p) => p.type))].sort();
+    progress.log(`drill: created ${forensic.created.length + security.created.length} resources in moto; not created (placeholder ids): ${unsupported.join(", ") || "none"}`);
+
+    const memberProvider = security.resources.find((r) => r.type === "pulumi:providers:aws" && /assumeRole/.test(JSON.stringify(r.inputs)));
+    const memberRole = memberProvider ? JSON.stringify(memberProvider.inputs).match(/arn:aws:iam::(\d{12}):role/)?.[1] : undefined;
+    const region = String(security.outputs.region ?? "eu-west-1");
+    const memberRegion = String(memberProvider?.inputs.region ?? region);
+    const accounts = {
+        forensic: String(forensic.outputs.accountId),
+        security: String(security.outputs.accountId),
+        member: memberRole ?? "",
+        region: memberRegion,
+    };
+    if (!accounts.member) {
+        throw new Error("the security stack declares no member account (ir-forensics:members)");
+    }
+    const clients = {
+        forensic: clientsFor(moto.endpoint, accounts.forensic, String(forensic.outputs.region ?? region)),
+        security: clientsFor(moto.endpoint, accounts.security, region),
+        member: clientsFor(moto.endpoint, accounts.member, memberRegion),
+    };
+    cleanups.push(() => Object.values(clients).forEach((c) => Object.values(c).forEach((client) => client.destroy())));
+
+    const world: Partial<World> & { faults: number; engineCalls: number } = { faults: 0, engineCalls: 0 };
+    const fault = faultFor(options.scenarios, world);
+    const host = await startSsmHost({ motoEndpoint: moto.endpoint, fault });
+    cleanups.push(() => host.stop());
+
+    const callbacks = { ...(await deployedCallbacks(forensic)), ...(await deployedCallbacks(security)) };
+    await seedModuleStore(callbacks, clients.security);
+
+    // The callbacks run with an execution role's credentials (moto puts every call made with them in the
+    // security account) and reach AWS through the SSM host emulator.
+    const roleArn = ofType(security, "aws:lambda/function:Function").map((f) => String(f.inputs.role ?? "")).find((arn) => arn.includes(`:${accounts.security}:`));
+    const creds = (await clients.security.sts.send(new AssumeRoleCommand({ RoleArn: roleArn ?? `arn:aws:iam::${accounts.security}:role/drill`, RoleSessionName: "drill-lambda" }))).Credentials;
+    const restoreEnv = withEnvironment({
+        AWS_ENDPOINT_URL: host.endpoint,
+        AWS_REGION: region,
+        AWS_ACCESS_KEY_ID: creds?.AccessKeyId ?? "",
+        AWS_SECRET_ACCESS_KEY: creds?.SecretAccessKey ?? "",
+        AWS_SESSION_TOKEN: creds?.SessionToken ?? "",
+        IRF_SETTINGS: "",
+    });
+    cleanups.push(restoreEnv);
+    // What the functions log goes where Lambda's logs would (CloudWatch): a file, not the drill's output.
+    const logFile = path.join(PROJECT_ROOT, ".cache", "drill", "functions.log");
+    fs.mkdirSync(path.dirname(logFile), { recursive: true });
+    const log = fs.createWriteStream(logFile, { flags: "w" });
+    const saved = { log: console.log, info: console.info, warn: console.warn, error: console.error };
+    const toFile = (...args: unknown[]) => log.write(`${args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" ")}\n`);
+    Object.assign(console, { log: toFile, info: toFile, warn: toFile, error: toFile });
+    cleanups.push(() => new Promise<void>((resolve) => {
+        Object.assign(console, saved);
+        log.end(resolve);
+    }));
+    const handlers: Record<string, LambdaHandler> = {};
+    for (const cb of Object.values(callbacks)) {
+        handlers[cb.arn] = loadCallback(cb);
+    }
+    return Object.assign(world, { logFile, images: new Map<string, string>(), moto, host, forensic, security, clients, accounts, callbacks, handlers, restoreEnv }) as World;
+}
+
+/** The faults of the chosen scenarios, as the SSM host emulator injects them into the engine's calls. */
+function faultFor(scenarios: string[], counters: { faults: number; engineCalls: number }): (call: ProxiedCall) => InjectedError | undefined {
+    let n = 0;
+    return (call) => {
+        counters.engineCalls++;
+        let injected: InjectedError | undefined;
+        if (scenarios.includes("kms-denied") && (call.service === "kms" || call.headers["x-amz-server-side-encryption"] === "aws:kms")) {
+            injected = { status: 400, code: call.service === "kms" ? "AccessDeniedException" : "AccessDenied", message: "drill: access to the KMS key is denied" };
+            if (call.service === "s3") {
+                injected = { ...injected, status: 403 };
+            }
+        } else if (scenarios.includes("throttling") && call.service !== "s3" && call.service !== "sts" && call.service !== "") {
+            if (n++ % 20 < 3) {
+                injected = { status: 400, code: call.headers["x-amz-target"] ? "ThrottlingException" : "Throttling", message: "drill: Rate exceeded" };
+            }
+        }
+        if (injected) {
+            counters.faults++;
+        }
+        return injected;
+    };
+}
+
+/** What the module factory would have put in the store: index.json, a LiME module for the drill's kernel, AVML. */
+async function seedModuleStore(callbacks: Record<string, DeployedCallback>, security: AccountClients): Promise<void> {
+    const bucket = Object.values(callbacks)
+        .map((cb) => { try { return JSON.parse(cb.environment.IRF_SETTINGS ?? "{}")?.memory?.moduleStoreBucket as string | undefined; } catch { return undefined; } })
+        .find(Boolean);
+    if (!bucket) {
+        return;
+    }
+    const at = new Date().toISOString();
+    const module = randomBytes(32 * 1024);
+    const avml = fs.readFileSync(AVML_STAND_IN);
+    let index = withModules(emptyIndex(at), [{
+        arch: "x86_64", kernelRelease: DRILL_KERNEL, path: lime("x86_64", DRILL_KERNEL), sha256: sha256(module), version: "1.12.0",
+        banner: BANNER, sourceAmi: "ami-0123456789abcdef0", builtAt: at, symbolsStatus: "unavailable",
+    } as never], at);
+    index = withAvml(index, [{ arch: "x86_64", path: avmlKey("x86_64"), sha256: sha256(avml), version: "0.14.0", stagedAt: at } as never], at);
+    for (const [key, body] of [[lime("x86_64", DRILL_KERNEL), module], [avmlKey("x86_64"), avml], ["index.json", Buffer.from(renderIndex(index))]] as const) {
+        await security.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    }
+}
+
+async function launchVictims(options: DrillOptions, world: World, progress: Progress): Promise<Victim[]> {
+    const { member } = world.clients;
+    const region = world.accounts.region;
+    progress.log(`drill: launching ${options.instances} victim(s) in ${world.accounts.member}/${region}`);
+    const vpc = (await member.ec2.send(new CreateVpcCommand({ CidrBlock: "10.200.0.0/16", AmazonProvidedIpv6CidrBlock: options.ipv6 }))).Vpc;
+    const vpcId = vpc?.VpcId ?? "";
+    let ipv6Block: string | undefined;
+    if (options.ipv6) {
+        const v6 = (await member.ec2.send(new DescribeVpcsCommand({ VpcIds: [vpcId] }))).Vpcs?.[0]?.Ipv6CidrBlockAssociationSet?.[0]?.Ipv6CidrBlock ?? "";
+        ipv6Block = v6.replace(/::\/\d+$/, "::/64");
+    }
+    const subnetId = (await member.ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: "10.200.0.0/20", AvailabilityZone: `${region}a`, Ipv6CidrBlock: ipv6Block }))).Subnet?.SubnetId ?? "";
+    const groupId = (await member.ec2.send(new CreateSecurityGroupCommand({ GroupName: "drill-web", Description: "drill workload", VpcId: vpcId }))).GroupId ?? "";
+    const image = memoryImage(options.ramMiB);
+    const imageSha256 = sha256(image);
+    const instanceType = (INSTANCE_TYPES.find(([mib]) => mib >= options.ramMiB) ?? INSTANCE_TYPES[INSTANCE_TYPES.length - 1])[1];
+    const victims: Victim[] = [];
+    for (let i = 0; i < options.instances; i++) {
+        const run = await member.ec2.send(new RunInstancesCommand({
+            ImageId: "ami-04681a1dbd79675a5", InstanceType: instanceType as never, MinCount: 1, MaxCount: 1,
+            NetworkInterfaces: Array.from({ length: options.enis }, (_, d) => ({ DeviceIndex: d, SubnetId: subnetId, Groups: [groupId] })),
+            TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: "Name", Value: `drill-${i + 1}` }] }],
+        }));
+        const instanceId = run.Instances?.[0]?.InstanceId ?? "";
+        const enis = ((await member.ec2.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: "attachment.instance-id", Values: [instanceId] }] })))
+            .NetworkInterfaces ?? []).map((e) => e.NetworkInterfaceId ?? "");
+        if (options.ipv6) {
+            for (const eni of enis) {
+                await member.ec2.send(new AssignIpv6AddressesCommand({ NetworkInterfaceId: eni, Ipv6AddressCount: 1 }));
+            }
+        }
+        world.host.registerHost(instanceId, {
+            accountId: world.accounts.member, image, arch: "x86_64",
+            kernelRelease: options.scenarios.includes("no-module") ? UNKNOWN_KERNEL : DRILL_KERNEL,
+            managed: !options.scenarios.includes("no-ssm"),
+        });
+        world.images.set(instanceId, imageSha256);
+        victims.push({ instanceId, enis });
+    }
+    const ids = victims.map((v) => v.instanceId);
+    if (options.asg) {
+        await member.ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: "drill", LaunchTemplateData: { ImageId: "ami-04681a1dbd79675a5", InstanceType: "t3.micro" } }));
+        await member.autoScaling.send(new CreateAutoScalingGroupCommand({
+            AutoScalingGroupName: "drill-web", MinSize: 0, MaxSize: ids.length + 2, DesiredCapacity: 0,
+            LaunchTemplate: { LaunchTemplateName: "drill" }, VPCZoneIdentifier: subnetId,
+        }));
+        await member.autoScaling.send(new AttachInstancesCommand({ AutoScalingGroupName: "drill-web", InstanceIds: ids }));
+    }
+    if (options.targetGroup) {
+        const tg = (await member.elbv2.send(new CreateTargetGroupCommand({ Name: "drill-web", Protocol: "HTTP", Port: 80, VpcId: vpcId, TargetType: "instance" }))).TargetGroups?.[0];
+        await member.elbv2.send(new RegisterTargetsCommand({ TargetGroupArn: tg?.TargetGroupArn, Targets: ids.map((Id) => ({ Id, Port: 80 })) }));
+    }
+    return victims;
+}
+
+/** Tags every victim, puts the tag-change events on the member's bus and runs each case to its end. */
+async function runCases(options: DrillOptions, world: World, victims: Victim[], progress: Progress): Promise<CaseReport[]> {
+    const { member } = world.clients;
+    const triggeredAt = new Map<string, number>();
+    for (const v of victims) {
+        await member.ec2.send(new CreateTagsCommand({ Resources: [v.instanceId], Tags: [{ Key: STATUS_TAG, Value: "Analyze" }] }));
+    }
+    // moto emits no tag-change events: put the one EventBridge would, on the member's default bus, where the
+    // member rule (deployed from the stack) forwards it to the engine's bus.
+    const put: PutEvent[] = [];
+    for (const v of victims) {
+        triggeredAt.set(v.instanceId, Date.now());
+        const entry = tagChangeEvent(world.accounts.member, world.accounts.region, v.instanceId);
+        const out = await member.events.send(new PutEventsCommand({ Entries: [entry] }));
+        if (out.FailedEntryCount) {
+            throw new Error(`PutEvents failed: ${JSON.stringify(out.Entries)}`);
+        }
+        put.push({ id: out.Entries?.[0]?.EventId, detail: entry.Detail, account: world.accounts.member, resources: entry.Resources });
+    }
+    const opened = await deliverRoutedEvents(world, victims.length, put);
+    return Promise.all(victims.map((v) => runCase(options, world, v, opened.get(v.instanceId), triggeredAt.get(v.instanceId) as number, progress)));
+}
+
+/** An event the drill put, with the envelope fields AWS keeps when a rule forwards it to another bus. */
+interface PutEvent {
+    id?: string;
+    detail: string;
+    account: string;
+    resources: string[];
+}
+
+/**
+ * moto drops `account` and `resources` when a rule forwards an event to another bus (AWS keeps both, and the
+ * opener needs them): put them back from the event as it was put, found by id or, failing that, by detail.
+ */
+function restoreEnvelope(event: Json, put: PutEvent[]): Json {
+    const original = put.find((p) => p.id && p.id === event.id) ?? put.find((p) => JSON.stringify(JSON.parse(p.detail)) === JSON.stringify(event.detail));
+    if (!original) {
+        return event;
+    }
+    return {
+        ...event,
+        account: event.account ?? original.account,
+        resources: Array.isArray(event.resources) && event.resources.length > 0 ? event.resources : original.resources,
+    };
+}
+
+interface Opened {
+    outcome?: string;
+    caseId?: string;
+    executionArn?: string;
+}
+
+/**
+ * Drains the queues that stand in for the Lambda targets of the stacks' rules and invokes the deployed
+ * function of each, as EventBridge would; returns what the opener answered, by instance.
+ */
+async function deliverRoutedEvents(world: World, expected: number, put: PutEvent[]): Promise<Map<string, Opened>> {
+    const opened = new Map<string, Opened>();
+    const routes = [...world.forensic.routes, ...world.security.routes];
+    const queues = new Map<string, AccountClients>();
+    const sqsFor = (account: string, region: string) => {
+        const key = `${account}/${region}`;
+        if (!queues.has(key)) {
+            queues.set(key, clientsFor(world.moto.endpoint, account, region));
+        }
+        return (queues.get(key) as AccountClients).sqs;
+    };
+    const deadline = Date.now() + 30_000;
+    while (opened.size < expected && Date.now() < deadline) {
+        let seen = 0;
+        for (const route of routes) {
+            const sqs = sqsFor(route.placement.account, route.placement.region);
+            const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: route.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+            for (const m of got.Messages ?? []) {
+                seen++;
+                await sqs.send(new DeleteMessageCommand({ QueueUrl: route.queueUrl, ReceiptHandle: m.ReceiptHandle }));
+                const handler = world.handlers[route.targetArn];
+                if (!handler) {
+                    continue;
+                }
+                const body = restoreEnvelope(JSON.parse(m.Body ?? "{}"), put);
+                const event = route.via === "sns" ? { Records: [{ EventSource: "aws:sns", Sns: body }] } : body;
+                const answer = (await handler(event, {})) as Opened;
+                const instanceId = /instance\/(i-[0-9a-f]+)/.exec(JSON.stringify(body))?.[1] ?? (answer as { instance?: { instanceId?: string } })?.instance?.instanceId;
+                if (instanceId && answer?.executionArn) {
+                    opened.set(instanceId, answer);
+                } else if (instanceId && !opened.has(instanceId)) {
+                    opened.set(instanceId, answer);
+                }
+            }
+        }
+        if (seen === 0) {
+            await sleep(100);
+        }
+    }
+    queues.forEach((c) => Object.values(c).forEach((client) => client.destroy()));
+    return opened;
+}
+
+async function runCase(options: DrillOptions, world: World, victim: Victim, opened: Opened | undefined, triggeredAt: number, progress: Progress): Promise<CaseReport> {
+    const report: CaseReport = { caseId: opened?.caseId ?? null, instanceId: victim.instanceId, status: "not-opened", timeline: [], artifacts: [], failures: [], states: [] };
+    if (!opened?.executionArn) {
+        report.error = `the tag event opened no case (${JSON.stringify(opened ?? "no event reached the opener")})`;
+        progress.finish(victim.instanceId, report.status);
+        return report;
+    }
+    report.executionArn = opened.executionArn;
+    const described = await world.clients.security.sfn.send(new DescribeExecutionCommand({ executionArn: opened.executionArn }));
+    const machine = world.security.resources.find((r) => r.type === "aws:sfn/stateMachine:StateMachine" && r.state.arn === described.stateMachineArn);
+    if (!machine) {
+        report.error = `no deployed state machine ${described.stateMachineArn}`;
+        progress.finish(victim.instanceId, "failed");
+        return report;
+    }
+    const definition = JSON.parse(machine.inputs.definition);
+    let terminated = false;
+    const handlers: Record<string, (input: Json) => Promise<unknown>> = {};
+    const waits: Record<string, number> = {};
+    for (const [name, state] of allStates(definition)) {
+        if (state.Type === "Wait") {
+            waits[name] = 200; // the deployed durations, shortened: nothing here needs wall-clock time to pass
+        }
+        if (state.Type !== "Task") {
+            continue;
+        }
+        const task = taskHandler(world, state);
+        handlers[name] = async (input) => {
+            progress.stage(victim.instanceId, name);
+            report.states.push(name);
+            const out = await task(input);
+            if (options.scenarios.includes("terminated") && !terminated && JSON.stringify(out).includes("\"step\":\"isolation\"")) {
+                terminated = true;
+                await terminate(world, victim.instanceId);
+            }
+            return out;
+        };
+    }
+    try {
+        const execution = new StateMachine(definition, { validationOptions: { checkArn: false, checkPaths: false } }).run(JSON.parse(described.input ?? "{}"), {
+            overrides: { taskResourceLocalHandlers: handlers as never, waitTimeOverrides: waits, retryIntervalOverrides: Object.fromEntries(Object.keys(handlers).map((n) => [n, 100])) },
+            context: { Execution: { Id: opened.executionArn, Name: opened.executionArn.split(":").pop() }, State: { EnteredTime: new Date().toISOString() } } as never,
+        });
+        const result = (await execution.result) as { outcome?: string };
+        report.status = result?.outcome ?? "unknown";
+    } catch (err) {
+        report.error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+        report.status = "failed";
+    }
+    await readManifest(world, report, triggeredAt);
+    progress.finish(victim.instanceId, report.status);
+    return report;
+}
+
+/** A Task state's handler: the deployed callback its Lambda ARN names, or the optimized integration it uses. */
+function taskHandler(world: World, state: Json): (input: Json) => Promise<unknown> {
+    const resource = String(state.Resource ?? "");
+    const direct = world.handlers[resource];
+    if (direct) {
+        return (input) => direct(input, {});
+    }
+    if (/^arn:aws:states:::lambda:invoke/.test(resource)) {
+        return async (params: { FunctionName?: string; Payload?: unknown }) => {
+            const fn = Object.entries(world.handlers).find(([arn]) => arn === params.FunctionName || arn.endsWith(`:function:${params.FunctionName}`))?.[1];
+            if (!fn) {
+                throw new Error(`no deployed function ${params.FunctionName}`);
+            }
+            return { StatusCode: 200, Payload: await fn(params.Payload, {}) };
+        };
+    }
+    if (/^arn:aws:states:::sns:publish/.test(resource)) {
+        return async (params: Json) => world.clients.security.sns.send(new PublishCommand(params as never));
+    }
+    if (/^arn:aws:states:::sqs:sendMessage/.test(resource)) {
+        return async (params: Json) => world.clients.security.sqs.send(new SendMessageCommand(params as never));
+    }
+    if (/^arn:aws:states:::events:putEvents/.test(resource)) {
+        return async (params: Json) => world.clients.security.events.send(new PutEventsCommand(params as never));
+    }
+    return async () => {
+        throw new Error(`the drill cannot run Task resource ${resource}`);
+    };
+}
+
+/** An operator lifts the termination protection isolation set, and terminates the victim mid-case. */
+async function terminate(world: World, instanceId: string): Promise<void> {
+    const { member } = world.clients;
+    await member.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instanceId, DisableApiTermination: { Value: false } }));
+    await member.ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
+    world.host.removeHost(instanceId);
+}
+
+async function readManifest(world: World, report: CaseReport, triggeredAt: number): Promise<void> {
+    if (!report.caseId) {
+        return;
+    }
+    const bucket = String(world.forensic.outputs.evidenceBucketName);
+    report.manifestKey = `cases/${report.caseId}/manifest.json`;
+    let manifest: Json;
+    try {
+        const got = await world.clients.forensic.s3.send(new GetObjectCommand({ Bucket: bucket, Key: report.manifestKey }));
+        manifest = JSON.parse(await got.Body?.transformToString() ?? "{}");
+    } catch (err) {
+        report.failures.push({ step: "drill", error: `manifest unreadable: ${err instanceof Error ? err.message : String(err)}` });
+        return;
+    }
+    if (report.status === "failed" && manifest.status) {
+        report.status = manifest.status;
+    }
+    report.failures.push(...(manifest.failures ?? []));
+    const steps: Json[] = manifest.steps ?? [];
+    report.timeline = STAGES.map((stage) => {
+        const s = steps.filter((x) => x.step === stage).pop();
+        const calls = steps.filter((x) => x.step === stage).flatMap((x) => x.actions ?? []).filter((a: Json) => /^[a-z0-9-]+:[A-Z]/.test(a.action)).length;
+        return { stage: TIMELINE_LABELS[stage], ms: s?.endedAt ? Date.parse(s.endedAt) - triggeredAt : null, calls, status: s?.status ?? "not-run" };
+    });
+    report.artifacts = (manifest.artifacts ?? []).map((a: Json) => ({ kind: a.kind, key: a.key, versionId: a.versionId, bytes: a.bytes, sha256: a.sha256, verification: "missing" as const }));
+}
+
+/** Every artifact's SHA-256 as stored in the evidence bucket, against the manifest's. */
+async function verifyArtifacts(world: World, report: CaseReport): Promise<ArtifactCheck[]> {
+    const bucket = String(world.forensic.outputs.evidenceBucketName);
+    const out: ArtifactCheck[] = [];
+    for (const a of report.artifacts) {
+        if (!a.key) {
+            out.push({ ...a, verification: "not-an-object" });
+            continue;
+        }
+        if (!a.sha256) {
+            out.push({ ...a, verification: "no-digest" });
+            continue;
+        }
+        try {
+            const got = await world.clients.forensic.s3.send(new GetObjectCommand({ Bucket: bucket, Key: a.key, VersionId: a.versionId }));
+            const body = Buffer.from(await got.Body?.transformToByteArray() ?? []);
+            const stored = sha256(body);
+            out.push({
+                ...a, storedSha256: stored, verification: stored === a.sha256 ? "verified" : "mismatch",
+                ...(a.kind === "memory" ? { matchesHostImage: stored === world.images.get(report.instanceId) } : {}),
+            });
+        } catch {
+            out.push({ ...a, verification: "missing" });
+        }
+    }
+    return out;
+}
+
+// ------------------------------------------------------------------------------------------ output
+
+function printReport(report: DrillReport, write: (line: string) => void): void {
+    const s = report.summary;
+    write("");
+    for (const c of report.cases) {
+        write(`case ${c.caseId ?? "(none)"}  instance ${c.instanceId}  ${c.status.toUpperCase()}`);
+        write(`  ${"trigger".padEnd(10)} ${"0 ms".padStart(10)}`);
+        for (const t of c.timeline) {
+            write(`  ${t.stage.padEnd(10)} ${(t.ms === null ? "-" : `${t.ms} ms`).padStart(10)}  ${String(t.calls).padStart(3)} AWS calls  ${t.status}`);
+        }
+        if (c.manifestKey) {
+            write(`  manifest   ${c.manifestKey}`);
+        }
+        for (const a of c.artifacts) {
+            const whole = a.matchesHostImage === undefined ? "" : a.matchesHostImage ? ", the host's whole image" : ", NOT the host's whole image";
+            write(`  artifact   ${a.kind.padEnd(13)} ${a.key ?? "(snapshot)"}  ${a.bytes ?? "-"} B  sha256 ${a.sha256?.slice(0, 16) ?? "-"}…  ${a.verification}${whole}`);
+        }
+        for (const f of c.failures) {
+            write(`  failure    ${f.step}${f.action ? ` ${f.action}` : ""}: ${f.error}`);
+        }
+        if (c.error) {
+            write(`  error      ${c.error}`);
+        }
+    }
+    write("");
+    write(`summary: ${s.contained}/${s.instances} contained, ${s.artifactsVerified}/${s.artifacts} artifacts verified in the evidence bucket` +
+        `${s.scenarios.length ? `, scenarios ${s.scenarios.join(", ")}` : ""}; deploy ${(s.deployMs / 1000).toFixed(1)} s, response ${(s.runMs / 1000).toFixed(1)} s, ` +
+        `${s.engineCalls} engine API calls${s.injectedFaults ? ` (${s.injectedFaults} faults injected)` : ""}`);
+    write(s.ok ? "drill: OK" : "drill: FAILED (a case ended uncontained or evidence did not verify)");
+}
+
+async function main(): Promise<number> {
+    let options: DrillOptions;
+    try {
+        options = parseDrillArgs(process.argv.slice(2));
+    } catch (err) {
+        process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+        return err instanceof UsageError && process.argv.includes("--help") ? 0 : 2;
+    }
+    const progress = new Progress(process.stdout.isTTY === true && !options.json, options.json);
+    const onSignal = (signal: NodeJS.Signals) => {
+        process.stderr.write(`drill: ${signal}, stopping moto and the host emulator\n`);
+        void (activeCleanup?.() ?? Promise.resolve()).finally(() => process.exit(130));
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    fs.mkdirSync(path.join(PROJECT_ROOT, ".cache"), { recursive: true });
+    const report = await runDrill(options, progress);
+    if (options.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    } else {
+        printReport(report, (line) => process.stdout.write(`${line}\n`));
+    }
+    return report.summary.ok ? 0 : 1;
+}
+
+if (require.main === module) {
+    main().then((code) => process.exit(code), (err: unknown) => {
+        process.stderr.write(`drill: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+        process.exit(2);
+    });
+}
