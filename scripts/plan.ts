@@ -12,7 +12,7 @@
  */
 import * as path from "path";
 import "./node-compat";
-import { CostLine, HOURS_PER_MONTH, idleCost, IdleCost, isBillable, PRICE_REGION, PRICES_AS_OF } from "./prices";
+import { CostLine, HOURS_PER_MONTH, idleCost, IdleCost, isBillable, list, PRICE_REGION, PRICES_AS_OF } from "./prices";
 import { Json, loadConfigFile, loadStackConfig, RecordedResource, renderStack } from "./render";
 
 export const STACKS = ["forensic", "security"] as const;
@@ -54,15 +54,16 @@ export function providerName(ref: string): string {
     return parts.length >= 5 ? parts[parts.length - 2] : ref;
 }
 
-const list = (v: unknown): Json[] => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]);
 const join = (items: Array<string | false | undefined>): string => items.filter((x): x is string => typeof x === "string" && x.length > 0).join(", ");
 const ports = (i: Record<string, Json>) => (i.fromPort === i.toPort ? `${i.ipProtocol}/${i.fromPort}` : `${i.ipProtocol}/${i.fromPort}-${i.toPort}`);
 
 /** Key settings of a resource, by type; other types show their physical name when they have one. */
 const SETTINGS: Record<string, (i: Record<string, Json>, r: RecordedResource) => string> = {
     "aws:s3/bucket:Bucket": (i) => join([i.bucket ? `bucket ${i.bucket}` : "name generated at deploy", i.objectLockEnabled && "object lock enabled", i.forceDestroy === false && "no force destroy"]),
-    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": (i) =>
-        `${i.rule?.defaultRetention?.mode} ${i.rule?.defaultRetention?.days ?? ""}${i.rule?.defaultRetention?.years ? `${i.rule.defaultRetention.years} years` : " days"}`,
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": (i) => {
+        const retention = i.rule?.defaultRetention;
+        return retention ? `${retention.mode} ${retention.days ? `${retention.days} days` : `${retention.years} years`}` : "no default retention";
+    },
     "aws:s3/bucketVersioning:BucketVersioning": (i) => `versioning ${i.versioningConfiguration?.status}`,
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (i) => {
         const d = list(i.rules)[0]?.applyServerSideEncryptionByDefault;
@@ -245,9 +246,9 @@ export function formatPlan(plan: Plan): string {
 
 const USAGE = "usage: npm run plan -- forensic|security [--json] [--config <stack settings file>]";
 
-async function main(argv: string[]): Promise<void> {
+/** The command line: one stack name, `--json`, `--config <file>`; anything else is a usage error. */
+export function parseArgs(argv: string[]): { stack: StackName; json: boolean; configPath?: string } {
     const args = [...argv];
-    const asJson = args.includes("--json");
     let configPath: string | undefined;
     const c = args.indexOf("--config");
     if (c >= 0) {
@@ -262,8 +263,13 @@ async function main(argv: string[]): Promise<void> {
     if (positional.length !== 1 || !STACKS.includes(positional[0] as StackName) || unknown.length > 0) {
         throw new Error(USAGE);
     }
-    const plan = await planStack(positional[0] as StackName, { configPath });
-    console.log(asJson ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+    return { stack: positional[0] as StackName, json: args.includes("--json"), configPath };
+}
+
+async function main(argv: string[]): Promise<void> {
+    const { stack, json, configPath } = parseArgs(argv);
+    const plan = await planStack(stack, { configPath });
+    console.log(json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
 }
 
 if (require.main === module) {

@@ -113,7 +113,8 @@ type Rule = (inputs: Record<string, Json>, all: PricedResource[]) => Line[];
 const hourly = (driver: string, count: number, perHour: number, basis: string): Line => ({
     driver, quantity: count * HOURS_PER_MONTH, unit: "hours", unitPrice: perHour, basis,
 });
-const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]);
+/** A value or a list of them (absent: none), as a list. */
+export const list = (v: unknown): Json[] => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]);
 
 /** Interface endpoint network interfaces: one per subnet (each in its own AZ). */
 function endpointEnis(inputs: Record<string, Json>): Line[] {

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { formatPlan, Plan, planStack, providerName } from "../../scripts/plan";
+import { formatPlan, parseArgs, Plan, planStack, providerName } from "../../scripts/plan";
 import { HOURS_PER_MONTH, idleCost, IdleCost, NO_IDLE_CHARGE, PRICED, PRICES } from "../../scripts/prices";
 import { PROJECT_ROOT } from "../support/pulumi";
 
@@ -66,23 +66,9 @@ describe("npm run plan: resources and idle cost", function () {
         const ssm = await planStack("forensic", { config: { "ir-forensics:analysisNetwork.access": "ssm", "ir-forensics:analysisNetwork.ssmEndpointAzCount": 2 } });
         assertTotalIsSum(ssm.idleCost);
         const enis = ssm.idleCost.lines.filter((l) => l.driver === "interface endpoint ENI-hours");
-        assert.strictEqual(enis.length, 2, "ssm and ssmmessages endpoints");
+        assert.deepStrictEqual(enis.map((l) => l.quantity), [2 * HOURS_PER_MONTH, 2 * HOURS_PER_MONTH], "ssm and ssmmessages, 2 AZs each");
         assert.strictEqual(cents(ssm.idleCost.totalMonthly - forensic.idleCost.totalMonthly), cents(2 * 2 * ENDPOINT_AZ_MONTH));
         assert.strictEqual(cents(ENDPOINT_AZ_MONTH), 730);
-
-        const withEc2Messages = await planStack("forensic", { config: {
-            "ir-forensics:analysisNetwork.access": "ssm", "ir-forensics:analysisNetwork.ssmEndpointAzCount": 3, "ir-forensics:analysisNetwork.ssmEc2MessagesEndpoint": true,
-        } });
-        assert.strictEqual(cents(withEc2Messages.idleCost.totalMonthly - forensic.idleCost.totalMonthly), cents(3 * 3 * ENDPOINT_AZ_MONTH));
-    });
-
-    it("AWS Config on: the recorder's items are priced", async function () {
-        const plan = await planStack("forensic", { config: { "ir-forensics:awsConfig.enabled": true } });
-        const items = plan.idleCost.lines.find((l) => l.driver === "Config items recorded");
-        assert.ok(items, "Config items line");
-        assert.strictEqual(items.unitPrice, PRICES.configItem);
-        assert.ok(items.monthly > 0);
-        assert.deepStrictEqual(plan.idleCost.unpriced, []);
     });
 
     it("security (committed config): renders through its StackReference, every resource priced or known free", async function () {
@@ -152,28 +138,39 @@ describe("npm run plan: resources and idle cost", function () {
         assert.strictEqual(providerName(""), "");
     });
 
-    it("CLI: --config <file> and --json print a parseable plan; a wrong stack name prints the usage", function () {
+    it("CLI: --config <file> and --json print a parseable plan (ssm in 1 AZ, AWS Config on)", function () {
         const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "irf-plan-"));
         try {
             const doc = yaml.load(fs.readFileSync(path.join(PROJECT_ROOT, "Pulumi.forensic.yaml"), "utf8")) as { config: Record<string, Record<string, unknown>> };
             doc.config["ir-forensics:analysisNetwork"].access = "ssm";
+            doc.config["ir-forensics:awsConfig"].enabled = true;
             const file = path.join(tmp, "Pulumi.forensic-ssm.yaml");
             fs.writeFileSync(file, yaml.dump(doc));
-            const cli = (args: string[]) => spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/plan.ts", ...args], {
+            const run = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/plan.ts", "forensic", "--json", "--config", file], {
                 cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
             });
-            const run = cli(["forensic", "--json", "--config", file]);
             assert.strictEqual(run.status, 0, run.stderr);
             const plan = JSON.parse(run.stdout) as Plan;
             assert.strictEqual(plan.configFile, file);
             assertTotalIsSum(plan.idleCost);
-            assert.strictEqual(cents(plan.idleCost.totalMonthly - forensic.idleCost.totalMonthly), cents(2 * ENDPOINT_AZ_MONTH), "ssm + ssmmessages in 1 AZ");
-
-            const wrong = cli(["production"]);
-            assert.strictEqual(wrong.status, 1);
-            assert.match(wrong.stderr, /usage: npm run plan -- forensic\|security/);
+            assert.deepStrictEqual(plan.idleCost.unpriced, []);
+            const items = plan.idleCost.lines.find((l) => l.driver === "Config items recorded");
+            assert.ok(items && items.unitPrice === PRICES.configItem && items.monthly > 0, "the recorder's items are priced");
+            assert.strictEqual(
+                cents(plan.idleCost.totalMonthly - forensic.idleCost.totalMonthly),
+                cents(2 * ENDPOINT_AZ_MONTH + items.monthly),
+                "ssm + ssmmessages in 1 AZ, plus the recorder",
+            );
         } finally {
             fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    });
+
+    it("CLI arguments: one stack, --json, --config <file>; anything else prints the usage", function () {
+        assert.deepStrictEqual(parseArgs(["security", "--json"]), { stack: "security", json: true, configPath: undefined });
+        assert.deepStrictEqual(parseArgs(["--config", "x.yaml", "forensic"]), { stack: "forensic", json: false, configPath: "x.yaml" });
+        for (const bad of [[], ["production"], ["forensic", "security"], ["forensic", "--yaml"], ["forensic", "--config"]]) {
+            assert.throws(() => parseArgs(bad), /usage: npm run plan -- forensic\|security/, JSON.stringify(bad));
         }
     });
 });
