@@ -6,7 +6,7 @@
 import * as assert from "assert";
 import {
     CreateSecurityGroupCommand, CreateSnapshotCommand, DescribeSnapshotsCommand, CreateSubnetCommand, CreateVolumeCommand, CreateVpcCommand, DescribeInstanceAttributeCommand,
-    DescribeInstancesCommand, DescribeVolumesCommand, EC2Client, Instance, StopInstancesCommand,
+    DescribeInstancesCommand, DescribeVolumesCommand, EC2Client, Instance, SnapshotState, StopInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { CreatePolicyCommand, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from "@aws-sdk/client-iam";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -280,15 +280,15 @@ describe("workstation launcher (moto, forensic account)", function () {
         // moto completes snapshots at once: the states come from a mocked client.
         const ec2 = new EC2Client({ region: DEFAULT_REGION });
         const mock = mockClient(ec2);
-        const snap = (i: number, state: string) => ({ SnapshotId: `snap-${String(i).padStart(17, "0")}`, State: state, VolumeSize: 8, Tags: [{ Key: DISK_DEVICE_TAG, Value: `/dev/xvd${String(i).padStart(2, "0")}` }] });
+        const snap = (i: number, state: SnapshotState) => ({ SnapshotId: `snap-${String(i).padStart(17, "0")}`, State: state, VolumeSize: 8, Tags: [{ Key: DISK_DEVICE_TAG, Value: `/dev/xvd${String(i).padStart(2, "0")}` }] });
         mock.on(DescribeSnapshotsCommand).resolves({ Snapshots: [snap(0, "pending"), ...Array.from({ length: 22 }, (_, i) => snap(i + 1, "completed"))] });
         try {
             const { evidence, skipped } = await caseSnapshots(ec2, caseId(20));
             assert.strictEqual(evidence.length, 21);
             assert.deepStrictEqual([evidence[0].device, evidence[20].device], ["/dev/sdf", "/dev/sdz"]);
             assert.deepStrictEqual(skipped.map((x) => [x.snapshotId, x.reason]), [
-                [snap(0, "").SnapshotId, "snapshot is pending"],
-                [snap(22, "").SnapshotId, "more than 21 evidence volumes: attach it by hand"],
+                [snap(0, "pending").SnapshotId, "snapshot is pending"],
+                [snap(22, "completed").SnapshotId, "more than 21 evidence volumes: attach it by hand"],
             ]);
             const input = mock.commandCalls(DescribeSnapshotsCommand)[0].args[0].input;
             assert.deepStrictEqual([input.OwnerIds, input.Filters], [["self"], [{ Name: `tag:${DISK_CASE_TAG}`, Values: [caseId(20)] }]]);
