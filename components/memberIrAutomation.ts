@@ -226,7 +226,7 @@ export function responderStatements(
                 // Who set the incident tag (CloudTrail's CreateTags event).
                 "cloudtrail:LookupEvents",
                 // Acquisition: snapshot states, memory size, SSM registration and command results.
-                "ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute", "ec2:DescribeInstanceTypes",
+                "ec2:DescribeSnapshots", "ec2:DescribeInstanceTypes",
                 "ssm:DescribeInstanceInformation", "ssm:GetCommandInvocation",
             ],
             Resource: "*",
@@ -238,9 +238,10 @@ export function responderStatements(
             Resource: [ec2("instance"), ec2("volume"), snapshots],
         },
         {
-            Sid: "CopySnapshots",
+            // Copies are made from the originals; sharing is read back to record who may use them.
+            Sid: "CopySnapshotsAndReadSharing",
             Effect: "Allow",
-            Action: "ec2:CopySnapshot",
+            Action: ["ec2:CopySnapshot", "ec2:DescribeSnapshotAttribute"],
             Resource: snapshots,
         },
         {

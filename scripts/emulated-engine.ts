@@ -110,9 +110,26 @@ export async function launchSuspect(member: AccountClients, accountId: string, n
 export type TaskHandlers = Record<string, (input: any) => Promise<unknown>>;
 
 /** Runs an incident definition locally; `executionArn` stands in for the context object's execution id. */
+type AslState = { Type?: string; Resource?: string; Branches?: object[]; ItemProcessor?: object; Iterator?: object };
+
+/** Every state of a definition by name, inside Parallel and Map states too (names are unique across a definition). */
+export function allStates(definition: object): [string, AslState][] {
+    const states = (definition as { States?: Record<string, AslState> }).States ?? {};
+    return Object.entries(states).flatMap(([name, state]) => [
+        [name, state] as [string, AslState],
+        ...[...(state.Branches ?? []), ...[state.ItemProcessor, state.Iterator].filter((x): x is object => !!x)].flatMap(allStates),
+    ]);
+}
+
+/** Names of every Wait state of a definition. */
+export function waitStates(definition: object): string[] {
+    return allStates(definition).filter(([, s]) => s.Type === "Wait").map(([name]) => name);
+}
+
 export async function runIncident(definition: object, input: unknown, executionArn: string, handlers: TaskHandlers): Promise<Record<string, unknown>> {
     const execution = new StateMachine(definition as never, { validationOptions: { checkArn: false } }).run(input as never, {
-        overrides: { taskResourceLocalHandlers: handlers as never },
+        // Wait states (acquisition polls) pass at once: moto's snapshots and commands complete immediately.
+        overrides: { taskResourceLocalHandlers: handlers as never, waitTimeOverrides: Object.fromEntries(waitStates(definition).map((n) => [n, 0])) },
         // aws-local-stepfunctions has no context object of its own.
         context: { Execution: { Id: executionArn }, State: { EnteredTime: new Date().toISOString() } } as never,
     });

@@ -19,7 +19,7 @@ import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { getInstance } from "../../functions/registry";
 import { CASE_TAG, InstanceRef, STATUS_TAG } from "../../functions/types";
 import { AccountClients, clientsFor, DEFAULT_REGION } from "../../scripts/aws-clients";
-import { launchSuspect, prepareEngine, runIncident, suspectNetwork } from "../../scripts/emulated-engine";
+import { allStates, launchSuspect, prepareEngine, runIncident, suspectNetwork } from "../../scripts/emulated-engine";
 import { DeployedCallback, deployedCallbacks, LambdaHandler, loadCallback, withEnvironment } from "../support/deployed";
 import { customActionEvent, tagEvent } from "../support/events";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
@@ -100,14 +100,18 @@ describe("end to end: tag event → deployed callbacks and state machine → con
         const definition = JSON.parse(machine.inputs.definition);
         const byArn = Object.fromEntries(Object.values(callbacks).map((cb) => [cb.arn, handlers[cb.name]]));
         const local: Record<string, (input: any) => Promise<any>> = {};
-        for (const [name, state] of Object.entries<any>(definition.States)) {
-            if (state.Type === "Task" && byArn[state.Resource]) {
-                local[name] = (event) => byArn[state.Resource](event, {}).catch((e: Error) => { console.error(`step ${name} threw:`, e.stack); throw e; });
+        for (const [name, state] of allStates(definition)) {
+            const handler = state.Type === "Task" && state.Resource ? byArn[state.Resource] : undefined;
+            if (handler) {
+                local[name] = (event) => handler(event, {}).catch((e: Error) => { console.error(`step ${name} threw:`, e.stack); throw e; });
             }
         }
         // The optimized SNS integration, as Step Functions would call it.
         local.NotifyAcquisition = async (params: any) => security.sns.send(new PublishCommand(params));
-        assert.deepStrictEqual(Object.keys(local).sort(), ["Close", "Contain", "Isolate", "NotifyAcquisition", "Record", "Triage"]);
+        assert.deepStrictEqual(Object.keys(local).sort(), [
+            "Close", "Contain", "DiskAdvance", "DiskBegin", "DiskFinish", "Isolate", "MemoryAdvance", "MemoryBegin", "MemoryFinish", "NotifyAcquisition",
+            "Record", "Triage",
+        ]);
         return runIncident(definition, input, executionArn, local);
     }
 
@@ -137,6 +141,22 @@ describe("end to end: tag event → deployed callbacks and state machine → con
         assert.strictEqual(result.outcome, "contained");
         assert.deepStrictEqual(result.steps.map((s: any) => s.step), ["triage", "isolation", "memory", "disk", "containment", "close"]);
         assert.deepStrictEqual(result.steps.filter((s: any) => s.step === "triage" || s.step === "isolation").map((s: any) => s.status), ["succeeded", "succeeded"]);
+        // Acquisition ran through the deployed branches. moto runs no SSM command (memory fails: no module
+        // store and no host report here; the drill runs the host script) and cannot show a snapshot shared with
+        // another account (the evidence copy fails): both failures are recorded, and containment still ran.
+        const [memoryStep, diskStep] = ["memory", "disk"].map((n) => result.steps.find((s: any) => s.step === n));
+        assert.strictEqual(memoryStep.status, "failed");
+        assert.ok(memoryStep.error, "the memory failure has a reason");
+        assert.ok(memoryStep.actions.some((a: any) => a.action === "s3:AbortMultipartUpload" && a.outcome === "ok"), "the unused upload was aborted");
+        const outcomes = diskStep.actions.map((a: any) => `${a.action}:${a.outcome}`);
+        for (const expected of ["ec2:CreateSnapshots:ok", "ec2:CopySnapshot:ok", "ec2:ModifySnapshotAttribute:ok", "ec2:CopySnapshot:failed", "ec2:DeleteSnapshot:ok"]) {
+            assert.ok(outcomes.includes(expected), `${expected} in ${outcomes.join(", ")}`);
+        }
+        const snapshots = result.artifacts.filter((a: any) => a.kind === "disk-snapshot");
+        assert.strictEqual(snapshots.length, 1, "one volume, one snapshot chain");
+        assert.ok(snapshots[0].detail.originalSnapshotId && snapshots[0].detail.memberCopySnapshotId, "original and member copy recorded");
+        assert.strictEqual(snapshots[0].detail.memberCopyDeleted, true, "the member-side copy was cleaned up");
+        assert.match(snapshots[0].detail.error, /^evidence: /);
 
         // Every ENI ends in the group without rules; the instance carries the deny-all profile and the case tags.
         const contained = (await member.ec2.send(new DescribeSecurityGroupsCommand({

@@ -7,7 +7,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as aws from "@pulumi/aws";
-import { asList, one, policyOf, PROJECT_ROOT, RenderedStack } from "../support/pulumi";
+import { asList, one, policyOf, PROJECT_ROOT, renderStack, RenderedStack } from "../support/pulumi";
 import { renderSecurity } from "../support/stacks";
 
 /** SDK client packages and their IAM service prefixes. */
@@ -23,7 +23,23 @@ const CLIENTS: Record<string, string> = {
     "@aws-sdk/client-sns": "sns",
     "@aws-sdk/client-s3": "s3",
     "@aws-sdk/client-sts": "sts",
+    "@aws-sdk/client-ssm": "ssm",
 };
+
+/** SDK commands whose IAM action has another name. */
+const IAM_ACTION_OF: Record<string, string> = {
+    "s3:CreateMultipartUpload": "s3:PutObject",
+    "s3:UploadPart": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject",
+    "s3:HeadObject": "s3:GetObject",
+    "s3:ListParts": "s3:ListMultipartUploadParts",
+};
+
+/** Services the engine reaches in member accounts (through the member responder role). */
+const MEMBER_SIDE = ["ec2", "autoscaling", "elasticloadbalancing", "iam", "cloudtrail", "ssm"];
+
+/** EC2 calls made in the forensic account, through its evidence copier (never in a member account). */
+const FORENSIC_SIDE = ["ec2:LockSnapshot"];
 
 /** IAM actions a module calls: `new XCommand` and `paginateX` of the clients it imports. */
 function actionsCalledBy(files: string[]): Set<string> {
@@ -35,7 +51,7 @@ function actionsCalledBy(files: string[]): Set<string> {
             for (const imported of imports.map((s) => s.trim().split(/\s+as\s+/)[0]).filter(Boolean)) {
                 const command = /^(\w+)Command$/.exec(imported)?.[1] ?? /^paginate(\w+)$/.exec(imported)?.[1];
                 if (command) {
-                    actions.add(`${prefix}:${command}`);
+                    actions.add(IAM_ACTION_OF[`${prefix}:${command}`] ?? `${prefix}:${command}`);
                 }
             }
         }
@@ -63,8 +79,10 @@ describe("least privilege: roles match the calls of the code they run", () => {
         stack = await renderSecurity();
     });
 
-    it("the member responder role allows every call of triage, isolation, containment and the Security Hub tagger, and nothing else", () => {
-        const called = actionsCalledBy(["triage.ts", "isolation.ts", "containment.ts", "securityGroups.ts", "steps.ts", "securityHub.ts", "identity.ts"]);
+    it("the member responder role allows every call of triage, isolation, acquisition, containment and the Security Hub tagger, and nothing else", () => {
+        const called = new Set([...actionsCalledBy([
+            "triage.ts", "isolation.ts", "containment.ts", "securityGroups.ts", "steps.ts", "securityHub.ts", "identity.ts", "disk.ts", "memory.ts",
+        ])].filter((a) => MEMBER_SIDE.includes(a.split(":")[0]) && !FORENSIC_SIDE.includes(a)));
         const grants = allowed(policyOf(one(stack, aws.iam.RolePolicy, "member-444455556666-responder")));
         // Passing the IR and contained roles is what the profile swaps need (not an SDK call of their own).
         const expectedExtra = ["iam:PassRole"];
@@ -80,15 +98,33 @@ describe("least privilege: roles match the calls of the code they run", () => {
         ["record", ["record.ts", "evidence.ts"], ["kms:GenerateDataKey", "kms:Encrypt"]],
         ["contain", ["containment.ts", "registry.ts", "notify.ts", "aws.ts"], []],
         ["close", ["record.ts", "evidence.ts", "registry.ts", "notify.ts", "identity.ts", "aws.ts"], ["kms:GenerateDataKey", "kms:Encrypt"]],
+        // The memory function also reads the image back (decrypt) and uses the module store's key through S3.
+        ["memory", ["memory.ts", "acquisition.ts", "steps.ts", "aws.ts"], ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"]],
+        ["disk", ["disk.ts", "acquisition.ts", "steps.ts", "aws.ts"], []],
     ];
     for (const [fn, files, kms] of engineFunctions) {
         it(`the ${fn} callback's role allows the security-account calls of its code, and nothing else`, () => {
-            const memberSide = new Set(["ec2", "autoscaling", "elasticloadbalancing", "iam", "cloudtrail"]);
-            const called = [...actionsCalledBy(files)].filter((a) => !memberSide.has(a.split(":")[0]));
+            const called = [...actionsCalledBy(files)].filter((a) => !MEMBER_SIDE.includes(a.split(":")[0]));
             const grants = own(allowed(policyOf(one(stack, aws.iam.RolePolicy, `engine-${fn}-policy`))));
             assert.deepStrictEqual(called.filter((a) => !covers(grants, a)), [], "calls the role does not allow");
             // SSE-KMS uploads need the evidence key through S3 (no SDK call of ours names KMS).
             assert.deepStrictEqual(grants.filter((g) => !called.includes(g) && !kms.includes(g)), [], "grants no code uses");
         });
     }
+
+    it("the forensic account's evidence copier may copy, tag at creation and lock snapshots, and never delete, unlock or share them", async () => {
+        const forensic = await renderStack("forensic");
+        const doc = policyOf(one(forensic, aws.iam.RolePolicy, "evidence-copier-policy"));
+        // The forensic-side calls of the disk branch: copies (tagged through TagSpecifications), their states, locks.
+        const expected = ["ec2:CopySnapshot", "ec2:CreateTags", "ec2:DescribeSnapshots", "ec2:LockSnapshot"];
+        assert.deepStrictEqual(allowed(doc).filter((a) => !a.startsWith("kms:")).sort(), expected);
+        for (const a of ["ec2:CopySnapshot", "ec2:DescribeSnapshots", "ec2:LockSnapshot"]) {
+            assert.ok(actionsCalledBy(["disk.ts"]).has(a), `${a} is called by the disk branch`);
+        }
+        const deny = doc.Statement.find((st: any) => st.Effect === "Deny");
+        assert.deepStrictEqual(asList(deny.Action).sort(), ["ec2:DeleteSnapshot", "ec2:DisableSnapshotBlockPublicAccess", "ec2:ModifySnapshotAttribute", "ec2:UnlockSnapshot"]);
+        const trust = JSON.parse(one(forensic, aws.iam.Role, "evidence-copier-role").inputs.assumeRolePolicy);
+        assert.deepStrictEqual(trust.Statement[0].Condition.ArnLike, { "aws:PrincipalArn": "arn:aws:iam::222233334444:role/ir-forensics/responder/*" });
+        assert.ok(trust.Statement[0].Condition.StringEquals["aws:PrincipalOrgID"]);
+    });
 });

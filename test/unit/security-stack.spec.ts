@@ -153,8 +153,14 @@ describe("security stack (Pulumi.security.yaml)", () => {
             for (const [state, fn] of [["Triage", "triage"], ["Isolate", "isolate"], ["Record", "record"], ["Contain", "contain"], ["Close", "close"]]) {
                 assert.strictEqual(definition.States[state].Resource, arn(fn));
             }
+            const [memoryBranch, diskBranch] = definition.States.Acquire.Branches;
+            for (const [branch, prefix, fn] of [[memoryBranch, "Memory", "memory"], [diskBranch, "Disk", "disk"]]) {
+                for (const state of ["Begin", "Advance", "Finish"]) {
+                    assert.strictEqual(branch.States[`${prefix}${state}`].Resource, arn(fn));
+                }
+            }
             const invoke = statement(policyOf(one(stack, aws.iam.RolePolicy, "engine-incident-policy")), "InvokeStepCallbacks");
-            assert.strictEqual(invoke.Resource.length, 10);
+            assert.strictEqual(invoke.Resource.length, 14);
         });
 
         it("gives every callback a role of its own under the responder path, never a default role", () => {
