@@ -20,6 +20,7 @@ export const DEFAULTS = {
     isolation: { enabled: true, fallbackHttpsEgress: "0.0.0.0/0" as "0.0.0.0/0" | "none" },
     securityHub: { enabled: true },
     logRetentionDays: 365,
+    acquisition: { deleteOriginalSnapshots: false },
     awsConfig: { enabled: false },
     analysisNetwork: {
         cidr: "10.66.0.0/16",
@@ -451,7 +452,35 @@ export interface SecurityConfig extends CommonConfig {
     guardDutyMinSeverity?: number;
     securityHub: { enabled: boolean };
     logRetentionDays: number;
+    acquisition: AcquisitionConfig;
     moduleFactory: ModuleFactoryConfig;
+}
+
+export interface AcquisitionConfig {
+    /** Delete the member-side original snapshots once their evidence copy completed (default: keep them). */
+    deleteOriginalSnapshots: boolean;
+    /** EBS snapshot lock of the evidence snapshots; unset: not locked. */
+    snapshotLock?: { mode: "governance" | "compliance"; days: number; coolOffHours?: number };
+}
+
+/** `acquisition`: what happens to snapshots. */
+function loadAcquisition(source: ConfigSource): AcquisitionConfig {
+    const key = "acquisition";
+    const raw = objectOf(key, parse(source, key), ["deleteOriginalSnapshots", "snapshotLock"]);
+    const config: AcquisitionConfig = {
+        deleteOriginalSnapshots: bool(`${key}.deleteOriginalSnapshots`, raw.deleteOriginalSnapshots, DEFAULTS.acquisition.deleteOriginalSnapshots),
+    };
+    if (raw.snapshotLock !== undefined) {
+        const lock = objectOf(`${key}.snapshotLock`, raw.snapshotLock, ["mode", "days", "coolOffHours"]);
+        const mode = oneOf(`${key}.snapshotLock.mode`, required(`${key}.snapshotLock.mode`, lock.mode, "governance or compliance"), ["governance", "compliance"] as const);
+        const days = integer(`${key}.snapshotLock.days`, required(`${key}.snapshotLock.days`, lock.days, "a number of days"), 1, 36500);
+        const coolOffHours = optionalInteger(`${key}.snapshotLock.coolOffHours`, lock.coolOffHours, 1, 72);
+        if (coolOffHours !== undefined && mode !== "compliance") {
+            throw new ConfigError(`${key}.snapshotLock.coolOffHours`, "no value in governance mode (a cool-off period only applies to compliance mode)", coolOffHours);
+        }
+        config.snapshotLock = { mode, days, ...(coolOffHours !== undefined ? { coolOffHours } : {}) };
+    }
+    return config;
 }
 
 /** Retention values CloudWatch Logs accepts. */
@@ -809,6 +838,7 @@ export function loadSecurityConfig(source: ConfigSource, defaultForensicStack: s
         guardDutyMinSeverity: minSeverity as number | undefined,
         securityHub: { enabled: bool("securityHub.enabled", securityHub.enabled, DEFAULTS.securityHub.enabled) },
         logRetentionDays: retention as number,
+        acquisition: loadAcquisition(source),
         moduleFactory: loadModuleFactory(source, common),
     };
 }

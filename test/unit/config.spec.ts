@@ -277,6 +277,22 @@ describe("config", () => {
         it("rejects a GuardDuty severity out of range, a bad retention, an invalid e-mail or egress", () => {
             rejects(() => loadSecurityConfig(security({ "ir-forensics:guardDuty": { minSeverity: 9 } }), "x"), "guardDuty.minSeverity", /1 to 8.9/);
             rejects(() => loadSecurityConfig(security({ "ir-forensics:logRetentionDays": 100 }), "x"), "logRetentionDays", /retention values/);
+        });
+
+        it("acquisition: originals kept and evidence snapshots unlocked by default; lock mode, days and cool-off validated", () => {
+            const c = loadSecurityConfig(security({ "ir-forensics:acquisition": undefined }), "x");
+            assert.deepStrictEqual(c.acquisition, { deleteOriginalSnapshots: false });
+            const locked = loadSecurityConfig(security({
+                "ir-forensics:acquisition": { deleteOriginalSnapshots: true, snapshotLock: { mode: "compliance", days: 365, coolOffHours: 24 } },
+            }), "x");
+            assert.deepStrictEqual(locked.acquisition, { deleteOriginalSnapshots: true, snapshotLock: { mode: "compliance", days: 365, coolOffHours: 24 } });
+            const bad = (acquisition: unknown) => () => loadSecurityConfig(security({ "ir-forensics:acquisition": acquisition }), "x");
+            rejects(bad({ snapshotLock: { mode: "legal-hold", days: 1 } }), "acquisition.snapshotLock.mode", /governance, compliance/);
+            rejects(bad({ snapshotLock: { mode: "governance" } }), "acquisition.snapshotLock.days", /required/);
+            rejects(bad({ snapshotLock: { mode: "governance", days: 0 } }), "acquisition.snapshotLock.days", /1 to 36500/);
+            rejects(bad({ snapshotLock: { mode: "governance", days: 7, coolOffHours: 1 } }), "acquisition.snapshotLock.coolOffHours", /compliance mode/);
+            rejects(bad({ snapshotLock: { mode: "compliance", days: 7, coolOffHours: 73 } }), "acquisition.snapshotLock.coolOffHours", /1 to 72/);
+            rejects(bad({ deleteOriginals: true }), "acquisition.deleteOriginals", /no such key/);
             rejects(() => loadSecurityConfig(security({ "ir-forensics:notifications.emails": ["soc"] }), "x"), "notifications.emails[0]", /e-mail/);
             rejects(() => loadSecurityConfig(security({ "ir-forensics:isolation.fallbackHttpsEgress": "10.0.0.0/8" }), "x"), "isolation.fallbackHttpsEgress", /0\.0\.0\.0\/0, none/);
             rejects(() => loadSecurityConfig(security({ "ir-forensics:memberDeployRoleName": "bad role" }), "x"), "memberDeployRoleName", /IAM role name/);
