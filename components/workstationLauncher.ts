@@ -193,9 +193,17 @@ export class WorkstationLauncher extends pulumi.ComponentResource {
             {
                 Sid: "CaseRolesWithBoundary",
                 Effect: "Allow",
-                Action: ["iam:CreateRole", "iam:PutRolePolicy", "iam:TagRole"],
+                Action: ["iam:CreateRole", "iam:PutRolePolicy"],
                 Resource: caseRoles,
                 Condition: { StringEquals: { "iam:PermissionsBoundary": boundary.arn } },
+            },
+            {
+                // CreateRole's tags (TagRole has no iam:PermissionsBoundary key): the case tag only.
+                Sid: "TagCaseRoles",
+                Effect: "Allow",
+                Action: "iam:TagRole",
+                Resource: caseRoles,
+                Condition: { "ForAllValues:StringEquals": { "aws:TagKeys": [WORKSTATION_CASE_TAG] } },
             },
             {
                 Sid: "CaseInstanceProfiles",

@@ -498,7 +498,10 @@ export async function launchWorkstation(request: LaunchRequest, deps: LaunchDeps
         { Key: "Name", Value: `ir-forensics-workstation-${caseId}`.slice(0, 255) },
         { Key: WORKSTATION_CASE_TAG, Value: caseId },
     ];
-    const clientToken = sha256(`${caseId}|${request.requestToken ?? new Date().toISOString().slice(0, 16)}`).slice(0, 64);
+    // A retried invocation repeats its launch instead of making a second workstation; one token per subnet,
+    // since a token cannot be reused with other parameters.
+    const requestToken = request.requestToken ?? new Date().toISOString().slice(0, 16);
+    const clientToken = (subnetId: string) => sha256(`${caseId}|${requestToken}|${subnetId}`).slice(0, 64);
 
     const failures: string[] = [];
     for (const subnet of await subnetOrder(ec2, await analysisSubnets(ec2, settings.vpcId), caseId)) {
@@ -509,7 +512,7 @@ export async function launchWorkstation(request: LaunchRequest, deps: LaunchDeps
                     InstanceType: settings.instanceType as _InstanceType,
                     MinCount: 1,
                     MaxCount: 1,
-                    ClientToken: clientToken,
+                    ClientToken: clientToken(subnet.subnetId),
                     IamInstanceProfile: { Arn: profile.profileArn },
                     NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: subnet.subnetId, Groups: [settings.securityGroupId], AssociatePublicIpAddress: false }],
                     MetadataOptions: { HttpTokens: "required", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 1 },

