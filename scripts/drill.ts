@@ -38,14 +38,14 @@ import { DescribeExecutionCommand } from "@aws-sdk/client-sfn";
 import { PublishCommand } from "@aws-sdk/client-sns";
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { AssumeRoleCommand } from "@aws-sdk/client-sts";
-import { StateMachine } from "aws-local-stepfunctions";
 import { avmlKey, emptyIndex, lime, renderIndex, withAvml, withModules } from "../functions/moduleIndex";
 import { STATUS_TAG } from "../functions/types";
 import { AccountClients, clientsFor } from "./aws-clients";
-import { DeployedCallback, deployedCallbacks, LambdaHandler, loadCallback, withEnvironment } from "./deployed";
-import { DeployedStack, deployStack } from "./mock-deploy";
+// Pulumi, the stacks and the Step Functions interpreter load only once moto runs (see prepareWorld), so
+// that an early Ctrl-C finds something to stop.
+import type { DeployedCallback, LambdaHandler } from "./deployed";
+import type { DeployedStack } from "./mock-deploy";
 import { MotoServer, PROJECT_ROOT, startMoto } from "./moto";
-import { loadConfigFile, loadStackConfig, ofType } from "./render";
 import { AVML_STAND_IN, InjectedError, ProxiedCall, SsmHost, startSsmHost } from "./ssm-host";
 
 /** State machine documents, events and manifests as JSON: shaped by what produced them. */
@@ -226,11 +226,11 @@ interface CaseProgress {
 export class Progress {
     private readonly cases = new Map<string, CaseProgress>();
     private listr?: Promise<void>;
-    private readonly plain: NodeJS.WritableStream;
-
-    constructor(private readonly interactive: boolean, json: boolean) {
-        this.plain = json ? process.stderr : process.stdout;
-    }
+    /**
+     * @param interactive draw with listr2 (a terminal); otherwise plain lines
+     * @param plain where plain lines go (stdout; stderr with --json, so that stdout stays one JSON document)
+     */
+    constructor(private readonly interactive: boolean, private readonly plain: NodeJS.WritableStream) {}
 
     log(line: string): void {
         if (!this.listr) {
@@ -359,8 +359,21 @@ interface World {
     engineCalls: number;
 }
 
+/** What the drill deployed, for a look at moto before it stops (`DrillHooks.beforeStop`). */
+export interface DeployedWorld {
+    endpoint: string;
+    forensic: DeployedStack;
+    security: DeployedStack;
+    accounts: DrillReport["summary"]["accounts"];
+}
+
+export interface DrillHooks {
+    /** Called after the cases ran, while moto still runs (tests and debugging inspect it here). */
+    beforeStop?: (world: DeployedWorld) => Promise<void>;
+}
+
 /** Runs the drill and returns its report; `progress` shows it live. Stops everything it started. */
-export async function runDrill(options: DrillOptions, progress: Progress): Promise<DrillReport> {
+export async function runDrill(options: DrillOptions, progress: Progress, hooks: DrillHooks = {}): Promise<DrillReport> {
     const cleanups: (() => Promise<void> | void)[] = [];
     const cleanup = async () => {
         for (const fn of cleanups.splice(0).reverse()) {
@@ -393,6 +406,7 @@ export async function runDrill(options: DrillOptions, progress: Progress): Promi
         for (const c of cases) {
             c.artifacts = await verifyArtifacts(world, c);
         }
+        await hooks.beforeStop?.({ endpoint: moto.endpoint, forensic: world.forensic, security: world.security, accounts: world.accounts });
         await cleanup();
         const artifacts = cases.flatMap((c) => c.artifacts);
         const intact = artifacts.every((a) => a.verification === "verified" || a.verification === "not-an-object");
@@ -432,6 +446,9 @@ export async function runDrill(options: DrillOptions, progress: Progress): Promi
 let activeCleanup: (() => Promise<void>) | undefined;
 
 async function prepareWorld(options: DrillOptions, moto: MotoServer, progress: Progress, cleanups: (() => Promise<void> | void)[]): Promise<World> {
+    const { deployStack } = await import("./mock-deploy");
+    const { deployedCallbacks, loadCallback, withEnvironment } = await import("./deployed");
+    const { loadConfigFile, loadStackConfig, ofType } = await import("./render");
     progress.log("drill: deploying the forensic stack onto moto");
     const forensic = await deployStack({ endpoint: moto.endpoint, stack: "forensic", configPath: options.forensicConfig });
     progress.log("drill: deploying the security stack onto moto");
@@ -739,6 +756,7 @@ async function runCase(options: DrillOptions, world: World, victim: Victim, open
         };
     }
     try {
+        const { StateMachine } = await import("aws-local-stepfunctions");
         const execution = new StateMachine(definition, { validationOptions: { checkArn: false, checkPaths: false } }).run(JSON.parse(described.input ?? "{}"), {
             overrides: { taskResourceLocalHandlers: handlers as never, waitTimeOverrides: waits, retryIntervalOverrides: Object.fromEntries(Object.keys(handlers).map((n) => [n, 100])) },
             context: { Execution: { Id: opened.executionArn, Name: opened.executionArn.split(":").pop() }, State: { EnteredTime: new Date().toISOString() } } as never,
@@ -887,8 +905,14 @@ async function main(): Promise<number> {
         process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
         return err instanceof UsageError && process.argv.includes("--help") ? 0 : 2;
     }
-    const progress = new Progress(process.stdout.isTTY === true && !options.json, options.json);
+    const progress = new Progress(process.stdout.isTTY === true && !options.json, options.json ? process.stderr : process.stdout);
     const onSignal = (signal: NodeJS.Signals) => {
+        interrupted = true;
+        // Whoever ends the process first (the cleanup below, or Pulumi's runtime on a deploy cut short), the
+        // exit code says "interrupted"; moto's launcher and the host emulator kill their children on exit.
+        process.on("exit", () => {
+            process.exitCode = 130;
+        });
         process.stderr.write(`drill: ${signal}, stopping moto and the host emulator\n`);
         void (activeCleanup?.() ?? Promise.resolve()).finally(() => process.exit(130));
     };
@@ -904,8 +928,14 @@ async function main(): Promise<number> {
     return report.summary.ok ? 0 : 1;
 }
 
+/** Set on Ctrl-C: the signal handler exits (130) once everything is stopped, whatever the run then throws. */
+let interrupted = false;
+
 if (require.main === module) {
-    main().then((code) => process.exit(code), (err: unknown) => {
+    main().then((code) => interrupted || process.exit(code), (err: unknown) => {
+        if (interrupted) {
+            return;
+        }
         process.stderr.write(`drill: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
         process.exit(2);
     });

@@ -358,6 +358,9 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         });
         if (child.pid !== undefined) {
             children.set(child.pid, { child, invocation, exited });
+            liveGroups.add(child.pid);
+            installExitHook();
+            void exited.then(() => liveGroups.delete(child.pid as number));
         }
     }
 
@@ -665,6 +668,25 @@ export function renderDocument(doc: CommandDocument, given: Record<string, strin
     const commands = steps.flatMap((s) => ([] as string[]).concat(s.runCommand ?? []).map(fill));
     const timeouts = steps.map((s) => Number(fill(String(s.timeoutSeconds ?? DEFAULT_EXECUTION_TIMEOUT_S))));
     return { commands, timeoutSeconds: timeouts.reduce((a, b) => a + (Number.isFinite(b) ? b : DEFAULT_EXECUTION_TIMEOUT_S), 0) };
+}
+
+/** Process groups of running commands, killed synchronously if the process exits without stop(). */
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+    if (!exitHookInstalled) {
+        exitHookInstalled = true;
+        process.on("exit", () => {
+            for (const pgid of liveGroups) {
+                try {
+                    process.kill(-pgid, "SIGKILL");
+                } catch {
+                    // already gone
+                }
+            }
+        });
+    }
 }
 
 /** Resolves once no process of group `pgid` remains (or after `timeoutMs`). */
