@@ -146,7 +146,7 @@ export class SiftImagePipeline extends pulumi.ComponentResource {
         const recipe = new aws.imagebuilder.ImageRecipe(`${name}-sift`, {
             name: "ir-forensics-sift",
             description: "SANS SIFT analysis workstation on Ubuntu 22.04",
-            version: component.version.apply((v) => contentVersion(v, parentImage, JSON.stringify(rootVolume), args.moduleStore.bucketName, args.moduleStore.symbolsPrefix)),
+            version: component.version.apply((v) => contentVersion(v, parentImage, JSON.stringify(rootVolume), args.moduleStore.bucketName, args.moduleStore.symbolsPrefix, args.region)),
             parentImage,
             components: [
                 { componentArn: managed("update-linux") },
@@ -156,6 +156,7 @@ export class SiftImagePipeline extends pulumi.ComponentResource {
                     parameters: [
                         { name: "ModuleStoreBucket", value: args.moduleStore.bucketName },
                         { name: "SymbolsPrefix", value: args.moduleStore.symbolsPrefix },
+                        { name: "ModuleStoreRegion", value: args.region },
                     ],
                 },
             ],

@@ -337,6 +337,8 @@ const SAFE_VALUE = /^[A-Za-z0-9._/:-]*$/;
 
 export interface UserDataInput {
     caseId: string;
+    /** The workstation's region: the AWS CLI must use the regional S3 endpoint, the only way out. */
+    region: string;
     evidenceBucket: string;
     casesPrefix: string;
     moduleStore: { bucketName: string; symbolsPrefix: string };
@@ -358,6 +360,7 @@ export function workstationUserData(input: UserDataInput, scripts: WorkstationSc
         MODULE_STORE_BUCKET: input.moduleStore.bucketName,
         SYMBOLS_PREFIX: input.moduleStore.symbolsPrefix,
         IDLE_STOP_HOURS: String(input.idleStopHours),
+        AWS_DEFAULT_REGION: input.region,
     };
     for (const [key, value] of Object.entries(env)) {
         if (!SAFE_VALUE.test(value)) {
@@ -387,7 +390,7 @@ export function workstationUserData(input: UserDataInput, scripts: WorkstationSc
         "EnvironmentFile=/etc/ir-forensics/workstation.env",
         "ExecStart=/usr/local/sbin/ir-forensics-idle-stop --reset",
         // A module store that cannot be read leaves the image's copy of the symbols: not a reason to stop.
-        "ExecStart=-/usr/local/sbin/ir-forensics-sync-symbols ${MODULE_STORE_BUCKET} ${SYMBOLS_PREFIX}",
+        "ExecStart=-/usr/local/sbin/ir-forensics-sync-symbols ${MODULE_STORE_BUCKET} ${SYMBOLS_PREFIX} ${AWS_DEFAULT_REGION}",
         "ExecStart=/usr/local/sbin/ir-forensics-mount-evidence",
         "",
         "[Install]",
@@ -420,6 +423,8 @@ export function workstationUserData(input: UserDataInput, scripts: WorkstationSc
         heredoc("/etc/ir-forensics/workstation.env", Object.entries(env).map(([k, v]) => `${k}=${v}`).join("\n"), "IRF_ENV"),
         heredoc("/etc/ir-forensics/evidence.tsv", listing, "IRF_EVIDENCE"),
         heredoc(`${caseDir}/README.txt`, readme, "IRF_README"),
+        // Investigators' shells use the regional S3 endpoint too.
+        heredoc("/etc/profile.d/ir-forensics.sh", `export AWS_DEFAULT_REGION=${input.region}`, "IRF_PROFILE"),
         heredoc("/usr/local/sbin/ir-forensics-mount-evidence", scripts.mountEvidence, "IRF_SCRIPT"),
         heredoc("/usr/local/sbin/ir-forensics-idle-stop", scripts.idleStop, "IRF_SCRIPT"),
         "chmod 0755 /usr/local/sbin/ir-forensics-mount-evidence /usr/local/sbin/ir-forensics-idle-stop",
@@ -483,6 +488,7 @@ export async function launchWorkstation(request: LaunchRequest, deps: LaunchDeps
     }
     const userData = workstationUserData({
         caseId,
+        region: settings.region,
         evidenceBucket: settings.evidenceBucket,
         casesPrefix: settings.casesPrefix,
         moduleStore: settings.moduleStore,

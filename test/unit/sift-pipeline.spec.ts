@@ -125,7 +125,9 @@ describe("SIFT image pipeline (forensic stack)", () => {
                 { componentArn: `arn:aws:imagebuilder:${REGION}:aws:component/aws-cli-version-2-linux/x.x.x` },
                 {
                     componentArn: component.state.arn,
-                    parameters: [{ name: "ModuleStoreBucket", value: MODULE_STORE }, { name: "SymbolsPrefix", value: "symbols/" }],
+                    parameters: [
+                        { name: "ModuleStoreBucket", value: MODULE_STORE }, { name: "SymbolsPrefix", value: "symbols/" }, { name: "ModuleStoreRegion", value: REGION },
+                    ],
                 },
             ]);
         });

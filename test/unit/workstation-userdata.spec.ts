@@ -26,6 +26,7 @@ const EVIDENCE: EvidenceVolume[] = [
 function input(overrides: Partial<UserDataInput> = {}): UserDataInput {
     return {
         caseId: CASE_ID,
+        region: "eu-west-1",
         evidenceBucket: "evidence-bucket-1a2b3c",
         casesPrefix: "cases/",
         moduleStore: { bucketName: "ir-forensics-modules-222233334444-eu-west-1", symbolsPrefix: "symbols/" },
@@ -66,10 +67,12 @@ describe("workstation user data", () => {
             "MODULE_STORE_BUCKET=ir-forensics-modules-222233334444-eu-west-1",
             "SYMBOLS_PREFIX=symbols/",
             "IDLE_STOP_HOURS=4",
+            "AWS_DEFAULT_REGION=eu-west-1",
             "IRF_ENV",
         ].join("\n")));
         assert.ok(userData.includes("/dev/sdg\tsnap-0bbbbbbbbbbbbbbbb\tvol-0source000000002\t/dev/xvdf\n"));
         assert.ok(userData.includes(`aws s3 ls s3://evidence-bucket-1a2b3c/cases/${CASE_ID}/ --recursive`));
+        assert.ok(userData.includes("cat >/etc/profile.d/ir-forensics.sh <<'IRF_PROFILE'\nexport AWS_DEFAULT_REGION=eu-west-1\nIRF_PROFILE\n"));
     });
 
     it("installs both host scripts verbatim and runs them from systemd at every boot", () => {
@@ -78,7 +81,7 @@ describe("workstation user data", () => {
         const unit = /cat >\/etc\/systemd\/system\/ir-forensics-evidence.service <<'IRF_UNIT'\n([\s\S]*?)IRF_UNIT/.exec(userData)?.[1] ?? "";
         assert.deepStrictEqual(unit.split("\n").filter((l) => l.startsWith("Exec")), [
             "ExecStart=/usr/local/sbin/ir-forensics-idle-stop --reset",
-            "ExecStart=-/usr/local/sbin/ir-forensics-sync-symbols ${MODULE_STORE_BUCKET} ${SYMBOLS_PREFIX}",
+            "ExecStart=-/usr/local/sbin/ir-forensics-sync-symbols ${MODULE_STORE_BUCKET} ${SYMBOLS_PREFIX} ${AWS_DEFAULT_REGION}",
             "ExecStart=/usr/local/sbin/ir-forensics-mount-evidence",
         ]);
         assert.match(unit, /WantedBy=multi-user.target/);
@@ -90,6 +93,7 @@ describe("workstation user data", () => {
         assert.throws(() => workstationUserData(input({ caseId: "x; rm -rf /" }), SCRIPTS), /caseId must be/);
         assert.throws(() => workstationUserData(input({ caseId: "$(reboot)" }), SCRIPTS), /caseId must be/);
         assert.throws(() => workstationUserData(input({ evidenceBucket: "bucket`id`" }), SCRIPTS), /EVIDENCE_BUCKET has characters/);
+        assert.throws(() => workstationUserData(input({ region: "eu-west-1;id" }), SCRIPTS), /AWS_DEFAULT_REGION has characters/);
     });
 
     it("refuses a script that would end its here-document early", () => {
