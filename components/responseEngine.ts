@@ -118,7 +118,7 @@ export class ResponseEngine extends pulumi.ComponentResource {
             isolation: args.isolation,
             memberAccounts: args.memberAccounts,
             guardDutyMinSeverity: args.guardDutyMinSeverity,
-            memory: args.memory,
+            memory: { ...args.memory, buildRequestBus: ENGINE_NAMES.bus },
             disk: args.disk,
         }) as pulumi.Output<RuntimeSettings>;
 
@@ -162,7 +162,10 @@ export class ResponseEngine extends pulumi.ComponentResource {
             callbackFactory: handlers.containHandler,
         });
         const memory = define("memory", "acquires the instance's memory: SSM command, presigned upload, verification", {
-            statements: [statements.assumeMember, statements.captureMemory, statements.encryptEvidence, statements.decryptEvidence, ...statements.moduleStore],
+            statements: [
+                statements.assumeMember, statements.captureMemory, statements.encryptEvidence, statements.decryptEvidence, ...statements.moduleStore,
+                { Sid: "RequestModuleBuilds", Effect: "Allow", Action: "events:PutEvents", Resource: this.bus.arn },
+            ],
             callbackFactory: handlers.memoryHandler,
             // Completing a capture re-reads the whole image to hash it.
             timeout: 900,

@@ -5,14 +5,14 @@
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EC2Client } from "@aws-sdk/client-ec2";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, S3Client, UploadPartCommand } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { STSClient } from "@aws-sdk/client-sts";
-import {
-    DiskRound, MemoryRound, advanceDisk, advanceMemory, beginDisk, beginMemory, finishDisk, finishMemory,
-} from "./acquisition";
+import { DiskRound, advanceDisk, beginDisk, finishDisk } from "./diskBranch";
+import { MemoryRound, advanceMemory, beginMemory, finishMemory } from "./memoryBranch";
 import { assumedCredentials, assumingMemberClients, RuntimeSettings } from "./aws";
 import { openCase } from "./cases";
 import { contain } from "./containment";
@@ -104,8 +104,9 @@ export function memoryHandler(): Handler<BranchEvent<MemoryRound>, MemoryRound |
             : getSignedUrl(command.input.Bucket === memory.moduleStoreBucket ? store : evidence, command, { expiresIn }),
         settings: { ...settings, memory },
     };
+    const requests = memory.buildRequestBus ? { events: new EventBridgeClient({}), busName: memory.buildRequestBus } : undefined;
     return async (event) => event.action === "begin" ? beginMemory(event.case, deps)
-        : event.action === "advance" ? advanceMemory(event.progress, deps) : finishMemory(event.progress);
+        : event.action === "advance" ? advanceMemory(event.progress, deps) : finishMemory(event.progress, requests);
 }
 
 export function diskHandler(): Handler<BranchEvent<DiskRound>, DiskRound | AcquisitionResult> {

@@ -113,6 +113,8 @@ export interface MemorySettings {
     documentName: string;
     /** Module store bucket (security account): index.json, lime/<arch>/<kernel>/lime.ko, avml/<arch>/avml. */
     moduleStoreBucket: string;
+    /** The engine bus, where a kernel without a LiME module is reported to the module factory. */
+    buildRequestBus?: string;
     /** Pinned AVML SHA-256 per arch (also in index.json; the script wants both to agree). */
     avmlSha256?: Record<string, string>;
 }

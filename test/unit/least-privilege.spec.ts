@@ -24,6 +24,7 @@ const CLIENTS: Record<string, string> = {
     "@aws-sdk/client-s3": "s3",
     "@aws-sdk/client-sts": "sts",
     "@aws-sdk/client-ssm": "ssm",
+    "@aws-sdk/client-eventbridge": "events",
 };
 
 /** SDK commands whose IAM action has another name. */
@@ -99,8 +100,8 @@ describe("least privilege: roles match the calls of the code they run", () => {
         ["contain", ["containment.ts", "registry.ts", "notify.ts", "aws.ts"], []],
         ["close", ["record.ts", "evidence.ts", "registry.ts", "notify.ts", "identity.ts", "aws.ts"], ["kms:GenerateDataKey", "kms:Encrypt"]],
         // The memory function also reads the image back (decrypt) and uses the module store's key through S3.
-        ["memory", ["memory.ts", "acquisition.ts", "steps.ts", "aws.ts"], ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"]],
-        ["disk", ["disk.ts", "acquisition.ts", "steps.ts", "aws.ts"], []],
+        ["memory", ["memory.ts", "memoryBranch.ts", "acquisition.ts", "steps.ts", "aws.ts"], ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"]],
+        ["disk", ["disk.ts", "diskBranch.ts", "acquisition.ts", "steps.ts", "aws.ts"], []],
     ];
     for (const [fn, files, kms] of engineFunctions) {
         it(`the ${fn} callback's role allows the security-account calls of its code, and nothing else`, () => {
