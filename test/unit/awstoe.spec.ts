@@ -215,7 +215,7 @@ describe("AWSTOE component documents", () => {
             assert.deepStrictEqual(sync.inputs.commands, ['/usr/local/sbin/ir-forensics-sync-symbols "{{ ModuleStoreBucket }}" "{{ SymbolsPrefix }}" "{{ ModuleStoreRegion }}"']);
             assert.strictEqual(vars.SymbolsPrefix, "symbols/");
             const files = Object.fromEntries(doc.phases[0].steps.filter((s) => s.action === "CreateFile").flatMap((s) => s.inputs).map((f: any) => [f.path, f.content]));
-            assert.match(files["/usr/local/sbin/ir-forensics-sync-symbols"], /aws s3 sync --region "\$region" [^\n]*"s3:\/\/\$\{bucket\}\/\$\{prefix\}" \/opt\/volatility3\/symbols\//);
+            assert.match(files["/usr/local/sbin/ir-forensics-sync-symbols"], /aws s3 sync --region "\$region" [^\n]*"s3:\/\/\$\{bucket\}\/\$\{prefix\}" \/opt\/volatility3\/symbols\/linux\/$/m);
             assert.match(files["/usr/local/bin/vol"], /--symbol-dirs \/opt\/volatility3\/symbols/);
             assert.ok(files["/usr/local/bin/vol"].includes(`${vars.Volatility3Home}/venv/bin/vol`));
         });
