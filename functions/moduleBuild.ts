@@ -145,6 +145,7 @@ export async function launchBuild(
     script: string,
     request: BuildRequest,
     at: Date = new Date(),
+    profileRetryMs = 10_000,
 ): Promise<LaunchedBuild> {
     if (!AMI.test(request.amiId)) {
         throw new Error(`not an AMI id: ${request.amiId}`);
@@ -193,7 +194,7 @@ export async function launchBuild(
         { Key: "ir-forensics:build-reason", Value: request.reason.slice(0, 250) },
         ...(wanted.length === 1 ? [{ Key: REQUESTED_KERNEL_TAG, Value: `${arch}/${wanted[0]}` }] : []),
     ];
-    const out = await ec2.send(new RunInstancesCommand({
+    const run = new RunInstancesCommand({
         ImageId: request.amiId,
         InstanceType: settings.instanceTypes[arch] as _InstanceType,
         MinCount: 1,
@@ -217,12 +218,30 @@ export async function launchBuild(
             { ResourceType: "instance", Tags: tags },
             { ResourceType: "volume", Tags: tags },
         ],
-    }));
+    });
+    const out = await withProfileRetry(() => ec2.send(run), profileRetryMs);
     const instanceId = out.Instances?.[0]?.InstanceId;
     if (!instanceId) {
         throw new Error(`RunInstances for ${request.amiId} returned no instance`);
     }
     return { buildId, amiId: request.amiId, region: request.region, arch, instanceId, skipKernels };
+}
+
+/**
+ * A new instance profile takes seconds to become usable by EC2 (IAM is eventually consistent): the first
+ * deploy creates the profile and launches at once, so RunInstances is retried on that error only.
+ */
+async function withProfileRetry<T>(launch: () => Promise<T>, delayMs: number, attempts = 6): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            return await launch();
+        } catch (err) {
+            if (attempt >= attempts || !/instance profile/i.test(errorText(err))) {
+                throw err;
+            }
+            await new Promise((r) => setTimeout(r, delayMs));
+        }
+    }
 }
 
 async function builders(ec2: EC2Client, extraFilters: Array<{ Name: string; Values: string[] }> = []): Promise<Instance[]> {

@@ -259,6 +259,8 @@ clone_pinned() { # repo commit dir
 
 prepare_tools() {
     local base=(git make gcc xz tar)
+    # Cloud images ship without (or with stale) apt lists: nothing is installable before an update.
+    [[ $FAMILY == deb ]] && { DEBIAN_FRONTEND=noninteractive apt-get -q update >&2 || log "apt-get update failed"; }
     if [[ $FAMILY == rpm ]]; then base+=(elfutils-libelf-devel golang); else base+=(build-essential libelf-dev xz-utils golang-go); fi
     pkg_install "${base[@]}" || log "some build packages did not install; continuing with what is there"
     LIME_SRC="$WORK/lime"

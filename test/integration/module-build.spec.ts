@@ -18,6 +18,7 @@ import {
     DescribeInstancesCommand, EC2Client, Instance,
 } from "@aws-sdk/client-ec2";
 import { CreateInstanceProfileCommand, CreateRoleCommand } from "@aws-sdk/client-iam";
+import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
@@ -28,8 +29,10 @@ import {
 } from "../../functions/moduleBuild";
 import { INDEX_KEY, parseIndex, renderIndex, withModules } from "../../functions/moduleIndex";
 import { DEFAULTS } from "../../stacks/config";
+import { deployedCallbacks, loadCallback, withEnvironment } from "../support/deployed";
 import { PROJECT_ROOT } from "../support/pulumi";
 import { SECURITY, useMoto } from "../support/moto";
+import { renderSecurity } from "../support/stacks";
 
 const SCRIPT = fs.readFileSync(path.join(PROJECT_ROOT, "imagebuilder", "build-modules.sh"), "utf8");
 const SCHEMA = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "imagebuilder", "module-index.schema.json"), "utf8"));
@@ -158,6 +161,25 @@ describe("module factory orchestration (moto, security account)", function () {
                 assert.ok(userData.includes(`\n${line}\n`), line);
             }
             assert.match(userData, /\nexec bash \/root\/irf-build\/build-modules\.sh /);
+        });
+
+        it("retries while a new instance profile is not usable yet (IAM is eventually consistent), and only then", async () => {
+            let refusals = 0;
+            const flaky = {
+                send: (command: unknown) => {
+                    if ((command as object).constructor.name === "RunInstancesCommand" && refusals < 2) {
+                        refusals++;
+                        return Promise.reject(new Error("Value (arn:aws:iam::1:instance-profile/x) for parameter iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN"));
+                    }
+                    return ec2.send(command as never);
+                },
+            } as unknown as EC2Client;
+            const launched = await launchBuild(flaky, s3, settings, SCRIPT, { amiId: amiX86, region: DEFAULT_REGION, reason: "deploy" }, new Date(), 1);
+            assert.strictEqual(refusals, 2);
+            assert.strictEqual((await instance(ec2, launched.instanceId)).ImageId, amiX86);
+            const other = { send: () => Promise.reject(new Error("InsufficientInstanceCapacity")) } as unknown as EC2Client;
+            await assert.rejects(launchBuild(other, s3, settings, SCRIPT, { amiId: amiX86, region: DEFAULT_REGION, reason: "deploy" }, new Date(), 1),
+                /InsufficientInstanceCapacity/);
         });
 
         it("takes the architecture from the AMI: an arm64 AMI gets the arm64 instance type", async () => {
@@ -346,6 +368,38 @@ describe("module factory orchestration (moto, security account)", function () {
             assert.ok(validate(JSON.parse(text)), JSON.stringify(validate.errors));
             const again = await handleIndexEvent(clients, avmlSettings(pinned), { action: "stage-avml" });
             assert.deepStrictEqual(again.avml, { staged: [], unchanged: ["x86_64", "arm64"], failed: [] });
+        });
+    });
+
+    describe("the deployed callbacks (generated Lambda code of the security stack)", () => {
+        let restore: (() => void) | undefined;
+        after(() => restore?.());
+
+        it("the launcher starts a builder and the indexer merges its report, from the code Pulumi would upload", async () => {
+            const callbacks = await deployedCallbacks(await renderSecurity());
+            const creds = (await clientsFor(moto().endpoint, SECURITY).sts.send(new AssumeRoleCommand({
+                RoleArn: `arn:aws:iam::${SECURITY}:role/ir-forensics/module-factory/launcher`, RoleSessionName: "lambda",
+            }))).Credentials!;
+            restore = withEnvironment({
+                AWS_ENDPOINT_URL: moto().endpoint, AWS_REGION: DEFAULT_REGION,
+                AWS_ACCESS_KEY_ID: creds.AccessKeyId!, AWS_SECRET_ACCESS_KEY: creds.SecretAccessKey!, AWS_SESSION_TOKEN: creds.SessionToken!,
+            });
+            // The rendered settings hold mock ids (awsx is opaque under mocks): the test's network and topic stand in.
+            const environment = { IRF_SETTINGS: JSON.stringify(settings) };
+            const launcher = loadCallback({ ...callbacks["modules-build"], environment });
+            const out = await launcher({ action: "build", amiId: amiX86, region: DEFAULT_REGION });
+            const userData = await userDataOf(ec2, out.launched[0].instanceId);
+            assert.ok(userData.includes(SCRIPT.trimEnd()), "the serialized launcher carries the builder script");
+            const key = `builds/deployed-1/report.json`;
+            await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: JSON.stringify({
+                schemaVersion: 1, buildId: "deployed-1", sourceAmi: amiX86, sourceRegion: DEFAULT_REGION, arch: "x86_64", distribution: "amzn 2023",
+                kernels: [{ kernelRelease: "6.1.400-1.amzn2023.x86_64", status: "failed", step: "headers", reason: "not offered" }], skipped: [], errors: [],
+            }) }));
+            const indexer = loadCallback({ ...callbacks["modules-index"], environment });
+            const indexed = await indexer({ Records: [{ s3: { bucket: { name: BUCKET }, object: { key } } }] });
+            assert.deepStrictEqual(indexed.builds[0].failed, [{ kernelRelease: "6.1.400-1.amzn2023.x86_64", step: "headers", reason: "not offered" }]);
+            await sweepBuilders(ec2, 0, new Date(Date.now() + 60 * 60_000));
+            await reports();
         });
     });
 });

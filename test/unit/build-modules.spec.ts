@@ -366,6 +366,7 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
         assert.ok(await object(`lime/arm64/${newer}/lime.ko`));
         assert.strictEqual(await object(`symbols/arm64/${newer}.json.xz`), undefined);
         assert.match(result.log, /apt-cache search --names-only \^linux-headers-\[0-9\.\]\+-\[0-9\]\+-aws\$/);
+        assert.ok(result.log.indexOf("apt-get -q update") < result.log.indexOf("apt-cache search"), "apt lists are refreshed before anything is looked up");
         assert.match(result.log, /apt-get -y -q install --no-install-recommends ubuntu-dbgsym-keyring/);
         const sources = fs.readFileSync(path.join(tmp, `run-${runs}`, "root", "etc", "apt", "sources.list.d", "ddebs.list"), "utf8");
         assert.match(sources, /^deb http:\/\/ddebs\.ubuntu\.com noble main/);
