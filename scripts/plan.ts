@@ -240,6 +240,10 @@ export function formatPlan(plan: Plan): string {
             out.push(`  ${shortType(u.type)} ${u.name}: ${u.reason}`);
         }
     }
+    const providers = Object.entries(plan.idleCost.byProvider);
+    if (providers.length > 1) {
+        out.push("", `By provider (account and region): ${providers.map(([p, m]) => `${p || "default"} ${usd(m)}`).join(", ")}`);
+    }
     out.push("", `Total idle: ${usd(plan.idleCost.totalMonthly)} per month${plan.idleCost.unpriced.length > 0 ? " + unpriced resources" : ""}`);
     return out.join("\n");
 }

@@ -105,6 +105,8 @@ export interface IdleCost {
     free: Record<string, number>;
     /** Sum of the lines' monthly cost, in USD, rounded to the cent. */
     totalMonthly: number;
+    /** The same by the provider that deploys the resources (account and region), "" for the default one. */
+    byProvider: Record<string, number>;
 }
 
 type Line = Omit<CostLine, "type" | "name" | "provider" | "monthly">;
@@ -293,6 +295,13 @@ export function idleCost(resources: PricedResource[]): IdleCost {
             unpriced.push({ type: r.type, name: r.name, reason: "not in the price table (scripts/prices.ts)" });
         }
     }
-    const totalMonthly = Math.round(lines.reduce((sum, l) => sum + l.monthly, 0) * 100) / 100;
-    return { lines, unpriced, free, totalMonthly };
+    const cents = (n: number) => Math.round(n * 100) / 100;
+    const byProvider: Record<string, number> = {};
+    for (const l of lines) {
+        byProvider[l.provider] = (byProvider[l.provider] ?? 0) + l.monthly;
+    }
+    for (const p of Object.keys(byProvider)) {
+        byProvider[p] = cents(byProvider[p]);
+    }
+    return { lines, unpriced, free, totalMonthly: cents(lines.reduce((sum, l) => sum + l.monthly, 0)), byProvider };
 }

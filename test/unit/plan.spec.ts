@@ -23,6 +23,7 @@ function assertTotalIsSum(cost: IdleCost): void {
         assert.ok(Math.abs(l.monthly - l.quantity * l.unitPrice) < 1e-9, `${l.name}: ${l.quantity} × ${l.unitPrice} ≠ ${l.monthly}`);
     }
     assert.strictEqual(cents(cost.totalMonthly), cents(cost.lines.reduce((s, l) => s + l.monthly, 0)));
+    assert.ok(Math.abs(Object.values(cost.byProvider).reduce((s, m) => s + m, 0) - cost.totalMonthly) < 0.01 * Object.keys(cost.byProvider).length);
 }
 
 function assertListsByType(plan: Plan): void {
@@ -81,6 +82,7 @@ describe("npm run plan: resources and idle cost", function () {
         assert.match(fn?.settings ?? "", /nodejs22\.x, \d+ MB, timeout \d+ s/);
         // Member footprints are deployed through their own providers, and their lines say so.
         assert.ok(plan.resources.some((r) => /^member-\d{12}-[a-z0-9-]+$/.test(r.provider)), "member providers");
+        assert.match(formatPlan(plan), /By provider \(account and region\): .*member-\d{12}-/);
     });
 
     it("a bad config fails the plan with the key named", async function () {
