@@ -110,6 +110,9 @@ export interface IdleCost {
 }
 
 type Line = Omit<CostLine, "type" | "name" | "provider" | "monthly">;
+
+/** Thrown by a rule when a resource's inputs do not say what it will cost: reported as unpriced. */
+class Unpriceable extends Error {}
 type Rule = (inputs: Record<string, Json>, all: PricedResource[]) => Line[];
 
 const hourly = (driver: string, count: number, perHour: number, basis: string): Line => ({
@@ -125,6 +128,9 @@ function endpointEnis(inputs: Record<string, Json>): Line[] {
         return [{ driver: "gateway endpoint", quantity: 1, unit: "endpoints", unitPrice: 0, basis: "gateway endpoints are free" }];
     }
     const enis = list(inputs.subnetIds).length;
+    if (enis === 0) {
+        throw new Unpriceable(`${type} endpoint whose subnets are not known at plan time`);
+    }
     return [hourly("interface endpoint ENI-hours", enis, PRICES.interfaceEndpointEniHour,
         `${type} endpoint ${inputs.serviceName ?? "(service unknown)"} in ${enis} AZ(s), plus $0.01/GB processed`)];
 }
@@ -284,7 +290,17 @@ export function idleCost(resources: PricedResource[]): IdleCost {
     for (const r of resources.filter((x) => isBillable(x.type))) {
         const rule = PRICED[r.type];
         if (rule) {
-            for (const l of rule(r.inputs, resources)) {
+            let priced: Line[];
+            try {
+                priced = rule(r.inputs, resources);
+            } catch (err) {
+                if (!(err instanceof Unpriceable)) {
+                    throw err;
+                }
+                unpriced.push({ type: r.type, name: r.name, reason: err.message });
+                continue;
+            }
+            for (const l of priced) {
                 lines.push({ ...l, type: r.type, name: r.name, provider: r.provider ?? "", monthly: l.quantity * l.unitPrice });
             }
         } else if (r.type === "aws:dynamodb/table:Table" && (r.inputs.billingMode ?? "PROVISIONED") !== "PAY_PER_REQUEST") {

@@ -98,15 +98,16 @@ describe("npm run plan: resources and idle cost", function () {
             { type: "aws:dynamodb/table:Table", name: "on-demand", inputs: { billingMode: "PAY_PER_REQUEST" } },
             { type: "ir-forensics:security:ResponseEngine", name: "engine", inputs: {} },
             { type: "pulumi:providers:aws", name: "p", inputs: {} },
+            { type: "aws:ec2/vpcEndpoint:VpcEndpoint", name: "no-subnets-known", inputs: { vpcEndpointType: "Interface", serviceName: "com.amazonaws.eu-west-1.ssm" } },
         ]);
-        assert.deepStrictEqual(cost.unpriced.map((u) => u.name), ["db", "alb", "provisioned"]);
+        assert.deepStrictEqual(cost.unpriced.map((u) => u.name), ["db", "alb", "provisioned", "no-subnets-known"]);
         assert.strictEqual(cost.totalMonthly, PRICES.kmsKeyMonth);
         assert.deepStrictEqual(cost.free, { "aws:dynamodb/table:Table": 1 });
         const text = formatPlan({
             stack: "x", configFile: "x", resources: [], counts: {}, idleCost: cost,
             prices: { asOf: "d", region: "r", table: "t", hoursPerMonth: HOURS_PER_MONTH },
         });
-        assert.match(text, /UNPRICED \(3\)/);
+        assert.match(text, /UNPRICED \(4\)/);
         assert.match(text, /aws\.rds\.Instance db: not in the price table/);
         assert.match(text, /Total idle: \$1\.00 per month \+ unpriced resources/);
         // No type is both priced and free.
