@@ -16,7 +16,7 @@
  * 4. Lambda packages: each CallbackFunction (and any other function archive) of both stacks, as a real
  *    zip built in memory (deflate, zlib's default level) from the archive Pulumi generated.
  * 5. Rendering both stacks under Pulumi mocks: the first render (loads the program) and the median of
- *    three more.
+ *    three more; the idle monthly cost of those renders, as `npm run plan` prices it.
  *
  * The functions are the ones the Lambdas run; the member role is assumed through moto's STS as on AWS.
  */
@@ -46,7 +46,8 @@ import { MEMBER_NAMES } from "../stacks/conventions";
 import { clientConfig, clientsFor, DEFAULT_REGION, forAccount } from "./aws-clients";
 import { launchSuspect, prepareEngine, runIncident, suspectNetwork } from "./emulated-engine";
 import { pickPort, PROJECT_ROOT, startMoto } from "./moto";
-import { forensicStandIn } from "./plan";
+import { forensicStandIn, providerName } from "./plan";
+import { idleCost } from "./prices";
 import { loadStackConfig, ofType, RenderedStack, renderStack, resolve } from "./render";
 import { shimmedPath } from "./ssm-host";
 
@@ -550,6 +551,18 @@ async function main(): Promise<void> {
             for (const t of times) {
                 log(`| ${t.stack} | ${t.resources} | ${(t.firstMs / 1000).toFixed(2)} s | ${(t.medianMs / 1000).toFixed(2)} s |`);
             }
+        }
+        // The plan's idle cost of the same renders (scripts/prices.ts), so a run records it next to the rest.
+        const idle = Object.entries(rendered).map(([stack, r]) => {
+            const cost = idleCost(r.resources.map((x) => ({ type: x.type, name: x.name, inputs: x.inputs, provider: providerName(x.provider) })));
+            return { stack, totalMonthly: cost.totalMonthly, unpriced: cost.unpriced.length };
+        });
+        figures.idleCost = idle;
+        log("\n## Idle monthly cost of the committed configs (npm run plan)\n");
+        log("| stack | idle per month | unpriced resources |");
+        log("|---|---|---|");
+        for (const c of idle) {
+            log(`| ${c.stack} | $${c.totalMonthly.toFixed(2)} | ${c.unpriced} |`);
         }
         if (only.includes("packages")) {
             const packages = await lambdaPackages(rendered);
