@@ -89,6 +89,43 @@ describe("workstation user data", () => {
         assert.match(userData, /systemctl enable --now ir-forensics-evidence.service ir-forensics-idle-stop.timer\n$/);
     });
 
+    it("writes every file verbatim and enables the units when bash runs it (paths moved under a scratch root)", () => {
+        const root = fs.mkdtempSync(path.join(os.tmpdir(), "userdata-"));
+        try {
+            const bin = path.join(root, "bin");
+            shims(bin, { systemctl: `echo "systemctl $*" >>${root}/systemctl.log` });
+            const moved = userData
+                .replace(/cat >\//g, `cat >${root}/`)
+                .replace(/^install -d -m 0755 (.*)$/m, (_, dirs: string) => `install -d -m 0755 ${dirs.split(" ").map((d) => root + d).join(" ")}`)
+                .replace(/^chmod 0755 (.*)$/m, (_, files: string) => `chmod 0755 ${files.split(" ").map((f) => root + f).join(" ")}`);
+            // Nothing may land outside the scratch root (tests may run as root).
+            const targets = [...moved.matchAll(/^(?:cat >(\S+) <<|(?:install -d -m 0755|chmod 0755) (.*)$)/gm)].flatMap((m) => (m[1] ?? m[2]).split(" "));
+            assert.strictEqual(targets.length, 14, targets.join(" "));
+            assert.deepStrictEqual(targets.filter((t) => !t.startsWith(`${root}/`)), []);
+            fs.mkdirSync(path.join(root, "etc", "systemd", "system"), { recursive: true });
+            fs.mkdirSync(path.join(root, "etc", "profile.d"), { recursive: true });
+            const result = spawnSync("bash", ["-c", moved], { encoding: "utf8", env: { PATH: `${bin}:${process.env.PATH}` } });
+            assert.strictEqual(result.status, 0, result.stderr);
+            const read = (f: string) => fs.readFileSync(path.join(root, f), "utf8");
+            assert.strictEqual(read("usr/local/sbin/ir-forensics-mount-evidence"), SCRIPTS.mountEvidence);
+            assert.strictEqual(read("usr/local/sbin/ir-forensics-idle-stop"), SCRIPTS.idleStop);
+            assert.strictEqual(fs.statSync(path.join(root, "usr/local/sbin/ir-forensics-mount-evidence")).mode & 0o777, 0o755);
+            // The settings file is what the scripts source: bash reads back exactly the values given.
+            const env = spawnSync("bash", ["-c", `set -a; . ${root}/etc/ir-forensics/workstation.env; echo "$CASE_ID|$EVIDENCE_DISKS|$IDLE_STOP_HOURS|$AWS_DEFAULT_REGION"`], { encoding: "utf8" });
+            assert.strictEqual(env.stdout.trim(), `${CASE_ID}|2|4|eu-west-1`);
+            assert.match(read(`cases/${CASE_ID}/README.txt`), /mounted read-only/);
+            assert.deepStrictEqual(read("systemctl.log").trim().split("\n"), [
+                "systemctl daemon-reload",
+                "systemctl enable --now ir-forensics-evidence.service ir-forensics-idle-stop.timer",
+            ]);
+            for (const unit of ["ir-forensics-evidence.service", "ir-forensics-idle-stop.service", "ir-forensics-idle-stop.timer"]) {
+                assert.ok(fs.existsSync(path.join(root, "etc/systemd/system", unit)), unit);
+            }
+        } finally {
+            fs.rmSync(root, { recursive: true, force: true });
+        }
+    });
+
     it("refuses a case id or setting a shell would interpret", () => {
         assert.throws(() => workstationUserData(input({ caseId: "x; rm -rf /" }), SCRIPTS), /caseId must be/);
         assert.throws(() => workstationUserData(input({ caseId: "$(reboot)" }), SCRIPTS), /caseId must be/);
