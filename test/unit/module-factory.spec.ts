@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import * as aws from "@pulumi/aws";
 import { BUILD_NETWORK_CIDR, toolsDigest } from "../../components/moduleFactory";
+import * as memoryBranch from "../../functions/memoryBranch";
 import { DEFAULTS } from "../../stacks/config";
 import { policyProblems } from "../support/iam";
 import { asList, one, ofType, policyOf, RecordedResource, RenderedStack, statement } from "../support/pulumi";
@@ -116,6 +117,12 @@ describe("module factory (security stack)", () => {
             assert.deepStrictEqual(JSON.parse(rule.inputs.eventPattern), {
                 "source": ["ir-forensics.engine"], "detail-type": ["ModuleBuildRequested"], "account": [SECURITY],
             });
+            // What the engine's memory branch puts on the bus when a host's kernel has no module (its own constants).
+            const pattern = JSON.parse(rule.inputs.eventPattern);
+            const sent = { "source": memoryBranch.BUILD_REQUEST_SOURCE, "detail-type": memoryBranch.BUILD_REQUEST_DETAIL_TYPE, "account": SECURITY };
+            for (const [field, value] of Object.entries(sent)) {
+                assert.ok(pattern[field].includes(value), `${field} ${value} does not match the rule`);
+            }
             const target = one(stack, aws.cloudwatch.EventTarget, "modules-build-requests");
             assert.strictEqual(target.inputs.arn, one(stack, aws.lambda.Function, "modules-build").state.arn);
         });
