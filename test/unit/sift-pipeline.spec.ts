@@ -83,7 +83,9 @@ describe("SIFT image pipeline (forensic stack)", () => {
             assert.strictEqual(gateway.inputs.vpcId, vpc.state.id);
             const route = one(stack, aws.ec2.Route, "sift-internet");
             assert.strictEqual(route.inputs.destinationCidrBlock, "0.0.0.0/0");
-            assert.strictEqual(route.inputs.gatewayId, "sift-id");
+            assert.strictEqual(route.inputs.gatewayId, "sift-id", "not the build VPC's internet gateway (the mocks' id for it)");
+            assert.strictEqual(route.inputs.routeTableId, one(stack, aws.ec2.RouteTableAssociation, "sift-public").inputs.routeTableId);
+            assert.strictEqual(one(stack, aws.ec2.RouteTableAssociation, "sift-public").inputs.subnetId, subnet.state.id);
             assert.strictEqual(route.inputs.natGatewayId, undefined);
             assert.deepStrictEqual([...ofType(stack, aws.ec2.NatGateway), ...ofType(stack, aws.ec2.Eip)], []);
             assert.strictEqual(one(stack, aws.ec2.FlowLog, "sift-flow-log").inputs.vpcId, vpc.state.id);
