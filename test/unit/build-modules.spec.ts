@@ -238,6 +238,12 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
         }
     }
 
+    function indexFile(text: string): string {
+        const file = path.join(tmp, "index.json");
+        fs.writeFileSync(file, text);
+        return file;
+    }
+
     async function report(buildId: string): Promise<any> {
         const body = await object(`builds/${buildId}/report.json`);
         assert.ok(body, "no build report uploaded");
@@ -336,8 +342,16 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
                 assert.strictEqual(m.symbolsStatus, "available");
                 assert.strictEqual(sha256((await object(m.symbolsPath!))!), m.symbolsSha256);
             }
-            // One entry per line: what the suspect-host reader (acquire-memory.sh) splits on.
+            // One entry per line, for people; the suspect-host reader splits on braces anyway.
             assert.strictEqual(text.split("\n").filter((l) => l.includes('"kernelRelease"')).length, index.modules.length);
+            // The reader itself: acquire-memory.sh's own index functions find this module and its hash.
+            const reader = spawnSync(BASH, ["-c", [
+                `eval "$(sed -n '/^index_objects()/,/^}/p;/^json_field()/,/^}/p' "$1")"`,
+                `entry=$(index_objects "$2" | grep -F "\\"kernelRelease\\":\\"$3\\"" | grep -F '"arch":"x86_64"' | head -n 1)`,
+                `json_field "$entry" path; json_field "$entry" sha256`,
+            ].join("\n"), "reader", path.join(PROJECT_ROOT, "imagebuilder", "acquire-memory.sh"), indexFile(text), AL_RUNNING], { encoding: "utf8" });
+            const running = x86.find((m) => m.kernelRelease === AL_RUNNING)!;
+            assert.strictEqual(reader.stdout, `${running.path}\n${running.sha256}\n`, reader.stderr);
         });
     });
 
