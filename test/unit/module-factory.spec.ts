@@ -263,6 +263,13 @@ describe("module factory (security stack)", () => {
         });
     });
 
+    it("fails the preview on a bad AMI id or an unknown region, naming the key", async () => {
+        await assert.rejects(renderSecurity({ config: { "ir-forensics:moduleFactory": { amiIds: { "eu-west-1": ["ami-0123"] } } } }),
+            /Invalid config ir-forensics:moduleFactory\.amiIds\["eu-west-1"\]\[0\]: expected an AMI id/);
+        await assert.rejects(renderSecurity({ config: { "ir-forensics:moduleFactory": { amiIds: { "us-central-9x": [AMI_A] } } } }),
+            /Invalid config ir-forensics:moduleFactory\.amiIds\["us-central-9x"\]: expected an AWS region name/);
+    });
+
     describe("one AMI, a configured subnet, another LiME pin", () => {
         const lime = { commit: "c".repeat(40), version: "1.9.2" };
         let stack: RenderedStack;
