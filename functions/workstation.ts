@@ -562,6 +562,8 @@ export async function launchWorkstation(request: LaunchRequest, deps: LaunchDeps
 
 /** The EventBridge "Object Created" event of the evidence bucket (S3 → EventBridge notifications). */
 export interface ObjectCreatedEvent {
+    /** EventBridge's event id: the same on Lambda's retries of one delivery. */
+    id?: string;
     "detail-type": string;
     detail: { bucket: { name: string }; object: { key: string } };
 }
@@ -593,5 +595,5 @@ export async function onManifestWritten(event: ObjectCreatedEvent, deps: CaseEnd
     if (manifest.mode !== "analyze") {
         return { ignored: `case ${match[1]} was opened to contain only: no evidence to examine` };
     }
-    return launchWorkstation({ caseId: match[1], requestToken: `case-end|${match[1]}` }, deps);
+    return launchWorkstation({ caseId: match[1], requestToken: `case-end|${event.id ?? key}` }, deps);
 }
