@@ -8,8 +8,8 @@
  */
 import { createHash } from "crypto";
 import {
-    BlockDeviceMapping, DescribeInstancesCommand, DescribeSubnetsCommand, EC2Client, Instance, RunInstancesCommand, Snapshot, StartInstancesCommand, _InstanceType,
-    paginateDescribeSnapshots,
+    BlockDeviceMapping, DescribeInstancesCommandInput, EC2Client, Instance, RunInstancesCommand, Snapshot, StartInstancesCommand, Subnet, _InstanceType,
+    paginateDescribeInstances, paginateDescribeSnapshots, paginateDescribeSubnets,
 } from "@aws-sdk/client-ec2";
 import {
     AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, GetInstanceProfileCommand, IAMClient, PutRolePolicyCommand,
@@ -266,15 +266,20 @@ export async function caseSnapshots(ec2: EC2Client, caseId: string): Promise<{ e
     return { evidence, skipped };
 }
 
+/** Instances matching `filters`, every page. */
+async function instancesWhere(ec2: EC2Client, filters: DescribeInstancesCommandInput["Filters"]): Promise<Instance[]> {
+    const found: Instance[] = [];
+    for await (const page of paginateDescribeInstances({ client: ec2 }, { Filters: filters })) {
+        found.push(...(page.Reservations ?? []).flatMap((r) => r.Instances ?? []));
+    }
+    return found;
+}
+
+const NOT_TERMINATED = { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] };
+
 /** The case's workstation that is not terminated, if any. */
 async function existingWorkstation(ec2: EC2Client, caseId: string): Promise<Instance | undefined> {
-    const out = await ec2.send(new DescribeInstancesCommand({
-        Filters: [
-            { Name: `tag:${WORKSTATION_CASE_TAG}`, Values: [caseId] },
-            { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] },
-        ],
-    }));
-    return (out.Reservations ?? []).flatMap((r) => r.Instances ?? [])[0];
+    return (await instancesWhere(ec2, [{ Name: `tag:${WORKSTATION_CASE_TAG}`, Values: [caseId] }, NOT_TERMINATED]))[0];
 }
 
 export interface AnalysisSubnet {
@@ -284,14 +289,15 @@ export interface AnalysisSubnet {
 
 /** The analysis VPC's subnets, in address order. */
 export async function analysisSubnets(ec2: EC2Client, vpcId: string): Promise<AnalysisSubnet[]> {
-    const out = await ec2.send(new DescribeSubnetsCommand({ Filters: [{ Name: "vpc-id", Values: [vpcId] }] }));
-    const subnets = (out.Subnets ?? [])
-        .map((s) => ({ subnetId: s.SubnetId ?? "", availabilityZone: s.AvailabilityZone ?? "", cidr: s.CidrBlock ?? "" }))
-        .sort((a, b) => a.cidr.split(/[./]/).map(Number).reduce((d, n, i) => d || n - Number(b.cidr.split(/[./]/)[i]), 0));
-    if (subnets.length === 0) {
+    const found: Subnet[] = [];
+    for await (const page of paginateDescribeSubnets({ client: ec2 }, { Filters: [{ Name: "vpc-id", Values: [vpcId] }] })) {
+        found.push(...(page.Subnets ?? []));
+    }
+    if (found.length === 0) {
         throw new Error(`the analysis VPC ${vpcId} has no subnets`);
     }
-    return subnets.map(({ subnetId, availabilityZone }) => ({ subnetId, availabilityZone }));
+    const address = (s: Subnet) => (s.CidrBlock ?? "").split("/")[0].split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
+    return found.sort((a, b) => address(a) - address(b)).map((s) => ({ subnetId: s.SubnetId ?? "", availabilityZone: s.AvailabilityZone ?? "" }));
 }
 
 /**
@@ -299,14 +305,8 @@ export async function analysisSubnets(ec2: EC2Client, vpcId: string): Promise<An
  * the case id picks, so that cases launched at the same moment spread over the AZs.
  */
 export async function subnetOrder(ec2: EC2Client, subnets: AnalysisSubnet[], caseId: string): Promise<AnalysisSubnet[]> {
-    const out = await ec2.send(new DescribeInstancesCommand({
-        Filters: [
-            { Name: "tag-key", Values: [WORKSTATION_CASE_TAG] },
-            { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] },
-        ],
-    }));
     const load: Record<string, number> = {};
-    for (const instance of (out.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
+    for (const instance of await instancesWhere(ec2, [{ Name: "tag-key", Values: [WORKSTATION_CASE_TAG] }, NOT_TERMINATED])) {
         load[instance.SubnetId ?? ""] = (load[instance.SubnetId ?? ""] ?? 0) + 1;
     }
     const n = subnets.length;
