@@ -413,7 +413,7 @@ export class ModuleFactory extends pulumi.ComponentResource {
             sourceArn: bucketArn,
             sourceAccount: acct,
         }, parent);
-        new aws.s3.BucketNotification(`${name}-build-reports`, {
+        const reportsToIndexer = new aws.s3.BucketNotification(`${name}-build-reports`, {
             bucket: this.bucket.id,
             lambdaFunctions: [{
                 lambdaFunctionArn: this.indexFunction.fn.arn,
@@ -453,7 +453,8 @@ export class ModuleFactory extends pulumi.ComponentResource {
                     input: JSON.stringify({ action: "build", amiId, region }),
                     // Replaced (and so run again) when the AMI or a pinned tool changes; removing it keeps the artifacts.
                     triggers: { amiId, region, tools: digest },
-                }, parent);
+                    // A report uploaded before the notification exists would never be indexed.
+                }, { parent: this, dependsOn: [reportsToIndexer, this.bucketPolicy] });
             }
         }
         const avml = b.tools.avml;
@@ -462,7 +463,7 @@ export class ModuleFactory extends pulumi.ComponentResource {
                 functionName: this.indexFunction.fn.name,
                 input: JSON.stringify({ action: "stage-avml" }),
                 triggers: { version: avml.version, x86_64: avml.sha256.x86_64, arm64: avml.sha256.arm64 },
-            }, parent);
+            }, { parent: this, dependsOn: [this.bucketPolicy, hardening.encryption] });
         }
 
         if (regions.length > 0) {

@@ -172,6 +172,8 @@ describe("module factory (security stack)", () => {
                 assert.deepStrictEqual(JSON.parse(r.inputs.input), { action: "build", amiId: ami, region });
                 assert.deepStrictEqual(triggersOf(r), { amiId: ami, region, tools: digest });
                 assert.strictEqual(r.inputs.functionName, "ir-forensics-modules-build");
+                const waitsFor = asList(r.opts.dependsOn as never).map((d: { __name?: string }) => d.__name).sort();
+                assert.deepStrictEqual(waitsFor, ["modules-bucket-policy", "modules-build-reports"], "a report before the notification would never be indexed");
                 // Removing an AMI deletes only this record: the default scope never invokes on delete.
                 assert.ok(r.inputs.lifecycleScope === undefined || r.inputs.lifecycleScope === "CREATE_ONLY");
             }
