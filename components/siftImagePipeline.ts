@@ -135,7 +135,6 @@ export class SiftImagePipeline extends pulumi.ComponentResource {
             platform: "Linux",
             version: contentVersion(document),
             data: document,
-            supportedOsVersions: ["Ubuntu 22"],
         }, parent);
 
         const managed = (component: string) => `arn:${p}:imagebuilder:${args.region}:aws:component/${component}/x.x.x`;
