@@ -21,14 +21,18 @@ export interface DeployedCallback {
     environment: Record<string, string>;
 }
 
+/** A handler as Lambda calls it; what it returns is whatever the function returns (callers read its fields). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type LambdaHandler = (event: unknown, context?: unknown) => Promise<any>;
+
+type Assets = Record<string, { text: Promise<string> | string }>;
 
 /** Every CallbackFunction of a rendered stack, with its generated code written to disk. */
 export async function deployedCallbacks(stack: RenderedStack): Promise<Record<string, DeployedCallback>> {
     const out: Record<string, DeployedCallback> = {};
     for (const fn of ofType(stack, aws.lambda.Function)) {
-        const archive = await resolve<any>(fn.props.code);
-        const assets: Record<string, { text: Promise<string> | string }> = await archive.assets;
+        const archive = await resolve<{ assets: Assets | Promise<Assets> }>(fn.props.code);
+        const assets = await archive.assets;
         const files: Record<string, number> = {};
         const dir = path.join(PROJECT_ROOT, ".cache", "callbacks", fn.name);
         fs.mkdirSync(dir, { recursive: true });
@@ -37,7 +41,7 @@ export async function deployedCallbacks(stack: RenderedStack): Promise<Record<st
             files[file] = Buffer.byteLength(text);
             fs.writeFileSync(path.join(dir, file), text);
         }
-        const environment = await resolve<any>(fn.props.environment);
+        const environment = await resolve<{ variables?: Record<string, string> } | undefined>(fn.props.environment);
         out[fn.name] = {
             name: fn.name,
             arn: fn.state.arn,
