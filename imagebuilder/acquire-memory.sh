@@ -36,6 +36,7 @@
 #                          the host's disks). Directories given here explicitly are trusted as memory-backed
 #                          (the tests use this to point the script at directories they control).
 #   IRF_HTTP_CLIENT        optional: "curl" or "python3" to force the HTTP client (default: curl if present).
+#   IRF_UPLOAD_CONCURRENCY optional, default 2. Parts hashed and uploaded at once while the next is read.
 #
 # index.json (written by the module factory; any JSON whitespace; objects must stay flat):
 #   {"modules":[{"arch":"x86_64","kernelRelease":"6.1.0-18-amd64","path":"lime/x86_64/6.1.0-18-amd64/lime.ko",
@@ -206,7 +207,7 @@ with urllib.request.urlopen(sys.stdin.read(), timeout=60) as r, open(sys.argv[1]
 http_put_part() { # file url sha256b64 -> prints the ETag (without quotes)
     local file=$1 url=$2 b64=$3 headers etag
     if [[ $HTTP == curl ]]; then
-        headers="$STAGE/put.headers"
+        headers="$file.headers"
         printf 'url = "%s"\n' "$url" |
             curl -q -fsS --retry 3 --retry-all-errors --connect-timeout 20 -T "$file" \
                 -H "x-amz-checksum-sha256: $b64" -H "Content-Type: application/octet-stream" \
@@ -418,22 +419,55 @@ try_avml() {
 
 # ------------------------------------------------------------------ streaming
 # Reads the image on stdin, uploads it in parts. Runs in a pipeline subshell: results go to files.
+# Hashes and uploads one part file, then removes it; the outcome goes to <file>.ok or <file>.err.
+# Runs in the background, so that the next part is read (and the stream keeps flowing) meanwhile.
+send_part() { # n file url
+    local n=$1 file=$2 url=$3 b64
+    b64=$(hex_to_b64 "$(sha256_hex "$file")")
+    if http_put_part "$file" "$url" "$b64" >/dev/null; then
+        : >"$file.ok"
+    else
+        echo "upload of part $n failed" >"$file.err"
+    fi
+    rm -f -- "$file" "$file.headers"
+}
+
+# Waits for the oldest part in flight; returns 6 (and records why) when it failed.
+reap_part() {
+    local pid=${INFLIGHT_PIDS[0]} file=${INFLIGHT_FILES[0]}
+    INFLIGHT_PIDS=("${INFLIGHT_PIDS[@]:1}")
+    INFLIGHT_FILES=("${INFLIGHT_FILES[@]:1}")
+    wait "$pid"
+    if [[ -e $file.ok ]]; then
+        rm -f -- "$file.ok"
+        return 0
+    fi
+    cat "$file.err" >"$STAGE/upload.err" 2>/dev/null || echo "upload of $(basename "$file") failed" >"$STAGE/upload.err"
+    return 6
+}
+
 upload_parts() {
-    local n=0 size url hex b64 etag total=0 banner=false urls
+    local n=0 size total=0 banner=false urls part rc=0
+    local tailf="$STAGE/part.tail" concurrency=${IRF_UPLOAD_CONCURRENCY:-2}
+    INFLIGHT_PIDS=()
+    INFLIGHT_FILES=()
     mapfile -t urls < <(printf '%s\n' "$IRF_PART_URLS" | grep -v '^[[:space:]]*$')
-    local part="$STAGE/part" tailf="$STAGE/part.tail"
     : >"$tailf"
     while :; do
-        head -c "$PART_SIZE" >"$part" || { echo "reading the stream failed" >"$STAGE/upload.err"; return 1; }
+        part="$STAGE/part.$((n + 1))"
+        head -c "$PART_SIZE" >"$part" || { echo "reading the stream failed" >"$STAGE/upload.err"; rc=1; break; }
         size=$(stat -c %s "$part")
-        ((size > 0)) || break
+        if ((size == 0)); then
+            rm -f -- "$part"
+            break
+        fi
         n=$((n + 1))
         if ((n > ${#urls[@]})); then
             echo "the stream is larger than the ${#urls[@]} presigned parts of $PART_SIZE bytes" >"$STAGE/upload.err"
-            return 7
+            rm -f -- "$part"
+            rc=7
+            break
         fi
-        hex=$(sha256_hex "$part")
-        b64=$(hex_to_b64 "$hex")
         if ! $banner; then
             if grep -aqF "$BANNER" "$part" || { cat "$tailf"; head -c 64 "$part"; } | grep -aqF "$BANNER"; then
                 banner=true
@@ -442,18 +476,23 @@ upload_parts() {
                 tail -c 64 "$part" >"$tailf"
             fi
         fi
-        url=${urls[n - 1]}
-        if ! etag=$(http_put_part "$part" "$url" "$b64"); then
-            echo "upload of part $n failed" >"$STAGE/upload.err"
-            return 6
-        fi
+        # At most $concurrency parts in flight: the staging tmpfs holds concurrency + 1 parts at most.
+        while ((${#INFLIGHT_PIDS[@]} >= concurrency)); do
+            reap_part || { rc=6; break 2; }
+        done
+        send_part "$n" "$part" "${urls[n - 1]}" &
+        INFLIGHT_PIDS+=("$!")
+        INFLIGHT_FILES+=("$part")
         total=$((total + size))
-        printf '{"partNumber":%d,"etag":%s,"sha256b64":"%s","bytes":%d}\n' "$n" "$(json_str "$etag")" "$b64" "$size" >>"$STAGE/parts"
         echo "$total" >"$STAGE/bytes"
+        echo "$n" >>"$STAGE/parts"
         ((size == PART_SIZE)) || break
     done
-    rm -f -- "$part"
-    return 0
+    # Every part in flight ends before the result is known (a failure after a break is recorded too).
+    while ((${#INFLIGHT_PIDS[@]} > 0)); do
+        reap_part || { ((rc == 0)) && rc=6; }
+    done
+    return "$rc"
 }
 
 stream() {
@@ -516,6 +555,9 @@ main() {
     if ! is_uint "$PORT" || ((PORT == 0 || PORT > 65535)); then die 2 "IRF_LIME_PORT must be a TCP port"; fi
     MIN_BYTES=${IRF_MIN_BYTES:-65536}
     is_uint "$MIN_BYTES" || die 2 "IRF_MIN_BYTES must be a non-negative integer"
+    if ! is_uint "${IRF_UPLOAD_CONCURRENCY:-2}" || ((${IRF_UPLOAD_CONCURRENCY:-2} < 1 || ${IRF_UPLOAD_CONCURRENCY:-2} > 16)); then
+        die 2 "IRF_UPLOAD_CONCURRENCY must be from 1 to 16"
+    fi
     CONNECT_TIMEOUT=${IRF_CONNECT_TIMEOUT:-120}
     is_uint "$CONNECT_TIMEOUT" || die 2 "IRF_CONNECT_TIMEOUT must be a number of seconds"
 

@@ -180,6 +180,8 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         /** Command prefix (e.g. unshare) and the extra script that prepares the namespace. */
         wrap?: (scriptArgs: string[]) => string[];
         partUrls?: number;
+        /** Part numbers whose presigned URL is made unusable (a wrong upload id: S3 refuses the PUT). */
+        brokenParts?: number[];
         extraEnv?: Record<string, string>;
     }
     interface CaseResult {
@@ -220,7 +222,8 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         const partCount = opts.partUrls ?? Math.ceil(opts.image.length / PART_SIZE) + 1; // headroom, as the engine gives
         const partUrls: string[] = [];
         for (let n = 1; n <= partCount; n++) {
-            partUrls.push(await getSignedUrl(evidence, new UploadPartCommand({ Bucket: evidenceBucket, Key: key, UploadId, PartNumber: n }), { expiresIn: 300 }));
+            const uploadId = opts.brokenParts?.includes(n) ? `${UploadId}-unknown` : UploadId;
+            partUrls.push(await getSignedUrl(evidence, new UploadPartCommand({ Bucket: evidenceBucket, Key: key, UploadId: uploadId, PartNumber: n }), { expiresIn: 300 }));
         }
         for (const url of partUrls) {
             assert.doesNotMatch(url, /x-amz-checksum|x-amz-sdk-checksum/i, "the presigned UploadPart URL must not pin a checksum");
@@ -426,6 +429,21 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         assert.strictEqual(c.result.partCount, 2);
         assert.ok(c.result.errors.some((e) => /larger than the 2 presigned parts/.test(e)));
         assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"]);
+    });
+
+    it("a part upload that fails: exit 6 with the part named, the parts in flight waited for, nothing left in staging", async function () {
+        const image = makeImage(5 * PART_SIZE, 10);
+        const c = await runCase({ name: "part-fails", image, brokenParts: [2], extraEnv: { IRF_UPLOAD_CONCURRENCY: "3" } });
+        assert.strictEqual(c.code, 6, c.stderr);
+        assert.strictEqual(c.result.sha256, null);
+        assert.ok(c.result.errors.some((e) => /upload of part 2 failed/.test(e)), c.result.errors.join("; "));
+        assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"]);
+    });
+
+    it("bad IRF_UPLOAD_CONCURRENCY: exit 2", async function () {
+        const c = await runCase({ name: "bad-concurrency", image: makeImage(PART_SIZE, 10), extraEnv: { IRF_UPLOAD_CONCURRENCY: "0" } });
+        assert.strictEqual(c.code, 2, c.stderr);
+        assert.ok(c.result.errors.some((e) => /IRF_UPLOAD_CONCURRENCY/.test(e)));
     });
 
     describe("staging when /tmp-like directories are noexec", function () {
