@@ -113,6 +113,8 @@ export interface CaseReport {
     artifacts: ArtifactCheck[];
     failures: { step: string; action?: string; target?: string; error: string }[];
     manifestKey?: string;
+    /** The tool of each memory capture attempt as the host reported it (lime, avml; null when none ran). */
+    memoryTools: (string | null)[];
     /** Deployed-state-machine states run, in order. */
     states: string[];
     error?: string;
@@ -727,7 +729,7 @@ async function deliverRoutedEvents(world: World, expected: number, put: PutEvent
 }
 
 async function runCase(options: DrillOptions, world: World, victim: Victim, opened: Opened | undefined, triggeredAt: number, progress: Progress): Promise<CaseReport> {
-    const report: CaseReport = { caseId: opened?.caseId ?? null, instanceId: victim.instanceId, status: "not-opened", timeline: [], artifacts: [], failures: [], states: [] };
+    const report: CaseReport = { caseId: opened?.caseId ?? null, instanceId: victim.instanceId, status: "not-opened", timeline: [], artifacts: [], failures: [], states: [], memoryTools: [] };
     if (!opened?.executionArn) {
         report.error = `the tag event opened no case (${JSON.stringify(opened ?? "no event reached the opener")})`;
         progress.finish(victim.instanceId, report.status);
@@ -843,6 +845,7 @@ async function readManifest(world: World, report: CaseReport, triggeredAt: numbe
         const calls = steps.filter((x) => x.step === stage).flatMap((x) => x.actions ?? []).filter((a: Json) => /^[a-z0-9-]+:[A-Z]/.test(a.action)).length;
         return { stage: TIMELINE_LABELS[stage], ms: s?.endedAt ? Date.parse(s.endedAt) - triggeredAt : null, calls, status: s?.status ?? "not-run" };
     });
+    report.memoryTools = steps.filter((x) => x.step === "memory").flatMap((x) => x.detail?.attempts ?? []).filter((a: Json) => a.report).map((a: Json) => a.report.tool ?? null);
     report.artifacts = (manifest.artifacts ?? []).map((a: Json) => ({ kind: a.kind, key: a.key, versionId: a.versionId, bytes: a.bytes, sha256: a.sha256, verification: "missing" as const }));
 }
 
@@ -884,6 +887,9 @@ function printReport(report: DrillReport, write: (line: string) => void): void {
         write(`  ${"trigger".padEnd(10)} ${"0 ms".padStart(10)}`);
         for (const t of c.timeline) {
             write(`  ${t.stage.padEnd(10)} ${(t.ms === null ? "-" : `${t.ms} ms`).padStart(10)}  ${String(t.calls).padStart(3)} AWS calls  ${t.status}`);
+        }
+        if (c.memoryTools.length > 0) {
+            write(`  memory by  ${c.memoryTools.map((t) => t ?? "nothing").join(", then ")}`);
         }
         if (c.manifestKey) {
             write(`  manifest   ${c.manifestKey}`);
