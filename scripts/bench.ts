@@ -116,10 +116,12 @@ function timed(command: string, args: string[]): number {
 /**
  * Stands in for S3 behind presigned URLs: serves the module store's index and the LiME module, and takes
  * UploadPart PUTs, rejecting a part whose body does not match its x-amz-checksum-sha256 (as S3 does) and
- * hashing the parts in arrival order, so the whole stored stream can be checked against the image.
+ * storing each part at its place in a file (parts arrive in any order: the script uploads several at once),
+ * so the whole stored stream can be checked against the image.
  */
-async function uploadSink(files: Record<string, Buffer>) {
-    const stream = createHash("sha256");
+async function uploadSink(files: Record<string, Buffer>, partSize: number) {
+    const storedPath = path.join(os.tmpdir(), `irf-bench-sink-${process.pid}-${Date.now()}`);
+    const stored = fs.openSync(storedPath, "w+");
     const parts: { partNumber: number; bytes: number }[] = [];
     const server = http.createServer((req, res) => {
         const url = new URL(req.url ?? "/", "http://127.0.0.1");
@@ -129,9 +131,10 @@ async function uploadSink(files: Record<string, Buffer>) {
         } else if (req.method === "PUT" && part) {
             const hash = createHash("sha256");
             let bytes = 0;
+            const offset = (Number(part[1]) - 1) * partSize;
             req.on("data", (chunk: Buffer) => {
                 hash.update(chunk);
-                stream.update(chunk);
+                fs.writeSync(stored, chunk, 0, chunk.length, offset + bytes);
                 bytes += chunk.length;
             });
             req.on("end", () => {
@@ -151,9 +154,22 @@ async function uploadSink(files: Record<string, Buffer>) {
     await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
     return {
         base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        parts,
-        streamSha256: () => stream.digest("hex"),
-        close: () => new Promise<void>((ok) => server.close(() => ok())),
+        /** The parts in part-number order. */
+        get parts() {
+            return [...parts].sort((a, b) => a.partNumber - b.partNumber);
+        },
+        streamSha256: async () => {
+            const hash = createHash("sha256");
+            for await (const chunk of fs.createReadStream(storedPath)) {
+                hash.update(chunk as Buffer);
+            }
+            return hash.digest("hex");
+        },
+        close: () => new Promise<void>((ok) => server.close(() => {
+            fs.closeSync(stored);
+            fs.rmSync(storedPath, { force: true });
+            ok();
+        })),
     };
 }
 
@@ -184,7 +200,7 @@ async function hostScriptThroughput(imageMiB: number) {
         const index = { modules: [{ arch: "x86_64", kernelRelease: kernel, path: `lime/x86_64/${kernel}/lime.ko`, sha256: createHash("sha256").update(moduleBytes).digest("hex"), version: "1.12.0" }], avml: [] };
         const sizing = memorySizing(imageMiB);
         const files: Record<string, Buffer> = { "/index.json": Buffer.from(JSON.stringify(index)), "/lime.ko": moduleBytes };
-        const server = await uploadSink(files);
+        const server = await uploadSink(files, sizing.partSize);
         try {
             const partUrls = Array.from({ length: sizing.partCount }, (_, i) => `${server.base}/part/${i + 1}`);
             const env = {
@@ -219,7 +235,7 @@ async function hostScriptThroughput(imageMiB: number) {
             const report = JSON.parse(stdout.trim().split("\n").pop() || "{}") as { bytes?: number; sha256?: string; partCount?: number; tool?: string };
             const stored = server.parts.reduce((n, p) => n + p.bytes, 0);
             const inOrder = server.parts.every((p, i) => p.partNumber === i + 1);
-            const verified = code === 0 && report.sha256 === imageSha256 && stored === imageMiB * MiB && inOrder && server.streamSha256() === imageSha256;
+            const verified = code === 0 && report.sha256 === imageSha256 && stored === imageMiB * MiB && inOrder && await server.streamSha256() === imageSha256;
             if (!verified) {
                 console.error(`host script: exit ${code}, report ${stdout.trim()}\n${stderr.slice(-2000)}`);
             }
