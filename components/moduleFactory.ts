@@ -4,7 +4,8 @@ import * as path from "path";
 import * as aws from "@pulumi/aws";
 import * as awsx from "@pulumi/awsx";
 import * as pulumi from "@pulumi/pulumi";
-import { BUILD_REQUEST_DETAIL_TYPE, BUILDER_TAG, ModuleFactorySettings, moduleBuildHandler, moduleIndexHandler } from "../functions/moduleBuild";
+import { BUILD_REQUEST_DETAIL_TYPE, BUILD_REQUEST_SOURCE } from "../functions/buildRequests";
+import { BUILDER_TAG, ModuleFactorySettings, moduleBuildHandler, moduleIndexHandler } from "../functions/moduleBuild";
 import { INDEX_KEY } from "../functions/moduleIndex";
 import type { ModuleFactoryConfig } from "../stacks/config";
 import { engineFunction, EngineFunction } from "./engineFunction";
@@ -13,9 +14,6 @@ import { denyInsecureTransport, hardenBucket } from "./s3";
 
 /** The builder script, sent to each builder as user data. */
 export const BUILDER_SCRIPT = path.join(__dirname, "..", "imagebuilder", "build-modules.sh");
-
-/** Source of the engine's build requests on its bus (the `ModuleBuildRequested` rule matches it). */
-export const BUILD_REQUEST_SOURCE = "ir-forensics.engine";
 
 /** IAM path of the factory's roles (builders, launcher, indexer): not responders, so no evidence access. */
 export const MODULE_FACTORY_ROLE_PATH = "/ir-forensics/module-factory/";

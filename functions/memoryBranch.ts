@@ -7,6 +7,7 @@ import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { BranchError, Round, withBranchError } from "./acquisition";
+import { BUILD_REQUEST_DETAIL_TYPE, BUILD_REQUEST_SOURCE } from "./buildRequests";
 import { EngineSettings, MemberClientFactory, errorText } from "./aws";
 import {
     MemoryProgress, MemorySettings, PlanOptions, StartDeps, completeCapture, memoryStepRecord, planCapture, pollCapture, startCapture,
@@ -14,9 +15,6 @@ import {
 import { StepRecorder } from "./steps";
 import { AcquisitionResult, CaseState, InstanceRef } from "./types";
 
-/** The module factory's build requests (its rule on the engine bus matches these). */
-export const BUILD_REQUEST_SOURCE = "ir-forensics.engine";
-export const BUILD_REQUEST_DETAIL_TYPE = "ModuleBuildRequested";
 
 export type MemoryRound = MemoryProgress & Round;
 

@@ -19,6 +19,7 @@ import {
     withModules,
 } from "./moduleIndex";
 import { settingsFromEnvironment } from "./runtime";
+import { BUILD_REQUEST_DETAIL_TYPE } from "./buildRequests";
 
 /** Tag every builder instance and volume carries (the sweep and the dedupe look for it). */
 export const BUILDER_TAG = "ir-forensics:module-builder";
@@ -26,9 +27,6 @@ export const BUILDER_TAG = "ir-forensics:module-builder";
 export const REQUESTED_KERNEL_TAG = "ir-forensics:requested-kernel";
 /** Minutes a builder may run past its own limit before the sweep terminates it. */
 export const SWEEP_GRACE_MINUTES = 15;
-/** The engine's request for a module, on the engine bus. */
-export const BUILD_REQUEST_DETAIL_TYPE = "ModuleBuildRequested";
-
 export interface GitTool {
     version: string;
     repository: string;

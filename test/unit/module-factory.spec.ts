@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as aws from "@pulumi/aws";
 import { BUILD_NETWORK_CIDR, toolsDigest } from "../../components/moduleFactory";
-import * as memoryBranch from "../../functions/memoryBranch";
+import * as buildRequests from "../../functions/buildRequests";
 import { DEFAULTS } from "../../stacks/config";
 import { policyProblems } from "../support/iam";
 import { asList, one, ofType, policyOf, RecordedResource, RenderedStack, statement } from "../support/pulumi";
@@ -119,7 +119,7 @@ describe("module factory (security stack)", () => {
             });
             // What the engine's memory branch puts on the bus when a host's kernel has no module (its own constants).
             const pattern = JSON.parse(rule.inputs.eventPattern);
-            const sent = { "source": memoryBranch.BUILD_REQUEST_SOURCE, "detail-type": memoryBranch.BUILD_REQUEST_DETAIL_TYPE, "account": SECURITY };
+            const sent = { "source": buildRequests.BUILD_REQUEST_SOURCE, "detail-type": buildRequests.BUILD_REQUEST_DETAIL_TYPE, "account": SECURITY };
             for (const [field, value] of Object.entries(sent)) {
                 assert.ok(pattern[field].includes(value), `${field} ${value} does not match the rule`);
             }
