@@ -467,16 +467,88 @@ export async function pollCapture(progress: MemoryProgress, deps: { ssm: SSMClie
 // ---------------------------------------------------------------------------------------------
 // 4. Complete and decide
 
-/** SHA-256 and banner search of a stream (the banner may straddle chunks). */
-async function digestStream(body: Readable): Promise<{ sha256: string; bytes: number; bannerSeen: boolean }> {
+/** LiME's range header: magic "EMiL" (0x4C694D45 little-endian), version, first and last address, reserved. */
+export const LIME_MAGIC = 0x4c694d45;
+export const LIME_HEADER_BYTES = 32;
+
+/** What the structure of a LiME image says: complete ranges only, or where it broke. */
+export interface LimeStructure {
+    ranges: number;
+    /** Bytes of memory in the ranges (headers excluded). */
+    dataBytes: number;
+    complete: boolean;
+    error?: string;
+}
+
+/**
+ * Walks a LiME image as it streams (uncompressed format, version 1, as LiME and `avml --format lime`
+ * write it): header, range data, header... A stream that ends inside a header or a range, or a header
+ * without the magic, is not a complete capture: a truncated upload would otherwise pass every other check.
+ */
+export function limeWalker(): { update(chunk: Buffer): void; finish(): LimeStructure } {
+    let offset = 0;
+    let header = Buffer.alloc(0);
+    let remaining = 0n;
+    let ranges = 0;
+    let dataBytes = 0n;
+    let error: string | undefined;
+    return {
+        update(chunk: Buffer) {
+            let at = 0;
+            while (!error && at < chunk.length) {
+                if (remaining > 0n) {
+                    const take = remaining < BigInt(chunk.length - at) ? Number(remaining) : chunk.length - at;
+                    remaining -= BigInt(take);
+                    at += take;
+                    continue;
+                }
+                const need = LIME_HEADER_BYTES - header.length;
+                header = Buffer.concat([header, chunk.subarray(at, at + need)]);
+                at += Math.min(need, chunk.length - at);
+                if (header.length < LIME_HEADER_BYTES) {
+                    break;
+                }
+                const start = offset + at - LIME_HEADER_BYTES;
+                const magic = header.readUInt32LE(0);
+                const version = header.readUInt32LE(4);
+                const first = header.readBigUInt64LE(8);
+                const last = header.readBigUInt64LE(16);
+                if (magic !== LIME_MAGIC || version !== 1 || last < first) {
+                    error = `no LiME range header at byte ${start} (magic 0x${magic.toString(16)}, version ${version})`;
+                    break;
+                }
+                remaining = last - first + 1n;
+                dataBytes += remaining;
+                ranges += 1;
+                header = Buffer.alloc(0);
+            }
+            offset += chunk.length;
+        },
+        finish() {
+            if (!error && ranges === 0) {
+                error = "no LiME range in the image";
+            } else if (!error && (remaining > 0n || header.length > 0)) {
+                error = remaining > 0n
+                    ? `truncated: range ${ranges} lacks its last ${remaining} bytes`
+                    : `truncated: the stream ends inside a range header (${header.length} of ${LIME_HEADER_BYTES} bytes)`;
+            }
+            return { ranges, dataBytes: Number(dataBytes), complete: !error, ...(error ? { error } : {}) };
+        },
+    };
+}
+
+/** SHA-256, banner search (the banner may straddle chunks) and LiME structure of a stream. */
+async function digestStream(body: Readable): Promise<{ sha256: string; bytes: number; bannerSeen: boolean; lime: LimeStructure }> {
     const banner = Buffer.from("Linux version ", "latin1");
     const hash = createHash("sha256");
+    const lime = limeWalker();
     let bytes = 0;
     let bannerSeen = false;
     let tail = Buffer.alloc(0);
     for await (const chunk of body) {
         const buf = chunk as Buffer;
         hash.update(buf);
+        lime.update(buf);
         bytes += buf.length;
         if (!bannerSeen) {
             const window = Buffer.concat([tail, buf]);
@@ -484,7 +556,7 @@ async function digestStream(body: Readable): Promise<{ sha256: string; bytes: nu
             tail = window.subarray(Math.max(0, window.length - (banner.length - 1)));
         }
     }
-    return { sha256: hash.digest("hex"), bytes, bannerSeen };
+    return { sha256: hash.digest("hex"), bytes, bannerSeen, lime: lime.finish() };
 }
 
 /** Completes the upload with the host's parts, re-reads the object and accepts or rejects it. */
@@ -565,6 +637,9 @@ export async function completeCapture(progress: MemoryProgress, deps: { s3: S3Cl
     if (report?.sha256 !== engine.value.sha256) {
         reasons.push(`SHA-256 mismatch (host ${report?.sha256 ?? "none"}, engine ${engine.value.sha256})`);
     }
+    if (!engine.value.lime.complete) {
+        reasons.push(`not a complete LiME image: ${engine.value.lime.error}`);
+    }
     if (report && report.bytes !== engine.value.bytes) {
         reasons.push(`size mismatch (host ${report.bytes}, stored ${engine.value.bytes})`);
     }
@@ -583,6 +658,7 @@ export async function completeCapture(progress: MemoryProgress, deps: { s3: S3Cl
             accepted, ...(accepted ? {} : { rejected: reasons }), attempt: current.attempt, hostSha256: report?.sha256, hostBytes: report?.bytes,
             bannerSeen: { host: report?.bannerSeen ?? false, engine: engine.value.bannerSeen }, kernelRelease: report?.kernelRelease, arch: report?.arch,
             commandId: current.commandId, uploadId: current.uploadId, startedAt: current.startedAt, hostErrors: report?.errors,
+            lime: engine.value.lime,
         },
     });
     rec.record("verify-capture", accepted ? "ok" : "failed", { target: current.key, ...(accepted ? {} : { error: reasons.join("; ") }) });

@@ -41,6 +41,7 @@ import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { avmlKey, emptyIndex, lime, renderIndex, withAvml, withModules } from "../functions/moduleIndex";
 import { STATUS_TAG } from "../functions/types";
 import { AccountClients, clientsFor } from "./aws-clients";
+import { limeImage } from "./lime-image";
 // Pulumi, the stacks and the Step Functions interpreter load only once moto runs (see prepareWorld), so
 // that an early Ctrl-C finds something to stop.
 import type { DeployedCallback, LambdaHandler } from "./deployed";
@@ -293,17 +294,19 @@ export class Progress {
 
 // ------------------------------------------------------------------------------------------ helpers
 
-const sha256 = (data: Buffer): string => createHash("sha256").update(data).digest("hex");
+/** SHA-256 of a buffer of any size (one update takes at most 2 GiB). */
+function sha256(data: Buffer): string {
+    const hash = createHash("sha256");
+    for (let off = 0; off < data.length; off += 1 << 30) {
+        hash.update(data.subarray(off, off + (1 << 30)));
+    }
+    return hash.digest("hex");
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A memory image of `mib` MiB with the kernel banner LiME/AVML output carries. */
+/** A memory image of `mib` MiB in LiME's format, with the kernel banner LiME/AVML output carries. */
 function memoryImage(mib: number): Buffer {
-    const image = Buffer.alloc(mib * 1024 * 1024);
-    for (let off = 0; off < image.length; off += 65536) {
-        randomBytes(Math.min(65536, image.length - off)).copy(image, off);
-    }
-    image.write(BANNER, Math.min(4096, image.length - BANNER.length), "latin1");
-    return image;
+    return limeImage(mib * 1024 * 1024, { banner: BANNER });
 }
 
 /** The tag-change event EventBridge delivers to the member's default bus. */

@@ -23,6 +23,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { AccountClients, DEFAULT_REGION, TEST_CREDENTIALS, clientConfig, clientsFor, forAccount } from "../../scripts/aws-clients";
 import { presigningS3Client } from "../../scripts/aws-clients";
+import { limeImage } from "../../scripts/lime-image";
 import { PROJECT_ROOT } from "../../scripts/moto";
 import { EngineSettings, MemberClientFactory } from "../../functions/aws";
 import {
@@ -36,19 +37,11 @@ import { newCase, stepSettings } from "../support/cases";
 const AMI = "ami-04681a1dbd79675a5";
 const MiB = 1024 * 1024;
 const KERNEL = "6.1.0-test";
-const BANNER = `Linux version ${KERNEL} (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC`;
 const sha256 = (data: Buffer): string => createHash("sha256").update(data).digest("hex");
 
 
 function makeImage(size: number, banner: boolean): Buffer {
-    const image = randomBytes(size);
-    for (let i = image.indexOf("Linux version "); i >= 0; i = image.indexOf("Linux version ", i)) {
-        image[i] = 0;
-    }
-    if (banner) {
-        image.write(BANNER, 5 * MiB + 100, "latin1");
-    }
-    return image;
+    return limeImage(size, banner ? {} : { banner: false });
 }
 
 /** A standalone (non-moto) SSM client with its mock. */
@@ -376,5 +369,28 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         assert.strictEqual(artifact.sha256, sha256(image), "the artifact carries the engine's own SHA-256");
         const head = await forensic.s3.send(new HeadObjectCommand({ Bucket: settings.evidenceBucket, Key: artifact.key, VersionId: artifact.versionId }));
         assert.strictEqual(head.ContentLength, image.length);
+    });
+
+    it("a stream cut short (host and engine agree on its hash) is rejected as an incomplete LiME image, and kept", async function () {
+        const progress = await planAndStart();
+        const whole = makeImage(10 * MiB, true);
+        const cut = whole.subarray(0, 9 * MiB + 12345);
+        const done = await completeCapture(await pollWith(progress, await simulateHost(progress, cut)), { s3: forensic.s3, settings });
+        assert.strictEqual(done.status, "rejected");
+        assert.match(done.reason ?? "", /not a complete LiME image: truncated: range 2 lacks its last \d+ bytes/);
+        assert.deepStrictEqual(done.reason?.split("; ").length, 1, "the truncation is the only finding");
+        const artifact = done.artifacts[0];
+        assert.deepStrictEqual((artifact.detail as { lime: unknown }).lime, {
+            ranges: 2, dataBytes: whole.length - 64, complete: false, error: `truncated: range 2 lacks its last ${whole.length - cut.length} bytes`,
+        });
+        assert.strictEqual(artifact.bytes, cut.length, "kept as evidence");
+    });
+
+    it("an accepted capture records the LiME structure it was checked against", async function () {
+        const progress = await planAndStart();
+        const image = makeImage(10 * MiB, true);
+        const done = await completeCapture(await pollWith(progress, await simulateHost(progress, image)), { s3: forensic.s3, settings });
+        assert.strictEqual(done.status, "accepted", done.reason);
+        assert.deepStrictEqual((done.artifacts[0].detail as { lime: unknown }).lime, { ranges: 2, dataBytes: image.length - 64, complete: true });
     });
 });
