@@ -41,6 +41,7 @@ import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { avmlKey, emptyIndex, lime, renderIndex, withAvml, withModules } from "../functions/moduleIndex";
 import { STATUS_TAG } from "../functions/types";
 import { AccountClients, clientsFor } from "./aws-clients";
+import { ArtifactVerdict, verifyCase } from "../functions/verify";
 import { limeImage } from "./lime-image";
 // Pulumi, the stacks and the Step Functions interpreter load only once moto runs (see prepareWorld), so
 // that an early Ctrl-C finds something to stop.
@@ -98,8 +99,12 @@ export interface ArtifactCheck {
     versionId?: string;
     bytes?: number;
     sha256?: string;
-    /** verified | mismatch | missing | not-an-object (snapshots: no bytes to hash here) | no-digest */
-    verification: "verified" | "mismatch" | "missing" | "not-an-object" | "no-digest";
+    /**
+     * Objects: verified | mismatch | missing | no-digest. Evidence snapshots: snapshot-verified (completed,
+     * encrypted under the recorded key, tagged with the case) | mismatch | missing | not-evidenced (the
+     * disk branch recorded why no evidence copy exists).
+     */
+    verification: "verified" | "mismatch" | "missing" | "no-digest" | "snapshot-verified" | "not-evidenced";
     storedSha256?: string;
     /** Memory images: is the stored object the victim's whole memory image, byte for byte? */
     matchesHostImage?: boolean;
@@ -414,7 +419,7 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
         await hooks.beforeStop?.({ endpoint: moto.endpoint, forensic: world.forensic, security: world.security, accounts: world.accounts });
         await cleanup();
         const artifacts = cases.flatMap((c) => c.artifacts);
-        const intact = artifacts.every((a) => a.verification === "verified" || a.verification === "not-an-object");
+        const intact = artifacts.every((a) => ["verified", "snapshot-verified", "not-evidenced"].includes(a.verification));
         const contained = cases.filter((c) => c.status === "contained").length;
         return {
             cases,
@@ -424,7 +429,7 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
                 contained,
                 uncontained: cases.length - contained,
                 artifacts: artifacts.length,
-                artifactsVerified: artifacts.filter((a) => a.verification === "verified").length,
+                artifactsVerified: artifacts.filter((a) => a.verification === "verified" || a.verification === "snapshot-verified").length,
                 evidenceIntact: intact,
                 ok: contained === cases.length && intact,
                 deployMs,
@@ -434,7 +439,11 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
                 created: world.forensic.created.length + world.security.created.length,
                 placeholderTypes: [...new Set([...world.forensic.placeholders, ...world.security.placeholders].map((p) => p.type))].sort(),
                 routes: [...world.forensic.routes, ...world.security.routes].map((r) => ({ source: r.source, target: r.targetArn })),
-                adaptations: [...world.forensic.adaptations, ...world.security.adaptations],
+                adaptations: [
+                    ...world.forensic.adaptations, ...world.security.adaptations,
+                    ...world.host.emulatedCopies().map((c) =>
+                        `snapshot ${c.sourceSnapshotId} shared by ${c.ownerAccount}: copied in ${c.account} as ${c.snapshotId} (moto does not show snapshots shared across accounts)`),
+                ],
                 accounts: world.accounts,
                 functionLog: world.logFile,
                 moto: { pid: moto.pid, stopped: motoStopped },
@@ -853,31 +862,27 @@ async function readManifest(world: World, report: CaseReport, triggeredAt: numbe
 }
 
 /** Every artifact's SHA-256 as stored in the evidence bucket, against the manifest's. */
+/** The case's artifacts checked as `npm run verify` checks them, plus memory images against the victim's image. */
 async function verifyArtifacts(world: World, report: CaseReport): Promise<ArtifactCheck[]> {
     const bucket = String(world.forensic.outputs.evidenceBucketName);
-    const out: ArtifactCheck[] = [];
-    for (const a of report.artifacts) {
-        if (!a.key) {
-            out.push({ ...a, verification: "not-an-object" });
-            continue;
-        }
-        if (!a.sha256) {
-            out.push({ ...a, verification: "no-digest" });
-            continue;
-        }
-        try {
-            const got = await world.clients.forensic.s3.send(new GetObjectCommand({ Bucket: bucket, Key: a.key, VersionId: a.versionId }));
-            const body = Buffer.from(await got.Body?.transformToByteArray() ?? []);
-            const stored = sha256(body);
-            out.push({
-                ...a, storedSha256: stored, verification: stored === a.sha256 ? "verified" : "mismatch",
-                ...(a.kind === "memory" ? { matchesHostImage: stored === world.images.get(report.instanceId) } : {}),
-            });
-        } catch {
-            out.push({ ...a, verification: "missing" });
-        }
-    }
-    return out;
+    const verdicts: Record<ArtifactVerdict, ArtifactCheck["verification"]> = {
+        "verified": "verified", "mismatch": "mismatch", "missing": "missing", "no-digest": "no-digest", "snapshot-ok": "snapshot-verified",
+        "snapshot-missing": "missing", "snapshot-not-evidenced": "not-evidenced", "unchecked": "missing",
+    };
+    const checked = report.caseId
+        ? (await verifyCase(report.caseId, { s3: world.clients.forensic.s3, bucket, ec2: world.clients.forensic.ec2 })).artifacts
+        : [];
+    return report.artifacts.map((a, i) => {
+        const c = checked[i];
+        const stored = c?.found?.sha256;
+        return {
+            ...a,
+            verification: c ? verdicts[c.verdict] : "missing",
+            ...(stored ? { storedSha256: stored } : {}),
+            ...(a.kind === "memory" ? { matchesHostImage: stored !== undefined && stored === world.images.get(report.instanceId) } : {}),
+            ...(a.kind === "disk-snapshot" && c?.target ? { key: c.target } : {}),
+        };
+    });
 }
 
 // ------------------------------------------------------------------------------------------ output

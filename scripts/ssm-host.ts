@@ -30,6 +30,7 @@ import * as os from "os";
 import * as path from "path";
 import { ACCOUNT_HEADER } from "./aws-clients";
 import { pickPort } from "./moto";
+import { EmulatedCopy, copySnapshotResponse, sharedSnapshots } from "./shared-snapshots";
 
 /** The PATH shims of a suspect host (uname, insmod, rmmod). */
 export const HOST_SHIMS = path.join(__dirname, "host-shims");
@@ -137,6 +138,8 @@ export interface SsmHost {
     invocations(): Invocation[];
     /** PIDs of commands still running. */
     runningPids(): number[];
+    /** Copies of cross-account shared snapshots made in the copier's account (moto cannot show shares). */
+    emulatedCopies(): EmulatedCopy[];
     /** Kills every command it started (by PID, with their process groups) and closes the server. */
     stop(): Promise<void>;
 }
@@ -529,7 +532,10 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         "AmazonSSM.DescribeInstanceInformation": describeInstanceInformation,
     };
 
-    function forward(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const shares = sharedSnapshots(options.motoEndpoint);
+
+    /** Forwards to moto; `body` when the request's body was already read. */
+    function forward(req: http.IncomingMessage, res: http.ServerResponse, body?: Buffer): void {
         const upstream = http.request({
             host: moto.hostname, port: moto.port, method: req.method, path: req.url, agent,
             // rawHeaders keeps each header's case and order, Host included. Node's server already answered any
@@ -546,7 +552,27 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
             }
             res.end(`ssm-host: moto unreachable: ${err.message}`);
         });
-        req.pipe(upstream);
+        if (body) {
+            upstream.end(body);
+        } else {
+            req.pipe(upstream);
+        }
+    }
+
+    /** EC2 query calls: shares are noted, and a copy of a snapshot shared with the caller is made here. */
+    async function ec2Call(req: http.IncomingMessage, res: http.ServerResponse, call: ProxiedCall, region: string): Promise<void> {
+        const body = await readBody(req);
+        const params = new URLSearchParams(body.toString());
+        const account = call.accountHeader ?? await accountOf(call.accessKeyId);
+        shares.observe(account, region, params);
+        const copied = await shares.copy(account, region, params);
+        if (copied) {
+            const text = copySnapshotResponse(copied, randomBytes(16).toString("hex"));
+            res.writeHead(200, { "Content-Type": "text/xml;charset=UTF-8", "Content-Length": Buffer.byteLength(text) });
+            res.end(text);
+            return;
+        }
+        forward(req, res, body);
     }
 
     const server = http.createServer((req, res) => {
@@ -562,6 +588,12 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
             return;
         }
         const handler = handlers[String(req.headers["x-amz-target"] ?? "")];
+        if (!handler && call.service === "ec2" && req.method === "POST") {
+            ec2Call(req, res, call, scope.region).catch((err: unknown) => {
+                sendError(res, req, "ec2", { status: 500, code: "InternalError", message: err instanceof Error ? err.message : String(err) });
+            });
+            return;
+        }
         if (!handler) {
             forward(req, res);
             return;
@@ -602,6 +634,7 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         },
         invocations: () => [...invocations],
         runningPids: () => [...children.keys()],
+        emulatedCopies: () => shares.copies(),
         stop() {
             stopping ??= (async () => {
                 const running = [...children.values()];

@@ -168,7 +168,10 @@ describe("drill: 2 instances with the no-ssm fault, in process", function () {
             assert.strictEqual(isolated.status, "succeeded");
             assert.ok(isolated.calls > 0 && isolated.ms !== null && isolated.ms > 0, JSON.stringify(isolated));
             assert.ok(c.artifacts.some((a) => a.kind === "metadata" && a.verification === "verified"), JSON.stringify(c.artifacts));
-            assert.ok(c.artifacts.every((a) => a.verification === "verified" || a.verification === "not-an-object"), JSON.stringify(c.artifacts));
+            assert.ok(c.artifacts.every((a) => a.verification === "verified" || a.verification === "snapshot-verified"), JSON.stringify(c.artifacts));
+            // The disk chain ends in the forensic account: an evidence snapshot, completed, encrypted, tagged with the case.
+            assert.strictEqual(c.timeline[2].status, "succeeded", JSON.stringify(c.timeline));
+            assert.ok(c.artifacts.some((a) => a.kind === "disk-snapshot" && a.verification === "snapshot-verified" && /^snap-/.test(a.key ?? "")), JSON.stringify(c.artifacts));
             // The fault: the hosts are not managed, so memory is recorded as not acquired, with the reason.
             assert.strictEqual(c.timeline[1].status, "skipped");
             assert.ok(c.failures.some((f) => f.step === "memory" && /no SSM/.test(f.error)), JSON.stringify(c.failures));

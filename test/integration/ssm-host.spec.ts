@@ -11,6 +11,9 @@ import {
     CreateDocumentCommand, ListCommandInvocationsCommand, PutParameterCommand, SendCommandCommand, SSMClient,
 } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand } from "@aws-sdk/client-sts";
+import {
+    CopySnapshotCommand, CreateSnapshotCommand, CreateVolumeCommand, DescribeSnapshotsCommand, ModifySnapshotAttributeCommand,
+} from "@aws-sdk/client-ec2";
 import { clientConfig, clientsFor, DEFAULT_REGION, forAccount } from "../../scripts/aws-clients";
 import { SsmHost, startSsmHost, STDOUT_LIMIT } from "../../scripts/ssm-host";
 import { instanceId } from "../support/events";
@@ -214,6 +217,33 @@ describe("SSM host emulator (ssm-host.ts) in front of moto", function () {
         } finally {
             client.destroy();
             await own.stop();
+        }
+    });
+
+    it("a snapshot shared with another account can be copied there through the proxy (moto keeps accounts apart); an unshared one cannot", async function () {
+        const member = clientsFor(host.endpoint, MEMBER);
+        const forensic = clientsFor(host.endpoint, FORENSIC);
+        try {
+            const volume = await member.ec2.send(new CreateVolumeCommand({ AvailabilityZone: `${DEFAULT_REGION}a`, Size: 3 }));
+            const shared = await member.ec2.send(new CreateSnapshotCommand({ VolumeId: volume.VolumeId }));
+            const unshared = await member.ec2.send(new CreateSnapshotCommand({ VolumeId: volume.VolumeId }));
+            await member.ec2.send(new ModifySnapshotAttributeCommand({
+                SnapshotId: shared.SnapshotId, Attribute: "createVolumePermission", OperationType: "add", UserIds: [FORENSIC],
+            }));
+            const copy = await forensic.ec2.send(new CopySnapshotCommand({
+                SourceSnapshotId: shared.SnapshotId, SourceRegion: DEFAULT_REGION, Encrypted: true, KmsKeyId: "alias/evidence", Description: "evidence",
+                TagSpecifications: [{ ResourceType: "snapshot", Tags: [{ Key: "ir-forensics:case", Value: "c-1" }] }],
+            }));
+            const made = (await forensic.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [copy.SnapshotId!] }))).Snapshots![0];
+            assert.strictEqual(made.OwnerId, FORENSIC);
+            assert.strictEqual(made.VolumeSize, 3);
+            assert.strictEqual(made.Encrypted, true);
+            assert.deepStrictEqual(made.Tags, [{ Key: "ir-forensics:case", Value: "c-1" }]);
+            assert.deepStrictEqual(host.emulatedCopies().map((c) => [c.sourceSnapshotId, c.ownerAccount, c.account]), [[shared.SnapshotId, MEMBER, FORENSIC]]);
+            await member.ec2.send(new ModifySnapshotAttributeCommand({ SnapshotId: unshared.SnapshotId, Attribute: "createVolumePermission", OperationType: "add", UserIds: [SECURITY] }));
+            await assert.rejects(forensic.ec2.send(new CopySnapshotCommand({ SourceSnapshotId: unshared.SnapshotId, SourceRegion: DEFAULT_REGION })), /NotFound/);
+        } finally {
+            [...Object.values(member), ...Object.values(forensic)].forEach((c) => c.destroy());
         }
     });
 });
