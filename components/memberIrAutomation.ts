@@ -232,9 +232,10 @@ export function responderStatements(
             Resource: "*",
         },
         {
+            // The crash-consistent set, and single volumes it left out (a terminated instance's kept volumes).
             Sid: "SnapshotEveryVolume",
             Effect: "Allow",
-            Action: "ec2:CreateSnapshots",
+            Action: ["ec2:CreateSnapshots", "ec2:CreateSnapshot"],
             Resource: [ec2("instance"), ec2("volume"), snapshots],
         },
         {
@@ -249,7 +250,7 @@ export function responderStatements(
             Effect: "Allow",
             Action: "ec2:CreateTags",
             Resource: snapshots,
-            Condition: { StringEquals: { "ec2:CreateAction": ["CreateSnapshots", "CopySnapshot"] } },
+            Condition: { StringEquals: { "ec2:CreateAction": ["CreateSnapshots", "CreateSnapshot", "CopySnapshot"] } },
         },
         {
             // Snapshots the engine made carry the case tag; it may share them with the forensic account only.

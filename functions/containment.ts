@@ -210,6 +210,15 @@ async function containInstance(state: CaseState, next: CaseState, deps: Containm
     }
     const facts = instanceFacts(found.instance);
     next.facts ??= facts;
+    const stateName = found.instance.State?.Name;
+    if (stateName === "terminated" || stateName === "shutting-down") {
+        // Nothing left to cut off, but credentials taken from it may still be in use: deny them for this instance.
+        rec.detail.instanceMissing = true;
+        const original = originalProfile(state, undefined, settings);
+        rec.detail.originalProfile = original ?? null;
+        await revokeCredentials(clients.iam, instanceArn(settings.partition, state.instance), original && profileNameOf(original.profileArn), deps, rec);
+        return rec.fail(`instance ${stateName}: nothing to contain (its role's credentials are denied for it)`);
+    }
     const lookups = new VpcLookups(clients.ec2);
     const cut = await cutNetwork(clients.ec2, facts.networkInterfaces, "contained", settings, lookups, rec);
     if (!cut.ok) {

@@ -14,7 +14,7 @@
  * function throws, so the branch always ends with a record and never holds up containment.
  */
 import {
-    CopySnapshotCommand, CreateSnapshotsCommand, CreateTagsCommand, DeleteSnapshotCommand, DescribeSnapshotAttributeCommand,
+    CopySnapshotCommand, CreateSnapshotCommand, CreateSnapshotsCommand, CreateTagsCommand, DeleteSnapshotCommand, DescribeSnapshotAttributeCommand,
     DescribeSnapshotsCommand, EC2Client, LockSnapshotCommand, ModifySnapshotAttributeCommand, Snapshot, Tag,
 } from "@aws-sdk/client-ec2";
 import { EngineSettings, MemberClientFactory, errorText, now } from "./aws";
@@ -36,6 +36,8 @@ export type DiskStage = "snapshot" | "copy" | "share" | "evidence" | "lock" | "c
 /** One volume's chain: original snapshot → member-side re-encrypted copy → evidence snapshot. */
 export interface DiskSnapshot {
     sourceVolumeId: string;
+    /** false: snapshotted on its own, after the crash-consistent set left it out (or could not be made). */
+    crashConsistent?: boolean;
     device: string;
     sizeGiB?: number;
     originalSnapshotId?: string;
@@ -192,10 +194,11 @@ export async function startSnapshots(state: CaseState, deps: { member: MemberCli
             TagSpecifications: [{ ResourceType: "snapshot", Tags: tags({ [DISK_CASE_TAG]: state.caseId }) }],
         })), (out) => ({ detail: { snapshotIds: (out.Snapshots ?? []).map((s) => s.SnapshotId) } }));
         if (!created.ok) {
-            failEntry(next, undefined, "snapshot", created.error);
-            return;
+            // Not fatal: each volume is then snapshotted on its own below (e.g. the instance was terminated
+            // but isolation kept its volumes).
+            next.failed.push({ stage: "snapshot", error: `CreateSnapshots: ${created.error}`, at: now() });
         }
-        for (const info of created.value.Snapshots ?? []) {
+        for (const info of created.ok ? created.value.Snapshots ?? [] : []) {
             const volumeId = info.VolumeId ?? "";
             const entry: DiskSnapshot = {
                 sourceVolumeId: volumeId,
@@ -211,10 +214,23 @@ export async function startSnapshots(state: CaseState, deps: { member: MemberCli
                 Tags: tags({ [DISK_VOLUME_TAG]: volumeId, [DISK_DEVICE_TAG]: entry.device }),
             })));
         }
+        // A volume the set left out is snapshotted on its own: evidence first, crash consistency second.
         for (const missing of devices.filter((d) => !next.snapshots.some((s) => s.sourceVolumeId === d.volumeId))) {
-            const entry: DiskSnapshot = { sourceVolumeId: missing.volumeId, device: missing.deviceName, state: "missing" };
+            const entry: DiskSnapshot = { sourceVolumeId: missing.volumeId, device: missing.deviceName, state: "missing", crashConsistent: false };
             next.snapshots.push(entry);
-            failEntry(next, entry, "snapshot", "CreateSnapshots returned no snapshot of this volume");
+            const single = await rec.attempt("ec2:CreateSnapshot", missing.volumeId, () => ec2.send(new CreateSnapshotCommand({
+                VolumeId: missing.volumeId,
+                Description: `ir-forensics case ${state.caseId} (${missing.deviceName}, outside the crash-consistent set)`,
+                TagSpecifications: [{
+                    ResourceType: "snapshot",
+                    Tags: tags({ [DISK_CASE_TAG]: state.caseId, [DISK_VOLUME_TAG]: missing.volumeId, [DISK_DEVICE_TAG]: missing.deviceName }),
+                }],
+            })), (out) => ({ detail: { snapshotId: out.SnapshotId, crashConsistent: false } }));
+            if (single.ok && single.value.SnapshotId) {
+                Object.assign(entry, { originalSnapshotId: single.value.SnapshotId, sizeGiB: single.value.VolumeSize, state: single.value.State ?? "pending" });
+            } else {
+                failEntry(next, entry, "snapshot", `no snapshot of this volume${single.ok ? "" : `: ${single.error}`}`);
+            }
         }
         if (next.snapshots.length === 0) {
             failEntry(next, undefined, "snapshot", "the instance has no EBS volumes");
@@ -527,6 +543,7 @@ export function diskStepRecord(progress: DiskProgress): { step: StepRecord; arti
             instanceId: progress.instance.instanceId,
             sourceVolumeId: s.sourceVolumeId,
             device: s.device,
+            crashConsistent: s.crashConsistent ?? true,
             sizeGiB: s.sizeGiB,
             originalSnapshotId: s.originalSnapshotId,
             originalDeleted: s.originalDeleted ?? false,

@@ -431,7 +431,8 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
                 artifacts: artifacts.length,
                 artifactsVerified: artifacts.filter((a) => a.verification === "verified" || a.verification === "snapshot-verified").length,
                 evidenceIntact: intact,
-                ok: contained === cases.length && intact,
+                // An instance terminated mid-case has nothing left to contain: the case says so ("instance-missing").
+                ok: cases.every((c) => c.status === "contained" || c.status === "instance-missing") && intact,
                 deployMs,
                 runMs,
                 engineCalls: world.engineCalls,

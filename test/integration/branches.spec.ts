@@ -7,7 +7,7 @@
  * granted is tested with a mocked client.
  */
 import * as assert from "assert";
-import { EC2Client, LockSnapshotCommand, RunInstancesCommand } from "@aws-sdk/client-ec2";
+import { CreateSnapshotCommand, CreateSnapshotsCommand, EC2Client, LockSnapshotCommand, RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { CreateEventBusCommand, PutRuleCommand, PutTargetsCommand } from "@aws-sdk/client-eventbridge";
 import { CreateAliasCommand, CreateKeyCommand } from "@aws-sdk/client-kms";
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
@@ -104,6 +104,31 @@ describe("acquisition branches, round by round (moto)", function () {
         const locked = await lockEvidence(progress, { forensicEc2: ec2, settings: { lock: { mode: "compliance", days: 30, coolOffHours: 24 } } });
         assert.deepStrictEqual(locked.snapshots[0].evidenceLock, { mode: "compliance-cooloff", lockedUntil: until.toISOString() });
         assert.deepStrictEqual(mock.commandCalls(LockSnapshotCommand)[0].args[0].input, { SnapshotId: "snap-e1", LockMode: "compliance", LockDuration: 30, CoolOffPeriod: 24 });
+        mock.restore();
+        ec2.destroy();
+    });
+
+    it("disk: when the crash-consistent set cannot be made (instance terminated, volumes kept), each volume is snapshotted on its own", async () => {
+        const ec2 = new EC2Client({ region: DEFAULT_REGION });
+        const mock = mockClient(ec2);
+        mock.on(CreateSnapshotsCommand).rejects(Object.assign(new Error("The instance is not in a valid state"), { name: "IncorrectState" }));
+        mock.on(CreateSnapshotCommand, { VolumeId: "vol-root" }).resolves({ SnapshotId: "snap-root", VolumeSize: 8, State: "pending" });
+        mock.on(CreateSnapshotCommand, { VolumeId: "vol-data" }).rejects(Object.assign(new Error("volume deleted"), { name: "InvalidVolume.NotFound" }));
+        const state = {
+            ...newCase("i-0terminated"),
+            facts: { blockDevices: [{ deviceName: "/dev/xvda", volumeId: "vol-root" }, { deviceName: "/dev/sdf", volumeId: "vol-data" }] } as never,
+        };
+        const started = await beginDisk(state, { ...diskDeps(), member: async () => ({ ...(await factory(state.instance, "t")), ec2 }) });
+        assert.deepStrictEqual(started.snapshots.map((s) => [s.sourceVolumeId, s.originalSnapshotId, s.crashConsistent, s.error]), [
+            ["vol-root", "snap-root", false, undefined],
+            ["vol-data", undefined, false, "snapshot: no snapshot of this volume: InvalidVolume.NotFound: volume deleted"],
+        ]);
+        assert.ok(started.failed.some((f) => /^CreateSnapshots: IncorrectState/.test(f.error)), JSON.stringify(started.failed));
+        const tags = mock.commandCalls(CreateSnapshotCommand)[0].args[0].input.TagSpecifications?.[0].Tags;
+        assert.deepStrictEqual(tags, [
+            { Key: "ir-forensics:case", Value: state.caseId }, { Key: "ir-forensics:source-volume", Value: "vol-root" }, { Key: "ir-forensics:device", Value: "/dev/xvda" },
+        ]);
+        assert.strictEqual(started.done, false, "the snapshot that was made goes on through the chain");
         mock.restore();
         ec2.destroy();
     });

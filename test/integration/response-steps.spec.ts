@@ -14,7 +14,7 @@ import {
     AllocateAddressCommand, AssignIpv6AddressesCommand, AssociateIamInstanceProfileCommand, AuthorizeSecurityGroupIngressCommand, CreateEgressOnlyInternetGatewayCommand,
     CreateNatGatewayCommand, CreateRouteCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, CreateVpcEndpointCommand,
     DescribeIamInstanceProfileAssociationsCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeNetworkInterfacesCommand,
-    DescribeRouteTablesCommand, DescribeSecurityGroupsCommand, DescribeVpcsCommand, RunInstancesCommand,
+    DescribeRouteTablesCommand, DescribeSecurityGroupsCommand, DescribeVpcsCommand, RunInstancesCommand, TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import {
     DescribeInstanceHealthCommand, CreateLoadBalancerCommand as CreateClassicLoadBalancerCommand, RegisterInstancesWithLoadBalancerCommand,
@@ -34,6 +34,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } 
 import { AccountClients, DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
 import { EngineSettings, MemberClientFactory } from "../../functions/aws";
 import { contain, REVOCATION_POLICY, revokedArns } from "../../functions/containment";
+import { caseOutcome } from "../../functions/record";
 import { isolate } from "../../functions/isolation";
 import { getInstance } from "../../functions/registry";
 import { GROUP_NAMES, GroupPurpose, PURPOSE_TAG } from "../../functions/securityGroups";
@@ -49,6 +50,8 @@ const CONTAINED_PROFILE = "ir-forensics-contained";
 const WORKLOAD_PROFILE = "web-app";
 /** Shared by the instances of the containment tests only, so its revocation policy lists only theirs. */
 const BATCH_PROFILE = "batch-worker";
+/** The terminated-instance test's own role (so that the others' revocation policies list only theirs). */
+const ETL_PROFILE = "etl-worker";
 
 /** Records the SDK calls made through the clients it is attached to (one per send, retries aside). */
 class CallLog {
@@ -198,6 +201,7 @@ describe("response steps against moto: triage, isolation, containment", function
         await role("ir-forensics-contained", "/ir-forensics/", CONTAINED_PROFILE);
         await role("web-app", "/", WORKLOAD_PROFILE);
         await role("batch-worker", "/workloads/", BATCH_PROFILE);
+        await role("etl-worker", "/workloads/", ETL_PROFILE);
 
         settings = {
             partition: "aws",
@@ -547,6 +551,23 @@ describe("response steps against moto: triage, isolation, containment", function
         assert.strictEqual(c.error, "instance not found");
         assert.deepStrictEqual(c.detail?.lastError, lastError);
         assert.strictEqual(await getInstance(security.dynamodb, settings.casesTable, contained.instance), undefined, "a missing instance is not registered as contained");
+        assert.deepStrictEqual((await notifications()).map((n) => n.kind), ["failed"]);
+    });
+
+    it("an instance terminated mid-case: containment denies its credentials, records it missing, and the case does not claim containment", async function () {
+        const net = await network(false);
+        const id = await instance(net, 1, ETL_PROFILE);
+        const triaged = await triage(newCase(id), triageDeps());
+        await member.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+        await notifications();
+        const contained = await contain(triaged, containmentDeps());
+        const c = stepOf(contained, "containment");
+        assert.strictEqual(c.status, "failed");
+        assert.match(c.error ?? "", /instance terminated: nothing to contain/);
+        assert.strictEqual(c.detail?.instanceMissing, true);
+        const policy = await member.iam.send(new GetRolePolicyCommand({ RoleName: "etl-worker", PolicyName: REVOCATION_POLICY }));
+        assert.deepStrictEqual(revokedArns(policy.PolicyDocument), [instanceArn("aws", triaged.instance)], "the role's credentials are denied for it");
+        assert.strictEqual(caseOutcome(contained), "instance-missing");
         assert.deepStrictEqual((await notifications()).map((n) => n.kind), ["failed"]);
     });
 
