@@ -78,6 +78,8 @@ export interface DrillOptions {
     asg: boolean;
     targetGroup: boolean;
     ramMiB: number;
+    /** EBS volumes per victim (the root volume included). */
+    volumes: number;
     scenarios: string[];
     json: boolean;
     forensicConfig?: string;
@@ -163,6 +165,7 @@ export function parseDrillArgs(argv: string[]): DrillOptions {
             "asg": { type: "boolean", default: false },
             "target-group": { type: "boolean", default: false },
             "ram-mib": { type: "string", default: "512" },
+            "volumes": { type: "string", default: "1" },
             "scenario": { type: "string", multiple: true, default: [] },
             "json": { type: "boolean", default: false },
             "forensic-config": { type: "string" },
@@ -194,6 +197,7 @@ export function parseDrillArgs(argv: string[]): DrillOptions {
         asg: values.asg,
         targetGroup: values["target-group"],
         ramMiB: count("ram-mib", values["ram-mib"], 1, 4096),
+        volumes: count("volumes", values.volumes, 1, 8),
         scenarios: [...new Set(scenarios)],
         json: values.json,
         forensicConfig: values["forensic-config"],
@@ -213,6 +217,7 @@ function usage(): string {
         "  --target-group       register the victims in a load balancer target group",
         "  --ram-mib N          each victim's memory image in MiB (default 512); the victim is the smallest t3",
         "                       type with that much RAM; an image under half its RAM is rejected as incomplete",
+        "  --volumes N          EBS volumes per victim, the root volume included (default 1)",
         "  --scenario NAME      inject a fault (repeatable or comma-separated):",
         ...Object.entries(SCENARIOS).map(([k, v]) => `                         ${k}: ${v}`),
         "  --json               print the report as one JSON document",
@@ -598,6 +603,10 @@ async function launchVictims(options: DrillOptions, world: World, progress: Prog
         const run = await member.ec2.send(new RunInstancesCommand({
             ImageId: "ami-04681a1dbd79675a5", InstanceType: instanceType as never, MinCount: 1, MaxCount: 1,
             NetworkInterfaces: Array.from({ length: options.enis }, (_, d) => ({ DeviceIndex: d, SubnetId: subnetId, Groups: [groupId] })),
+            // The root volume, then data volumes /dev/sdf, /dev/sdg...
+            BlockDeviceMappings: Array.from({ length: options.volumes }, (_, v) => ({
+                DeviceName: v === 0 ? "/dev/xvda" : `/dev/sd${String.fromCharCode(102 + v - 1)}`, Ebs: { VolumeSize: v === 0 ? 8 : 4 },
+            })),
             TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: "Name", Value: `drill-${i + 1}` }] }],
         }));
         const instanceId = run.Instances?.[0]?.InstanceId ?? "";

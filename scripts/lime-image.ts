@@ -30,7 +30,8 @@ export function limeImage(size: number, options: { banner?: string | false } = {
     }
     const image = Buffer.allocUnsafe(size);
     for (let off = 0; off < size; off += 64 * 1024 * 1024) {
-        randomFillSync(image, off, Math.min(64 * 1024 * 1024, size - off));
+        // A subarray: randomFillSync's offset stops at 2 GiB.
+        randomFillSync(image.subarray(off, Math.min(off + 64 * 1024 * 1024, size)));
     }
     // Random bytes that happen to spell the banner would fake a finding: break them.
     for (let i = image.indexOf("Linux version "); i >= 0; i = image.indexOf("Linux version ", i + 1)) {

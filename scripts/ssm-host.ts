@@ -168,6 +168,18 @@ function operationOf(req: http.IncomingMessage): string {
     return new URL(req.url ?? "/", "http://x").searchParams.get("Action") ?? "";
 }
 
+/** writeFileSync for buffers of any size (one write takes at most 2 GiB). */
+function writeLarge(file: string, data: Buffer): void {
+    const fd = fs.openSync(file, "w");
+    try {
+        for (let off = 0; off < data.length; off += 1 << 30) {
+            fs.writeSync(fd, data.subarray(off, off + (1 << 30)));
+        }
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
     return new Promise((resolve, reject) => {
         const chunks: Buffer[] = [];
@@ -283,7 +295,7 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         if (!host.imagePath) {
             host.imagePath = typeof host.image === "string" ? host.image : path.join(workRoot, `${invocation.instanceId}.image`);
             if (typeof host.image !== "string") {
-                fs.writeFileSync(host.imagePath, host.image);
+                writeLarge(host.imagePath, host.image);
             }
         }
         const limePort = await pickPort();
