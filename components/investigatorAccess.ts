@@ -18,7 +18,7 @@ export interface InvestigatorAccessArgs {
     /** Key prefix the writer variant may write under, e.g. `analysis/`. */
     analysisPrefix: string;
     /** Security account's module store: workstations read its Volatility symbol tables. */
-    moduleStore: { bucketName: string; symbolsPrefix: string; accountId: string };
+    moduleStore: ModuleStoreRef;
 }
 
 interface Workstation {
@@ -56,7 +56,6 @@ export class InvestigatorAccess extends pulumi.ComponentResource {
     private workstation(name: string, roleName: string, args: InvestigatorAccessArgs, writes: boolean): Workstation {
         const p = args.partition;
         const s3Service = `s3.${args.region}.amazonaws.com`;
-        const moduleStoreArn = `arn:${p}:s3:::${args.moduleStore.bucketName}`;
         const role = new aws.iam.Role(name, {
             name: roleName,
             path: args.path,
@@ -90,27 +89,7 @@ export class InvestigatorAccess extends pulumi.ComponentResource {
                 Resource: args.evidenceKeyArn,
                 Condition: { StringEquals: { "kms:ViaService": s3Service } },
             },
-            {
-                Sid: "ReadSymbolTables",
-                Effect: "Allow",
-                Action: "s3:GetObject",
-                Resource: `${moduleStoreArn}/${args.moduleStore.symbolsPrefix}*`,
-            },
-            {
-                Sid: "ListSymbolTables",
-                Effect: "Allow",
-                Action: "s3:ListBucket",
-                Resource: moduleStoreArn,
-                Condition: { StringLike: { "s3:prefix": `${args.moduleStore.symbolsPrefix}*` } },
-            },
-            {
-                // The module store's key lives in the security account and is created after this stack.
-                Sid: "DecryptSymbolTablesThroughS3",
-                Effect: "Allow",
-                Action: "kms:Decrypt",
-                Resource: `arn:${p}:kms:${args.region}:${args.moduleStore.accountId}:key/*`,
-                Condition: { StringEquals: { "kms:ViaService": s3Service } },
-            },
+            ...symbolTableStatements(p, args.region, args.moduleStore),
         ];
         if (writes) {
             statements.push(
@@ -133,4 +112,34 @@ export class InvestigatorAccess extends pulumi.ComponentResource {
         const profile = new aws.iam.InstanceProfile(name, { name: roleName, path: args.path, role: role.name }, { parent: this });
         return { role, profile };
     }
+}
+
+/** The module store (security account) as the forensic account's roles see it. */
+export interface ModuleStoreRef {
+    bucketName: string;
+    symbolsPrefix: string;
+    accountId: string;
+}
+
+/** Read access to the module store's Volatility symbol tables: list and get `symbols/`, decrypt through S3. */
+export function symbolTableStatements(partition: string, region: string, store: ModuleStoreRef): Statement[] {
+    const bucketArn = `arn:${partition}:s3:::${store.bucketName}`;
+    return [
+        { Sid: "ReadSymbolTables", Effect: "Allow", Action: "s3:GetObject", Resource: `${bucketArn}/${store.symbolsPrefix}*` },
+        {
+            Sid: "ListSymbolTables",
+            Effect: "Allow",
+            Action: "s3:ListBucket",
+            Resource: bucketArn,
+            Condition: { StringLike: { "s3:prefix": `${store.symbolsPrefix}*` } },
+        },
+        {
+            // The module store's key lives in the security account and is created after this stack.
+            Sid: "DecryptSymbolTablesThroughS3",
+            Effect: "Allow",
+            Action: "kms:Decrypt",
+            Resource: `arn:${partition}:kms:${region}:${store.accountId}:key/*`,
+            Condition: { StringEquals: { "kms:ViaService": `s3.${region}.amazonaws.com` } },
+        },
+    ];
 }

@@ -5,6 +5,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { BuildNetwork } from "./buildNetwork";
 import { managedPolicyArn, policyJson, serviceTrustPolicy } from "./iam";
+import { ModuleStoreRef, symbolTableStatements } from "./investigatorAccess";
 
 /** The AWSTOE component document of the SIFT workstation. */
 export const SIFT_COMPONENT_DOCUMENT = path.join(__dirname, "..", "imagebuilder", "sift-workstation.yml");
@@ -17,7 +18,7 @@ export interface SiftImagePipelineArgs {
     /** Only `x86_64`: SIFT's installer and salt states are amd64 only. */
     architecture: "x86_64";
     /** Module store whose `symbols/` the build copies into the image (workstations sync again at boot). */
-    moduleStore: { bucketName: string; symbolsPrefix: string; accountId: string };
+    moduleStore: ModuleStoreRef;
     /** CIDR of the build VPC and its public subnet. */
     buildCidr: string;
     /** Build and test instance types, tried in order. */
@@ -87,8 +88,6 @@ export class SiftImagePipeline extends pulumi.ComponentResource {
         for (const policy of ["AmazonSSMManagedInstanceCore", "EC2InstanceProfileForImageBuilder"]) {
             new aws.iam.RolePolicyAttachment(`${name}-build-${policy}`, { role: role.name, policyArn: managedPolicyArn(p, policy) }, parent);
         }
-        const moduleStoreArn = `arn:${p}:s3:::${args.moduleStore.bucketName}`;
-        const s3Service = `s3.${args.region}.amazonaws.com`;
         new aws.iam.RolePolicy(`${name}-build`, {
             role: role.name,
             policy: policyJson([
@@ -98,27 +97,7 @@ export class SiftImagePipeline extends pulumi.ComponentResource {
                     Action: "s3:PutObject",
                     Resource: pulumi.interpolate`${args.logBucket.arn}/${logPrefix}*`,
                 },
-                {
-                    Sid: "ReadSymbolTables",
-                    Effect: "Allow",
-                    Action: "s3:GetObject",
-                    Resource: `${moduleStoreArn}/${args.moduleStore.symbolsPrefix}*`,
-                },
-                {
-                    Sid: "ListSymbolTables",
-                    Effect: "Allow",
-                    Action: "s3:ListBucket",
-                    Resource: moduleStoreArn,
-                    Condition: { StringLike: { "s3:prefix": `${args.moduleStore.symbolsPrefix}*` } },
-                },
-                {
-                    // The module store's key lives in the security account and is created after this stack.
-                    Sid: "DecryptSymbolTablesThroughS3",
-                    Effect: "Allow",
-                    Action: "kms:Decrypt",
-                    Resource: `arn:${p}:kms:${args.region}:${args.moduleStore.accountId}:key/*`,
-                    Condition: { StringEquals: { "kms:ViaService": s3Service } },
-                },
+                ...symbolTableStatements(p, args.region, args.moduleStore),
             ]),
         }, parent);
         const profile = new aws.iam.InstanceProfile(`${name}-build`, { path: "/ir-forensics/image-builder/", role: role.name }, parent);

@@ -12,6 +12,7 @@ import {
     launchWorkstation, onManifestWritten, sessionManagerStatements,
 } from "../functions/workstation";
 import { engineFunction } from "./engineFunction";
+import { ModuleStoreRef, symbolTableStatements } from "./investigatorAccess";
 import { policyJson, Statement } from "./iam";
 
 const HOST_SCRIPTS = path.join(__dirname, "..", "imagebuilder");
@@ -26,7 +27,7 @@ export interface WorkstationLauncherArgs {
     evidenceKeyArn: pulumi.Input<string>;
     /** Key prefix of cases in the evidence bucket, e.g. `cases/`. */
     casesPrefix: string;
-    moduleStore: { bucketName: string; symbolsPrefix: string; accountId: string };
+    moduleStore: ModuleStoreRef;
     /** SSM parameter holding the newest SIFT AMI id (written by the image pipeline). */
     amiParameterName: string;
     /** The analysis VPC; workstations go into its subnets. */
@@ -66,7 +67,6 @@ export class WorkstationLauncher extends pulumi.ComponentResource {
         const casePath = `${args.investigatorPath}case/`;
         const s3Service = `s3.${region}.amazonaws.com`;
         const ec2Service = `ec2.${region}.amazonaws.com`;
-        const moduleStoreArn = `arn:${p}:s3:::${args.moduleStore.bucketName}`;
         const ec2Arn = (resource: string, owner = accountId) => `arn:${p}:ec2:${region}:${owner}:${resource}`;
 
         // The most any per-case role can do, whatever policy the launcher puts on it.
@@ -95,21 +95,7 @@ export class WorkstationLauncher extends pulumi.ComponentResource {
                     Resource: args.evidenceKeyArn,
                     Condition: { StringEquals: { "kms:ViaService": s3Service } },
                 },
-                { Sid: "ReadSymbolTables", Effect: "Allow", Action: "s3:GetObject", Resource: `${moduleStoreArn}/${args.moduleStore.symbolsPrefix}*` },
-                {
-                    Sid: "ListSymbolTables",
-                    Effect: "Allow",
-                    Action: "s3:ListBucket",
-                    Resource: moduleStoreArn,
-                    Condition: { StringLike: { "s3:prefix": `${args.moduleStore.symbolsPrefix}*` } },
-                },
-                {
-                    Sid: "DecryptSymbolTablesThroughS3",
-                    Effect: "Allow",
-                    Action: "kms:Decrypt",
-                    Resource: `arn:${p}:kms:${region}:${args.moduleStore.accountId}:key/*`,
-                    Condition: { StringEquals: { "kms:ViaService": s3Service } },
-                },
+                ...symbolTableStatements(p, region, args.moduleStore),
                 ...sessionManagerStatements(p, region, accountId),
             ]),
         }, { parent: this });
