@@ -60,7 +60,8 @@ export function limeImage(size: number, options: { banner?: string | false } = {
     const banner = options.banner === undefined ? "Linux version 6.1.0-drill (builder@ir-forensics) #1 SMP PREEMPT_DYNAMIC" : options.banner;
     if (banner) {
         const first = ranges.length > 1 ? HEADER + ranges[0][1] + HEADER : HEADER;
-        image.write(banner, Math.min(first + 4096, size - banner.length), "latin1");
+        // copy, not write: Buffer#write writes nothing into a buffer of 4 GiB (Node 20).
+        Buffer.from(banner, "latin1").copy(image, Math.min(first + 4096, size - banner.length));
     }
     return image;
 }
