@@ -197,6 +197,16 @@ describe("drill: npm run drill as a child process", function () {
         assert.doesNotMatch(stderr, /moto pid/);
     });
 
+    it("exits non-zero when a case cannot be contained (the evidence key refuses the engine) and says so", async function () {
+        this.timeout(240_000);
+        const { code, stdout } = await drill(["--instances", "1", "--scenario", "kms-denied", "--json"]).done;
+        assert.strictEqual(code, 1);
+        const report = JSON.parse(stdout);
+        assert.strictEqual(report.summary.ok, false);
+        assert.strictEqual(report.summary.contained, 0);
+        assert.notStrictEqual(report.cases[0].status, "contained");
+    });
+
     it("stops moto when interrupted (SIGINT) and exits 130", async () => {
         const { child, done } = drill(["--instances", "1", "--json"]);
         let motoPid: number | undefined;

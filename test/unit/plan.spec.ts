@@ -10,7 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { formatPlan, parseArgs, Plan, planStack, providerName } from "../../scripts/plan";
-import { HOURS_PER_MONTH, idleCost, IdleCost, NO_IDLE_CHARGE, PRICED, PRICES } from "../../scripts/prices";
+import { HOURS_PER_MONTH, IDLE_ASSUMPTIONS, idleCost, IdleCost, NO_IDLE_CHARGE, PRICED, PRICES } from "../../scripts/prices";
 import { PROJECT_ROOT } from "../support/pulumi";
 
 const cents = (n: number) => Math.round(n * 100);
@@ -175,5 +175,44 @@ describe("npm run plan: resources and idle cost", function () {
         for (const bad of [[], ["production"], ["forensic", "security"], ["forensic", "--yaml"], ["forensic", "--config"]]) {
             assert.throws(() => parseArgs(bad), /usage: npm run plan -- forensic\|security/, JSON.stringify(bad));
         }
+    });
+
+    describe("one test per price line: a single resource of each priced type costs what the table says", function () {
+        const hours = HOURS_PER_MONTH;
+        const cents = (n: number) => Math.round(n * 1e6) / 1e6;
+        const cases: Array<[string, { type: string; inputs: Record<string, unknown> }[], number]> = [
+            ["interface endpoint in 2 AZs: ENI-hours", [{ type: "aws:ec2/vpcEndpoint:VpcEndpoint", inputs: { vpcEndpointType: "Interface", subnetIds: ["a", "b"] } }], 2 * PRICES.interfaceEndpointEniHour * hours],
+            ["gateway endpoint: free", [{ type: "aws:ec2/vpcEndpoint:VpcEndpoint", inputs: { vpcEndpointType: "Gateway" } }], 0],
+            ["NAT gateway hours", [{ type: "aws:ec2/natGateway:NatGateway", inputs: {} }], PRICES.natGatewayHour * hours],
+            ["public IPv4 (Elastic IP) hours", [{ type: "aws:ec2/eip:Eip", inputs: {} }], PRICES.publicIpv4Hour * hours],
+            ["KMS customer-managed key", [{ type: "aws:kms/key:Key", inputs: { enableKeyRotation: true } }], PRICES.kmsKeyMonth],
+            ["KMS replica key", [{ type: "aws:kms/replicaKey:ReplicaKey", inputs: {} }], PRICES.kmsKeyMonth],
+            ["AWS Config items", [{ type: "aws:cfg/recorder:Recorder", inputs: {} }], IDLE_ASSUMPTIONS.configItemsPerMonth * PRICES.configItem],
+            ["S3 Standard storage per bucket", [{ type: "aws:s3/bucket:Bucket", inputs: {} }], IDLE_ASSUMPTIONS.s3GbPerBucket * PRICES.s3StandardGbMonth],
+            ["CloudTrail data events while idle", [{ type: "aws:cloudtrail/trail:Trail", inputs: {} }], (IDLE_ASSUMPTIONS.dataEventsPerMonth / 100_000) * PRICES.cloudTrailDataEventsPer100k],
+            ["CloudWatch Logs storage", [{ type: "aws:cloudwatch/logGroup:LogGroup", inputs: { retentionInDays: 365 } }], IDLE_ASSUMPTIONS.logGroupGb * PRICES.cloudWatchLogsGbMonth],
+            ["AMI snapshots: lifecycle count × root volume", [
+                { type: "aws:imagebuilder/imageRecipe:ImageRecipe", inputs: { blockDeviceMappings: [{ deviceName: "/dev/sda1", ebs: { volumeSize: 50 } }] } },
+                { type: "aws:imagebuilder/lifecyclePolicy:LifecyclePolicy", inputs: { policyDetails: [{ filter: { type: "COUNT", value: 2 } }] } },
+            ], 2 * 50 * PRICES.ebsSnapshotGbMonth],
+            ["Secrets Manager secret", [{ type: "aws:secretsmanager/secret:Secret", inputs: {} }], PRICES.secretMonth],
+            ["SSM advanced parameter", [{ type: "aws:ssm/parameter:Parameter", inputs: { tier: "Advanced" } }], PRICES.advancedParameterMonth],
+            ["SSM standard parameter: free", [{ type: "aws:ssm/parameter:Parameter", inputs: {} }], 0],
+            ["EC2 Instance Connect Endpoint: free", [{ type: "aws:ec2transitgateway/instanceConnectEndpoint:InstanceConnectEndpoint", inputs: {} }], 0],
+            ["awsx VPC with one NAT gateway: NAT and its IPv4 hours", [{ type: "awsx:ec2:Vpc", inputs: { natGateways: { strategy: "Single" } } }], (PRICES.natGatewayHour + PRICES.publicIpv4Hour) * hours],
+        ];
+        for (const [line, resources, expected] of cases) {
+            it(line, function () {
+                const cost = idleCost(resources.map((r, i) => ({ ...r, name: `r${i}` })) as never);
+                assert.deepStrictEqual(cost.unpriced, []);
+                assert.strictEqual(cents(cost.lines.reduce((n, l) => n + l.monthly, 0)), cents(expected), "the lines, unrounded");
+                assert.strictEqual(cost.totalMonthly, Math.round(expected * 100) / 100, "the total, to the cent");
+            });
+        }
+
+        it("every priced type has its line above", function () {
+            const tested = new Set(cases.flatMap(([, resources]) => resources.map((r) => r.type)).filter((t) => t in PRICED));
+            assert.deepStrictEqual(Object.keys(PRICED).filter((t) => !tested.has(t)), []);
+        });
     });
 });
