@@ -40,6 +40,17 @@ export function securityStack(config: SecurityConfig, slackWebhookUrl?: pulumi.O
         FORENSIC_OUTPUTS.map((key) => [key, forensic.requireOutput(key) as pulumi.Output<string>]),
     ) as Record<(typeof FORENSIC_OUTPUTS)[number], pulumi.Output<string>>;
 
+    // The forensic stack names the module store by its own region (the analysis VPC's S3 gateway endpoint reaches
+    // same-region buckets only): elsewhere, workstations get no Volatility symbols. Evidence is unaffected.
+    outputs.region.apply((forensicRegion) => {
+        if (forensicRegion && forensicRegion !== config.region) {
+            pulumi.log.warn(
+                `The forensic stack is in ${forensicRegion} and this stack in ${config.region}: the module store is created here, ` +
+                "so analysis workstations cannot read its Volatility symbol tables (deploy both stacks in one region for that).",
+            );
+        }
+    });
+
     // A forensic stack of another account would receive evidence this stack's policies were not written for.
     const forensicAccountId = outputs.accountId.apply((id) => {
         if (id !== config.accounts.forensic) {
