@@ -37,7 +37,7 @@ import { CreateDocumentCommand, DocumentFormat, DocumentType, ParameterType, Put
 import * as pulumi from "@pulumi/pulumi";
 import { randomBytes } from "crypto";
 import { AccountClients, clientConfig, clientsFor, forAccount } from "./aws-clients";
-import { loadConfigFile, loadStackConfig, RecordedResource, RenderedStack, resolve } from "./render";
+import { loadConfigFile, loadStackConfig, RecordedResource, RenderedStack, runProgram } from "./render";
 
 /** Where a resource lives. */
 export interface Placement {
@@ -603,21 +603,8 @@ export async function deployStack(options: DeployOptions): Promise<DeployedStack
     const deploy = new Deployment(options.endpoint, home, options.stackOutputs ?? {});
     await pulumi.runtime.setMocks(mocksFor(deploy), "ir-forensics", options.stack, false, "organization");
     pulumi.runtime.setAllConfig({ ...values, ...options.secrets }, Object.keys(options.secrets ?? {}));
-    const { main } = await import("../stacks/program");
-    let failure: unknown;
     try {
-        const outputs = await pulumi.runtime.runInPulumiStack(async () => {
-            pulumi.runtime.registerStackTransformation((t) => {
-                deploy.options.set(`${t.type}::${t.name}`, { opts: t.opts, props: t.props });
-                return undefined;
-            });
-            try {
-                return await resolve(main() as Record<string, unknown>);
-            } catch (err) {
-                failure = err;
-                return {};
-            }
-        });
+        const { outputs, failure } = await runProgram(deploy.options);
         if (failure || deploy.failures.length > 0) {
             const detail = deploy.failures.length > 0 ? `\n  ${deploy.failures.join("\n  ")}` : "";
             throw new Error(`deploying ${options.stack} onto moto failed: ${failure instanceof Error ? failure.message : String(failure ?? "")}${detail}`);

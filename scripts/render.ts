@@ -229,22 +229,7 @@ export async function renderStack(stack: string, options: RenderOptions & { file
     current.stackOutputs = options.stackOutputs ?? {};
     const accounts = values["ir-forensics:accounts"] ? JSON.parse(values["ir-forensics:accounts"]) : {};
     current.account = String((stack.startsWith("security") ? accounts.security : accounts.forensic) ?? "123456789012");
-    // Loaded after the mocks so that the program sees them (and re-run for every render).
-    const { main } = await import("../stacks/program");
-    let failure: unknown;
-    // Run inside the stack resource so that a stack transformation can record each resource's options.
-    const outputs = await pulumi.runtime.runInPulumiStack(async () => {
-        pulumi.runtime.registerStackTransformation((t) => {
-            current.options.set(`${t.type}::${t.name}`, { opts: t.opts, props: t.props });
-            return undefined;
-        });
-        try {
-            return await resolve(main() as Record<string, unknown>);
-        } catch (err) {
-            failure = err;
-            return {};
-        }
-    });
+    const { outputs, failure } = await runProgram(current.options);
     if (failure) {
         // Resources whose inputs failed never finish registering: do not wait for them, and drop them from
         // the runtime's leak report (it would print at exit and set exit code 1 for a render meant to fail).
@@ -254,6 +239,31 @@ export async function renderStack(stack: string, options: RenderOptions & { file
     }
     await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
     return { resources: [...current.resources], outputs: (outputs ?? {}) as Record<string, Json>, invokes: [...current.invokes] };
+}
+
+/**
+ * Runs the stacks' program (loaded after the mocks, so that it sees them) inside the stack resource, where
+ * a stack transformation records each resource's options into `options`. Resolves with the program's
+ * outputs, or with the error it threw as `failure`.
+ */
+export async function runProgram(
+    options: Map<string, { opts: pulumi.ResourceOptions; props: Record<string, Json> }>,
+): Promise<{ outputs: Record<string, unknown>; failure?: unknown }> {
+    const { main } = await import("../stacks/program");
+    let failure: unknown;
+    const outputs = await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((t) => {
+            options.set(`${t.type}::${t.name}`, { opts: t.opts, props: t.props });
+            return undefined;
+        });
+        try {
+            return await resolve(main() as Record<string, unknown>);
+        } catch (err) {
+            failure = err;
+            return {};
+        }
+    });
+    return { outputs: (outputs ?? {}) as Record<string, unknown>, failure };
 }
 
 /** Every recorded resource of a class (or type token), optionally whose name matches. */
