@@ -42,13 +42,8 @@ function memoryRound(progress: MemoryProgress, waiting: boolean, done: boolean):
 
 /** Starts the memory branch from the case: is the instance managed, how large is its memory. */
 export async function beginMemory(state: CaseState, deps: MemoryBranchDeps): Promise<MemoryRound> {
-    const ssm = await deps.ssmFor(state.instance).catch(() => undefined);
-    const planned = await planCapture(state, {
-        member: deps.member,
-        ssmFor: async () => ssm ?? deps.ssmFor(state.instance),
-        settings: deps.settings,
-        options: deps.options,
-    });
+    // planCapture records a failure to reach SSM itself.
+    const planned = await planCapture(state, { member: deps.member, ssmFor: deps.ssmFor, settings: deps.settings, options: deps.options });
     return memoryRound(planned, false, planned.status !== "planned");
 }
 
