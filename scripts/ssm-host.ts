@@ -11,7 +11,14 @@
  *   GetCommandInvocation         Pending/InProgress while it runs, then Success/Failed/TimedOut with the exit
  *                                code and the first 24,000 (stdout) and 8,000 (stderr) characters, as SSM keeps
  *   ListCommandInvocations       the same, per instance (CommandPlugins with Details)
- *   DescribeInstanceInformation  the registered managed hosts (PingStatus Online), InstanceIds filters honoured
+ *   DescribeInstanceInformation  the registered managed hosts with their PingStatus (Online, ConnectionLost), InstanceIds
+ *                                filters honoured
+ *
+ * A command reaches a host only while its agent is Online (scripts/ssm-agent.ts: after a profile change the
+ * agent reconnects only after a delay, and only if the new role and the network let it); until then it is
+ * Pending, and past its delivery timeout it ends TimedOut (DeliveryTimedOut), as in SSM. While the script
+ * runs, its HTTP requests go through a network gate (`http_proxy`) that refuses what the instance's
+ * security groups, routes and VPC endpoints would not let through.
  *
  * What only a real host has comes from PATH shims (scripts/host-shims): `uname` reports the host's kernel
  * and machine, `insmod` plays LiME (serves the host's memory image on 127.0.0.1:<path=tcp:PORT>), `rmmod`
@@ -28,9 +35,11 @@ import * as http from "http";
 import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
-import { ACCOUNT_HEADER } from "./aws-clients";
+import { DescribeIamInstanceProfileAssociationsCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { ACCOUNT_HEADER, clientConfig, forAccount } from "./aws-clients";
 import { pickPort } from "./moto";
 import { EmulatedCopy, copySnapshotResponse, sharedSnapshots } from "./shared-snapshots";
+import { Authorizer, NetworkGate, RefusedConnection, RegistrationOptions, SsmAgents, startNetworkGate } from "./ssm-agent";
 
 /** The PATH shims of a suspect host (uname, insmod, rmmod). */
 export const HOST_SHIMS = path.join(__dirname, "host-shims");
@@ -63,6 +72,8 @@ export interface HostSpec {
     limeLoads?: boolean;
     /** The account the instance lives in; when set, only calls from that account see it. */
     accountId?: string;
+    /** The instance's region (default: the region of the command that reaches it). */
+    region?: string;
     /** PlatformName reported by DescribeInstanceInformation (default "Amazon Linux"). */
     platformName?: string;
 }
@@ -73,6 +84,8 @@ export interface Invocation {
     commandId: string;
     instanceId: string;
     accountId: string;
+    /** The region of the SendCommand that made it (the instance's). */
+    region: string;
     documentName: string;
     comment?: string;
     /** The script as bash ran it (prefix and commands). */
@@ -117,8 +130,14 @@ export interface InjectedError {
 }
 
 export interface SsmHostOptions {
-    /** moto's endpoint, e.g. http://127.0.0.1:5000 */
+    /** Where forwarded requests go: moto's endpoint, e.g. http://127.0.0.1:5000 */
     motoEndpoint: string;
+    /** moto itself, for the emulator's own reads (documents, networks, profiles); default `motoEndpoint`. */
+    stateEndpoint?: string;
+    /** The SSM agent's reconnection after a profile change. */
+    registration?: RegistrationOptions;
+    /** How long a connection the instance's network refuses hangs before it drops (default 3 s). */
+    unreachableDelayMs?: number;
     /** Consulted for every request, intercepted or forwarded; an answer replaces the service's. */
     fault?: (call: ProxiedCall) => InjectedError | undefined;
     /** Told when an invocation starts and ends. */
@@ -140,6 +159,10 @@ export interface SsmHost {
     runningPids(): number[];
     /** Copies of cross-account shared snapshots made in the copier's account (moto cannot show shares). */
     emulatedCopies(): EmulatedCopy[];
+    /** Connections the hosts' networks refused. */
+    refusedConnections(): RefusedConnection[];
+    /** Lets the agent model ask whether an instance's role may run the SSM agent (the strict layer). */
+    useAuthorizer(authorizer: Authorizer): void;
     /** Kills every command it started (by PID, with their process groups) and closes the server. */
     stop(): Promise<void>;
 }
@@ -237,6 +260,12 @@ const epochSeconds = (d: Date | undefined): number | undefined => (d ? d.getTime
 /** Starts the emulator on a free 127.0.0.1 port in front of the moto server at `options.motoEndpoint`. */
 export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
     const moto = new URL(options.motoEndpoint);
+    const stateEndpoint = options.stateEndpoint ?? options.motoEndpoint;
+    const stateUrl = new URL(stateEndpoint);
+    const agents = new SsmAgents(stateEndpoint, options.registration);
+    const refused: RefusedConnection[] = [];
+    const gates = new Set<NetworkGate>();
+    let stopped = false;
     const ownWorkRoot = !options.workRoot;
     const workRoot = options.workRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), "irf-ssm-host-"));
     fs.mkdirSync(workRoot, { recursive: true });
@@ -255,7 +284,7 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         if (!known) {
             known = new Promise<string>((resolve) => {
                 const body = "Action=GetCallerIdentity&Version=2011-06-15";
-                const req = http.request(new URL("/", moto), {
+                const req = http.request(new URL("/", stateUrl), {
                     method: "POST", agent,
                     headers: {
                         "Content-Type": "application/x-www-form-urlencoded", "Content-Length": Buffer.byteLength(body),
@@ -290,6 +319,11 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
 
     async function run(invocation: Invocation, host: RegisteredHost, commands: string[], timeoutSeconds: number): Promise<void> {
         const dir = invocation.workDir;
+        const gate = await startNetworkGate({
+            instanceId: invocation.instanceId, account: invocation.accountId, region: invocation.region, stateEndpoint,
+            unreachableDelayMs: options.unreachableDelayMs, onRefused: (r) => refused.push(r),
+        });
+        gates.add(gate);
         const staging = path.join(dir, "staging");
         fs.mkdirSync(staging, { recursive: true });
         if (!host.imagePath) {
@@ -314,6 +348,8 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
             FAKE_MACHINE: host.arch ?? "x86_64",
             FAKE_IMAGE: host.imagePath,
             FAKE_LOG: path.join(dir, "host.log"),
+            // The host's HTTP leaves through its VPC: curl and python3 honour http_proxy for every URL.
+            http_proxy: gate.url, no_proxy: "",
             FAKE_LIME_PIDFILE: path.join(dir, "lime.pid"),
             ...(host.limeLoads === false ? { FAKE_INSMOD_FAIL: "1" } : {}),
         };
@@ -345,6 +381,7 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         const exited = new Promise<void>((resolve) => {
             child.on("error", (err) => {
                 clearTimeout(timer);
+                void gate.stop().then(() => gates.delete(gate));
                 invocation.stderr = `${invocation.stderr}${err.message}`.slice(0, STDERR_LIMIT);
                 if (child.pid !== undefined) {
                     children.delete(child.pid);
@@ -354,6 +391,7 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
             });
             child.on("close", (code, signal) => {
                 clearTimeout(timer);
+                void gate.stop().then(() => gates.delete(gate));
                 if (child.pid !== undefined) {
                     children.delete(child.pid);
                 }
@@ -394,7 +432,7 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
     function getDocument(name: string, account: string, region: string): Promise<CommandDocument> {
         return new Promise((resolve, reject) => {
             const body = JSON.stringify({ Name: name, DocumentFormat: "JSON" });
-            const req = http.request(new URL("/", moto), {
+            const req = http.request(new URL("/", stateUrl), {
                 method: "POST", agent,
                 headers: {
                     "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonSSM.GetDocument", "Content-Length": Buffer.byteLength(body),
@@ -452,13 +490,15 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
             const workDir = path.join(workRoot, `${commandId}-${id}`);
             fs.mkdirSync(workDir, { recursive: true });
             const invocation: Invocation = {
-                commandId, instanceId: id, accountId: account, documentName, comment: body.Comment, script: "",
+                commandId, instanceId: id, accountId: account, region: host?.region ?? region, documentName, comment: body.Comment, script: "",
                 status: "Pending", statusDetails: "Pending", responseCode: -1, stdout: "", stderr: "", stdoutChars: 0, stderrChars: 0,
                 requestedAt, workDir,
             };
             invocations.push(invocation);
-            // Asynchronous, as the agent is: SendCommand answers before anything runs.
-            run(invocation, host as RegisteredHost, commands, Number.isFinite(executionTimeout) && executionTimeout > 0 ? executionTimeout : DEFAULT_EXECUTION_TIMEOUT_S)
+            // Asynchronous, as the agent is: SendCommand answers before anything runs, and the agent picks the
+            // command up once it is online, or never (past the delivery timeout).
+            const execution = Number.isFinite(executionTimeout) && executionTimeout > 0 ? executionTimeout : DEFAULT_EXECUTION_TIMEOUT_S;
+            deliver(invocation, host as RegisteredHost, commands, execution, Number(body.TimeoutSeconds ?? DEFAULT_EXECUTION_TIMEOUT_S))
                 .catch((err: Error) => {
                     invocation.stderr = err.message;
                     finish(invocation, "Failed", "Failed", -1);
@@ -473,6 +513,43 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         };
     }
 
+    /** Where a host is, for the agent and network models. */
+    const whereOf = (invocationOrHost: { instanceId: string; accountId: string; region: string }) =>
+        ({ instanceId: invocationOrHost.instanceId, account: invocationOrHost.accountId, region: invocationOrHost.region });
+
+    /** Waits until the host's agent is online, then runs the command; past `deliverySeconds`, DeliveryTimedOut. */
+    async function deliver(invocation: Invocation, host: RegisteredHost, commands: string[], executionSeconds: number, deliverySeconds: number): Promise<void> {
+        const deadline = invocation.requestedAt.getTime() + deliverySeconds * 1000;
+        while (!stopped && hosts.get(invocation.instanceId) === host) {
+            if (await agents.status(whereOf(invocation)) === "Online") {
+                await run(invocation, host, commands, executionSeconds);
+                return;
+            }
+            if (Date.now() > deadline) {
+                finish(invocation, "TimedOut", "DeliveryTimedOut", -1);
+                return;
+            }
+            await new Promise((r) => setTimeout(r, 250));
+        }
+        if (invocation.status === "Pending") {
+            finish(invocation, "Failed", "Undeliverable", -1);
+        }
+    }
+
+    /**
+     * What SSM shows of an invocation: an agent that lost its connection cannot report, so a command that
+     * ended since then still shows InProgress until the agent is back.
+     */
+    async function reported(inv: Invocation): Promise<{ status: InvocationStatus; statusDetails: string; responseCode: number }> {
+        const since = agents.disconnectedSince(inv.instanceId);
+        const final = !["Pending", "InProgress"].includes(inv.status);
+        if (final && since !== undefined && (inv.endedAt?.getTime() ?? 0) > since && inv.statusDetails !== "DeliveryTimedOut"
+            && await agents.status(whereOf(inv)) !== "Online") {
+            return { status: "InProgress", statusDetails: "InProgress", responseCode: -1 };
+        }
+        return { status: inv.status, statusDetails: inv.statusDetails, responseCode: inv.responseCode };
+    }
+
     function invocationOf(account: string, commandId: string, instanceId: string): Invocation {
         const found = invocations.find((i) => i.commandId === commandId && i.instanceId === instanceId && i.accountId === account);
         if (!found) {
@@ -481,35 +558,41 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         return found;
     }
 
-    function getCommandInvocation(body: SsmRequest, account: string): unknown {
+    async function getCommandInvocation(body: SsmRequest, account: string): Promise<unknown> {
         const inv = invocationOf(account, String(body.CommandId ?? ""), String(body.InstanceId ?? ""));
+        const shown = await reported(inv);
+        const frozen = shown.status !== inv.status;
         return {
             CommandId: inv.commandId, InstanceId: inv.instanceId, Comment: inv.comment, DocumentName: inv.documentName, DocumentVersion: "$DEFAULT",
-            PluginName: "aws:runShellScript", ResponseCode: inv.responseCode, Status: inv.status, StatusDetails: inv.statusDetails,
-            ExecutionStartDateTime: inv.startedAt?.toISOString() ?? "", ExecutionElapsedTime: "", ExecutionEndDateTime: inv.endedAt?.toISOString() ?? "",
-            StandardOutputContent: inv.stdout, StandardOutputUrl: "", StandardErrorContent: inv.stderr, StandardErrorUrl: "",
+            PluginName: "aws:runShellScript", ResponseCode: shown.responseCode, Status: shown.status, StatusDetails: shown.statusDetails,
+            ExecutionStartDateTime: inv.startedAt?.toISOString() ?? "", ExecutionElapsedTime: "", ExecutionEndDateTime: frozen ? "" : inv.endedAt?.toISOString() ?? "",
+            StandardOutputContent: frozen ? "" : inv.stdout, StandardOutputUrl: "", StandardErrorContent: frozen ? "" : inv.stderr, StandardErrorUrl: "",
             CloudWatchOutputConfig: { CloudWatchOutputEnabled: false },
         };
     }
 
-    function listCommandInvocations(body: SsmRequest, account: string): unknown {
+    async function listCommandInvocations(body: SsmRequest, account: string): Promise<unknown> {
         const matching = invocations.filter((i) => i.accountId === account
             && (!body.CommandId || i.commandId === body.CommandId) && (!body.InstanceId || i.instanceId === body.InstanceId));
         return {
-            CommandInvocations: matching.map((inv) => ({
-                CommandId: inv.commandId, InstanceId: inv.instanceId, InstanceName: "", Comment: inv.comment, DocumentName: inv.documentName,
-                DocumentVersion: "$DEFAULT", RequestedDateTime: epochSeconds(inv.requestedAt), Status: inv.status, StatusDetails: inv.statusDetails,
-                StandardOutputUrl: "", StandardErrorUrl: "",
-                CommandPlugins: body.Details ? [{
-                    Name: "aws:runShellScript", Status: inv.status, StatusDetails: inv.statusDetails, ResponseCode: inv.responseCode,
-                    ResponseStartDateTime: epochSeconds(inv.startedAt), ResponseFinishDateTime: epochSeconds(inv.endedAt),
-                    Output: inv.stdout.slice(0, 2500), StandardOutputUrl: "", StandardErrorUrl: "",
-                }] : [],
+            CommandInvocations: await Promise.all(matching.map(async (inv) => {
+                const shown = await reported(inv);
+                const frozen = shown.status !== inv.status;
+                return {
+                    CommandId: inv.commandId, InstanceId: inv.instanceId, InstanceName: "", Comment: inv.comment, DocumentName: inv.documentName,
+                    DocumentVersion: "$DEFAULT", RequestedDateTime: epochSeconds(inv.requestedAt), Status: shown.status, StatusDetails: shown.statusDetails,
+                    StandardOutputUrl: "", StandardErrorUrl: "",
+                    CommandPlugins: body.Details ? [{
+                        Name: "aws:runShellScript", Status: shown.status, StatusDetails: shown.statusDetails, ResponseCode: shown.responseCode,
+                        ResponseStartDateTime: epochSeconds(inv.startedAt), ResponseFinishDateTime: frozen ? undefined : epochSeconds(inv.endedAt),
+                        Output: frozen ? "" : inv.stdout.slice(0, 2500), StandardOutputUrl: "", StandardErrorUrl: "",
+                    }] : [],
+                };
             })),
         };
     }
 
-    function describeInstanceInformation(body: SsmRequest, account: string): unknown {
+    async function describeInstanceInformation(body: SsmRequest, account: string, region: string): Promise<unknown> {
         const wanted = new Set<string>();
         let filtered = false;
         for (const f of body.Filters ?? []) {
@@ -524,16 +607,16 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
                 (f.valueSet ?? []).forEach((v) => wanted.add(v));
             }
         }
-        const list = [...hosts.keys()]
-            .filter((id) => visibleHost(id, account) && (!filtered || wanted.has(id)))
-            .map((id) => {
+        const ids = [...hosts.keys()].filter((id) => visibleHost(id, account) && (!filtered || wanted.has(id)));
+        const list = await Promise.all(ids.map(async (id) => {
                 const host = hosts.get(id) as RegisteredHost;
+                const status = await agents.status({ instanceId: id, account: host.accountId ?? account, region: host.region ?? region });
                 return {
-                    InstanceId: id, PingStatus: "Online", LastPingDateTime: Date.now() / 1000, AgentVersion: "3.3.0.0", IsLatestVersion: true,
+                    InstanceId: id, PingStatus: status, LastPingDateTime: Date.now() / 1000, AgentVersion: "3.3.0.0", IsLatestVersion: true,
                     PlatformType: "Linux", PlatformName: host.platformName ?? "Amazon Linux", PlatformVersion: "2023", ResourceType: "EC2Instance",
                     IPAddress: "10.0.0.10", ComputerName: `${id}.ec2.internal`,
                 };
-            });
+            }));
         return { InstanceInformationList: list };
     }
 
@@ -544,7 +627,7 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         "AmazonSSM.DescribeInstanceInformation": describeInstanceInformation,
     };
 
-    const shares = sharedSnapshots(options.motoEndpoint);
+    const shares = sharedSnapshots(stateEndpoint);
 
     /** Forwards to moto; `body` when the request's body was already read. */
     function forward(req: http.IncomingMessage, res: http.ServerResponse, body?: Buffer): void {
@@ -571,12 +654,34 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         }
     }
 
+    /** A profile association changed: the instance's agent works on with old credentials, then reconnects. */
+    async function observeProfileChange(account: string, region: string, params: URLSearchParams): Promise<void> {
+        const action = params.get("Action");
+        if (action === "AssociateIamInstanceProfile" && params.get("InstanceId")) {
+            agents.profileChanged(params.get("InstanceId") ?? "");
+        } else if (action === "ReplaceIamInstanceProfileAssociation" && params.get("AssociationId")) {
+            const ec2 = forAccount(new EC2Client(clientConfig(stateEndpoint, region)), account);
+            try {
+                const found = await ec2.send(new DescribeIamInstanceProfileAssociationsCommand({ AssociationIds: [params.get("AssociationId") ?? ""] }));
+                const instanceId = found.IamInstanceProfileAssociations?.[0]?.InstanceId;
+                if (instanceId) {
+                    agents.profileChanged(instanceId);
+                }
+            } catch {
+                // An unknown association: the call itself fails upstream, nothing changes.
+            } finally {
+                ec2.destroy();
+            }
+        }
+    }
+
     /** EC2 query calls: shares are noted, and a copy of a snapshot shared with the caller is made here. */
     async function ec2Call(req: http.IncomingMessage, res: http.ServerResponse, call: ProxiedCall, region: string): Promise<void> {
         const body = await readBody(req);
         const params = new URLSearchParams(body.toString());
         const account = call.accountHeader ?? await accountOf(call.accessKeyId);
         shares.observe(account, region, params);
+        await observeProfileChange(account, region, params);
         const copied = await shares.copy(account, region, params);
         if (copied) {
             const text = copySnapshotResponse(copied, randomBytes(16).toString("hex"));
@@ -647,8 +752,11 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
         invocations: () => [...invocations],
         runningPids: () => [...children.keys()],
         emulatedCopies: () => shares.copies(),
+        refusedConnections: () => [...refused],
+        useAuthorizer: (authorizer) => agents.useAuthorizer(authorizer),
         stop() {
             stopping ??= (async () => {
+                stopped = true;
                 const running = [...children.values()];
                 for (const { child } of running) {
                     killGroup(child);
@@ -661,6 +769,7 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
                     server.closeAllConnections();
                 });
                 agent.destroy();
+                await Promise.all([...gates].map((g) => g.stop()));
                 if (ownWorkRoot) {
                     fs.rmSync(workRoot, { recursive: true, force: true });
                 }

@@ -33,7 +33,7 @@ describe("SSM host emulator (ssm-host.ts) in front of moto", function () {
 
     before(async () => {
         await moto().reset();
-        host = await startSsmHost({ motoEndpoint: moto().endpoint });
+        host = await startSsmHost({ motoEndpoint: moto().endpoint, stateEndpoint: moto().moto.endpoint });
         host.registerHost(managed, { kernelRelease: "6.1.0-drill", arch: "aarch64", image, accountId: MEMBER });
         host.registerHost(unmanaged, { image, managed: false, accountId: MEMBER });
         ssm = forAccount(new SSMClient(clientConfig(host.endpoint)), MEMBER);
@@ -182,7 +182,7 @@ describe("SSM host emulator (ssm-host.ts) in front of moto", function () {
 
     it("injects faults chosen by a hook (e.g. throttling), in the request's protocol", async () => {
         const faulty = await startSsmHost({
-            motoEndpoint: moto().endpoint,
+            motoEndpoint: moto().endpoint, stateEndpoint: moto().moto.endpoint,
             fault: (call) => (call.service === "ssm" && call.operation === "GetParameter" ? { status: 400, code: "ThrottlingException", message: "Rate exceeded" } : undefined),
         });
         const client = forAccount(new SSMClient({ ...clientConfig(faulty.endpoint), maxAttempts: 1 }), MEMBER);
@@ -196,7 +196,7 @@ describe("SSM host emulator (ssm-host.ts) in front of moto", function () {
     });
 
     it("stop kills every running command (with what it started) by PID and closes the server", async () => {
-        const own = await startSsmHost({ motoEndpoint: moto().endpoint });
+        const own = await startSsmHost({ motoEndpoint: moto().endpoint, stateEndpoint: moto().moto.endpoint });
         own.registerHost(managed, { image });
         const client = forAccount(new SSMClient({ ...clientConfig(own.endpoint), maxAttempts: 1 }), "123456789012");
         try {
