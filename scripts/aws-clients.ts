@@ -16,7 +16,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
+import { STSClient } from "@aws-sdk/client-sts";
 
 export const DEFAULT_REGION = "eu-west-1";
 
@@ -104,23 +104,19 @@ export function clientsFor(endpoint: string, accountId: string, region: string =
 }
 
 /**
- * An S3 client that signs with credentials assumed into `accountId` through moto's STS: presigned URLs
- * cannot carry the account header, and moto maps assumed-role keys to their account.
+ * An S3 client for presigning as `accountId`'s root (the harness): presigned URLs cannot carry the account
+ * header, so the harness key names its account (`test-<account>`, which the strict layer knows).
  */
-export async function presigningS3Client(endpoint: string, accountId: string, sessionName: string): Promise<S3Client> {
-    const sts = forAccount(new STSClient(clientConfig(endpoint)), accountId);
-    try {
-        const { Credentials: c } = await sts.send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${accountId}:role/irf-presigner`, RoleSessionName: sessionName }));
-        if (!c?.AccessKeyId || !c.SecretAccessKey) {
-            throw new Error(`AssumeRole into ${accountId} returned no credentials`);
-        }
-        return new S3Client({
-            endpoint, region: DEFAULT_REGION, forcePathStyle: true,
-            credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken },
-            // Otherwise the SDK signs a checksum of an empty body into presigned URLs.
-            requestChecksumCalculation: "WHEN_REQUIRED",
-        });
-    } finally {
-        sts.destroy();
-    }
+export async function presigningS3Client(endpoint: string, accountId: string): Promise<S3Client> {
+    return new S3Client({
+        endpoint, region: DEFAULT_REGION, forcePathStyle: true,
+        credentials: harnessCredentials(accountId),
+        // Otherwise the SDK signs a checksum of an empty body into presigned URLs.
+        requestChecksumCalculation: "WHEN_REQUIRED",
+    });
+}
+
+/** The harness's credentials for `accountId` without the account header: the key names the account. */
+export function harnessCredentials(accountId: string): { accessKeyId: string; secretAccessKey: string } {
+    return { accessKeyId: `test-${accountId}`, secretAccessKey: TEST_CREDENTIALS.secretAccessKey };
 }

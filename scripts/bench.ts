@@ -392,7 +392,7 @@ async function responseBenchmarks(runs: number, fleets: number[], withIsolation:
             },
             isolation: { enabled: true, fallbackHttpsEgress: "0.0.0.0/0" },
         };
-        await prepareEngine(settings, { forensic, security, member });
+        settings.evidenceKeyArn = (await prepareEngine(settings, { forensic, security, member })).evidenceKeyArn;
 
         // The engine's own clients (security account), counted.
         for (const c of [security.dynamodb, security.sfn, security.sns, security.s3]) {

@@ -9,8 +9,13 @@ import {
     AssignIpv6AddressesCommand, AssociateIamInstanceProfileCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand,
     DescribeNetworkInterfacesCommand, DescribeVpcsCommand, RunInstancesCommand,
 } from "@aws-sdk/client-ec2";
-import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand } from "@aws-sdk/client-iam";
-import { CreateBucketCommand, PutObjectLockConfigurationCommand } from "@aws-sdk/client-s3";
+import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, PutRolePolicyCommand } from "@aws-sdk/client-iam";
+import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
+import { responderStatements } from "../components/memberIrAutomation";
+import { evidenceCopierStatements } from "../components/evidenceCopier";
+import { EVIDENCE_COPIER_ROLE_NAME, EVIDENCE_COPIER_ROLE_PATH, MEMBER_NAMES } from "../stacks/conventions";
+import { CreateKeyCommand } from "@aws-sdk/client-kms";
+import { CreateBucketCommand, PutBucketPolicyCommand, PutObjectLockConfigurationCommand } from "@aws-sdk/client-s3";
 import { CreateStateMachineCommand } from "@aws-sdk/client-sfn";
 import { CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
@@ -23,18 +28,41 @@ import { AccountClients, DEFAULT_REGION } from "./aws-clients";
 export const WORKLOAD_PROFILE = "web-app";
 
 /**
- * Creates, in moto, the resources `settings` names: the evidence bucket (forensic account, Object Lock),
- * the case table, the notification topic (with an SQS queue subscribed, returned) and a state machine of
- * that name (security account), and the IR, contained and workload profiles (member account).
+ * Creates, in moto, the resources `settings` names: the evidence bucket and key (forensic account, Object
+ * Lock; the security account may write cases and use the key through S3), the case table, the notification
+ * topic (with an SQS queue subscribed, returned) and a state machine of that name (security account), the
+ * member responder role and the IR, contained and workload profiles (member account), and the evidence copier
+ * (forensic account). The evidence key's ARN is moto's: use the returned one in place of `settings`'.
  */
 export async function prepareEngine(
     settings: EngineSettings,
     clients: { forensic: AccountClients; security: AccountClients; member: AccountClients },
-): Promise<{ notificationQueueUrl: string }> {
+): Promise<{ notificationQueueUrl: string; evidenceKeyArn: string }> {
     const { forensic, security, member } = clients;
+    const forensicAccount = (await forensic.sts.send(new GetCallerIdentityCommand({}))).Account ?? "";
+    const securityAccount = settings.topicArn.split(":")[4] ?? "";
     await forensic.s3.send(new CreateBucketCommand({
         Bucket: settings.evidenceBucket, ObjectLockEnabledForBucket: true, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION },
     }));
+    const doc = (...Statement: object[]) => JSON.stringify({ Version: "2012-10-17", Statement });
+    const engine = { AWS: `arn:${settings.partition}:iam::${securityAccount}:root` };
+    await forensic.s3.send(new PutBucketPolicyCommand({
+        Bucket: settings.evidenceBucket,
+        Policy: doc(
+            {
+                Sid: "EngineWritesCases", Effect: "Allow", Principal: engine, Resource: `arn:aws:s3:::${settings.evidenceBucket}/cases/*`,
+                Action: ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+            },
+            { Sid: "EngineLists", Effect: "Allow", Principal: engine, Action: ["s3:ListBucket", "s3:ListBucketVersions"], Resource: `arn:aws:s3:::${settings.evidenceBucket}` },
+        ),
+    }));
+    const evidenceKeyArn = (await forensic.kms.send(new CreateKeyCommand({
+        Description: "evidence",
+        Policy: doc(
+            { Sid: "AccountAdministration", Effect: "Allow", Principal: { AWS: `arn:${settings.partition}:iam::${forensicAccount}:root` }, Action: "kms:*", Resource: "*" },
+            { Sid: "EngineThroughS3", Effect: "Allow", Principal: engine, Action: ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"], Resource: "*" },
+        ),
+    }))).KeyMetadata?.Arn ?? "";
     await forensic.s3.send(new PutObjectLockConfigurationCommand({
         Bucket: settings.evidenceBucket,
         ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "GOVERNANCE", Days: 90 } } },
@@ -61,13 +89,46 @@ export async function prepareEngine(
     if (machine.stateMachineArn !== settings.stateMachineArn) {
         throw new Error(`state machine ${machine.stateMachineArn} is not the configured ${settings.stateMachineArn}`);
     }
+    // The member responder role with the footprint's own policy; trusted by the security account (whose root
+    // the harness runs the engine as here; the deployed trust, on the engine's roles, is the drill's to prove).
+    const memberAccount = (await member.sts.send(new GetCallerIdentityCommand({}))).Account ?? "";
+    const passable = [settings.member.irProfileName, settings.member.containedProfileName]
+        .map((name) => `arn:${settings.partition}:iam::${memberAccount}:role${settings.member.responderRolePath}${name}`);
+    await member.iam.send(new CreateRoleCommand({
+        RoleName: settings.member.responderRoleName, Path: settings.member.responderRolePath,
+        AssumeRolePolicyDocument: JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [{ Effect: "Allow", Principal: { AWS: `arn:${settings.partition}:iam::${securityAccount}:root` }, Action: "sts:AssumeRole" }],
+        }),
+    }));
+    const names = { ...MEMBER_NAMES, path: settings.member.responderRolePath, responderRoleName: settings.member.responderRoleName,
+        irProfileName: settings.member.irProfileName, containedProfileName: settings.member.containedProfileName };
+    await member.iam.send(new PutRolePolicyCommand({
+        RoleName: settings.member.responderRoleName, PolicyName: "responder",
+        PolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: responderStatements(settings.partition, memberAccount, names, passable, forensicAccount) }),
+    }));
+    // The forensic account's evidence copier with its own policy, trusted by the security account.
+    await forensic.iam.send(new CreateRoleCommand({
+        RoleName: EVIDENCE_COPIER_ROLE_NAME, Path: EVIDENCE_COPIER_ROLE_PATH,
+        AssumeRolePolicyDocument: JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [{ Effect: "Allow", Principal: { AWS: `arn:${settings.partition}:iam::${securityAccount}:root` }, Action: "sts:AssumeRole" }],
+        }),
+    }));
+    await forensic.iam.send(new PutRolePolicyCommand({
+        RoleName: EVIDENCE_COPIER_ROLE_NAME, PolicyName: "copier",
+        PolicyDocument: JSON.stringify({
+            Version: "2012-10-17",
+            Statement: evidenceCopierStatements(settings.partition, forensicAccount, "o-unknown", evidenceKeyArn, MEMBER_NAMES.irKeyAlias),
+        }),
+    }));
     for (const profile of [settings.member.irProfileName, settings.member.containedProfileName, WORKLOAD_PROFILE]) {
         const path = profile === WORKLOAD_PROFILE ? "/" : settings.member.responderRolePath;
         await member.iam.send(new CreateRoleCommand({ RoleName: profile, Path: path, AssumeRolePolicyDocument: "{}" }));
         await member.iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: profile, Path: path }));
         await member.iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: profile, RoleName: profile }));
     }
-    return { notificationQueueUrl: queueUrl };
+    return { notificationQueueUrl: queueUrl, evidenceKeyArn };
 }
 
 export interface SuspectNetwork {

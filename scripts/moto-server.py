@@ -12,6 +12,11 @@ Normally started by scripts/moto.ts. What it sets up, and why:
   - a work-around for moto 5.2.1 bug getmoto/moto#10077 (a second StartExecution in the same
     account and region fails with "cannot pickle '_thread.RLock' object"); harmless where fixed.
   - per-request logging off unless IRF_MOTO_VERBOSE=1 (it costs throughput and floods the log).
+  - AWS managed policies loaded (MOTO_IAM_LOAD_MANAGED_POLICIES=true): roles attach them by ARN (the IR
+    instance role has AmazonSSMManagedInstanceCore) and the strict layer evaluates their documents.
+  - moto's own bucket-policy check off: it evaluates every condition but StringEquals as true (so a
+    TLS-only Deny refuses everything) and never grants. The strict layer in front (scripts/strict/)
+    evaluates bucket policies as S3 does, so policies are stored exactly as written.
   - refuses to run with MOTO_ACCOUNT_ID set: it would pin every request to one account and defeat
     the per-account x-moto-account-id header the tests rely on.
   - IRF_MOTO_PARENT_PID (set by scripts/moto.ts): exit when that process is gone, so a launcher
@@ -96,6 +101,16 @@ class _PatchStepFunctionsOnImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+def disable_bucket_policy_check() -> None:
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    if not hasattr(FakeBucket, "get_permission"):
+        print("moto-server: bucket policy patch skipped: FakeBucket.get_permission not found", file=sys.stderr)
+        return
+    FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL
+
+
 def watch_parent(parent_pid: int) -> None:
     # Stop rather than linger as an orphan once the launcher is gone: either this process was
     # re-parented, or (when started through a wrapper that forks) the launcher's PID has vanished.
@@ -128,6 +143,7 @@ def main() -> None:
              "accounts per request with the x-moto-account-id header.")
     port = listening_port(argv)
     os.environ["MOTO_PORT"] = str(port)
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
     parent = os.environ.get("IRF_MOTO_PARENT_PID")
     if parent:
@@ -146,6 +162,7 @@ def main() -> None:
     default_user_config["lambda"] = lambda_config
 
     sys.meta_path.insert(0, _PatchStepFunctionsOnImport())
+    disable_bucket_policy_check()
 
     if os.environ.get("IRF_MOTO_VERBOSE") != "1":
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -83,8 +83,9 @@ describe("moto keeps the simulated accounts apart", function () {
                     assert.strictEqual(KeyMetadata?.AWSAccountId, account);
                     assert.strictEqual(KeyMetadata?.Arn, key.arn);
                 } else {
+                    // AWS refuses a key whose policy does not admit the caller; moto alone would answer NotFound.
                     const err = await failure(() => kms.send(new DescribeKeyCommand({ KeyId: key.arn })));
-                    assert.strictEqual(err.name, "NotFoundException", `DescribeKey of ${owner}'s key from ${account}: ${err.name}: ${err.message}`);
+                    assert.strictEqual(err.name, "AccessDeniedException", `DescribeKey of ${owner}'s key from ${account}: ${err.name}: ${err.message}`);
                 }
             }
         });

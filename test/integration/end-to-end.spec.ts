@@ -15,10 +15,9 @@ import { GetObjectCommand, ListObjectVersionsCommand } from "@aws-sdk/client-s3"
 import { DescribeExecutionCommand } from "@aws-sdk/client-sfn";
 import { PublishCommand } from "@aws-sdk/client-sns";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { getInstance } from "../../functions/registry";
 import { CASE_TAG, InstanceRef, STATUS_TAG } from "../../functions/types";
-import { AccountClients, clientsFor, DEFAULT_REGION } from "../../scripts/aws-clients";
+import { AccountClients, clientsFor, DEFAULT_REGION, harnessCredentials } from "../../scripts/aws-clients";
 import { allStates, launchSuspect, prepareEngine, runIncident, suspectNetwork } from "../../scripts/emulated-engine";
 import { DeployedCallback, deployedCallbacks, LambdaHandler, loadCallback, withEnvironment } from "../support/deployed";
 import { customActionEvent, tagEvent } from "../support/events";
@@ -53,17 +52,24 @@ describe("end to end: tag event → deployed callbacks and state machine → con
         member = clientsFor(moto().endpoint, MEMBER);
         security = clientsFor(moto().endpoint, SECURITY);
         forensic = clientsFor(moto().endpoint, FORENSIC);
-        queueUrl = (await prepareEngine(settings, { forensic, security, member })).notificationQueueUrl;
-        // The callbacks run with an engine role's credentials: every call they make lands in the security account.
-        const creds = (await security.sts.send(new AssumeRoleCommand({
-            RoleArn: `arn:aws:iam::${SECURITY}:role/ir-forensics/responder/engine`, RoleSessionName: "lambda",
-        }))).Credentials!;
+        const prepared = await prepareEngine(settings, { forensic, security, member });
+        queueUrl = prepared.notificationQueueUrl;
+        // The stack's settings name a mock key: every function is given moto's key instead.
+        for (const cb of Object.values(callbacks)) {
+            if (cb.environment.IRF_SETTINGS) {
+                cb.environment.IRF_SETTINGS = cb.environment.IRF_SETTINGS.split(settings.evidenceKeyArn).join(prepared.evidenceKeyArn);
+            }
+        }
+        settings.evidenceKeyArn = prepared.evidenceKeyArn;
+        // The account root (the harness): the rendered stack names mock resources, so its roles cannot be
+        // deployed here; the drill runs each function with its own deployed role.
+        const creds = harnessCredentials(SECURITY);
         restoreEnv = withEnvironment({
             AWS_ENDPOINT_URL: moto().endpoint,
             AWS_REGION: DEFAULT_REGION,
-            AWS_ACCESS_KEY_ID: creds.AccessKeyId!,
-            AWS_SECRET_ACCESS_KEY: creds.SecretAccessKey!,
-            AWS_SESSION_TOKEN: creds.SessionToken!,
+            AWS_ACCESS_KEY_ID: creds.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+            
             IRF_SETTINGS: "",
         });
         handlers = Object.fromEntries(Object.values(callbacks).map((cb) => [cb.name, loadCallback(cb)]));

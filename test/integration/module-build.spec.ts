@@ -18,11 +18,10 @@ import {
     DescribeInstancesCommand, EC2Client, Instance,
 } from "@aws-sdk/client-ec2";
 import { CreateInstanceProfileCommand, CreateRoleCommand } from "@aws-sdk/client-iam";
-import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { clientsFor, DEFAULT_REGION } from "../../scripts/aws-clients";
+import { clientsFor, DEFAULT_REGION, harnessCredentials } from "../../scripts/aws-clients";
 import {
     BuildClients, BUILDER_TAG, handleBuildEvent, handleIndexEvent, launchBuild, ModuleFactorySettings, recordBuild, REQUESTED_KERNEL_TAG,
     sweepBuilders,
@@ -377,12 +376,12 @@ describe("module factory orchestration (moto, security account)", function () {
 
         it("the launcher starts a builder and the indexer merges its report, from the code Pulumi would upload", async () => {
             const callbacks = await deployedCallbacks(await renderSecurity());
-            const creds = (await clientsFor(moto().endpoint, SECURITY).sts.send(new AssumeRoleCommand({
-                RoleArn: `arn:aws:iam::${SECURITY}:role/ir-forensics/module-factory/launcher`, RoleSessionName: "lambda",
-            }))).Credentials!;
+            // The account root (the harness): the rendered stack names mock resources, so its roles cannot be
+            // deployed here; the drill runs each function with its own deployed role.
+            const creds = harnessCredentials(SECURITY);
             restore = withEnvironment({
                 AWS_ENDPOINT_URL: moto().endpoint, AWS_REGION: DEFAULT_REGION,
-                AWS_ACCESS_KEY_ID: creds.AccessKeyId!, AWS_SECRET_ACCESS_KEY: creds.SecretAccessKey!, AWS_SESSION_TOKEN: creds.SessionToken!,
+                AWS_ACCESS_KEY_ID: creds.accessKeyId, AWS_SECRET_ACCESS_KEY: creds.secretAccessKey, 
             });
             // The rendered settings hold mock ids (awsx is opaque under mocks): the test's network and topic stand in.
             const environment = { IRF_SETTINGS: JSON.stringify(settings) };

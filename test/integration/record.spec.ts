@@ -5,7 +5,6 @@
  */
 import * as assert from "assert";
 import { createHash, randomBytes } from "crypto";
-import { CreateKeyCommand } from "@aws-sdk/client-kms";
 import {
     CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectLockConfigurationCommand,
 } from "@aws-sdk/client-s3";
@@ -16,7 +15,8 @@ import { ActionRecord, CaseState, InstanceRef, StepRecord } from "../../function
 import { AccountClients, clientsFor, DEFAULT_REGION } from "../../scripts/aws-clients";
 import { captureLogs, createEngine, Engine } from "../support/engine";
 import { EVENT_TIME, instanceId } from "../support/events";
-import { FORENSIC, MEMBER, useMoto } from "../support/moto";
+import { sharedEvidenceKey, shareEvidenceBucket } from "../support/evidence";
+import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
 
 const AT = "2026-11-23T10:00:00.000Z";
 
@@ -119,13 +119,13 @@ describe("case record: manifest, outcome, close", function () {
                 CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION },
                 ObjectLockEnabledForBucket: true,
             }));
-            // No TLS-only bucket policy: moto treats its condition as always true and would deny every object call.
+            // The engine (security account) writes the manifests, as the stack's bucket policy lets it.
+            await shareEvidenceBucket(forensic, bucket, [SECURITY]);
             await forensic.s3.send(new PutObjectLockConfigurationCommand({
                 Bucket: bucket,
                 ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "COMPLIANCE", Days: 1 } } },
             }));
-            const { KeyMetadata } = await forensic.kms.send(new CreateKeyCommand({ Description: `evidence ${run}` }));
-            keyArn = KeyMetadata!.Arn!;
+            keyArn = await sharedEvidenceKey(forensic, FORENSIC, [SECURITY], `evidence ${run}`);
             engine = await createEngine(moto().endpoint, run, { bucket, keyArn });
             logs = captureLogs();
         });

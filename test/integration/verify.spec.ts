@@ -4,7 +4,7 @@
  * evidence key does not touch the version the manifest names.
  */
 import * as assert from "assert";
-import { spawnSync } from "child_process";
+import { execFile } from "child_process";
 import { createHash, randomBytes } from "crypto";
 import * as path from "path";
 import { CreateSnapshotCommand, CreateVolumeCommand } from "@aws-sdk/client-ec2";
@@ -92,15 +92,20 @@ describe("verify: a case's artifacts against its manifest (moto)", function () {
         assert.match(result.error ?? "", /^manifest: /);
     });
 
-    it("npm run verify: exit 0 and a JSON report for an intact case, exit 2 for a broken one", () => {
-        const run = (caseId: string) => spawnSync(process.execPath, [
-            "-r", "ts-node/register/transpile-only", path.join(PROJECT_ROOT, "scripts", "verify.ts"), caseId,
-            "--bucket", bucket, "--endpoint", moto().endpoint, "--account", FORENSIC, "--region", DEFAULT_REGION, "--json",
-        ], { cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" } });
-        const intact = run("case-intact");
+    it("npm run verify: exit 0 and a JSON report for an intact case, exit 2 for a broken one", async () => {
+        // Asynchronously: the emulator answers from this process, which a synchronous spawn would block.
+        const run = (caseId: string) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+            execFile(process.execPath, [
+                "-r", "ts-node/register/transpile-only", path.join(PROJECT_ROOT, "scripts", "verify.ts"), caseId,
+                "--bucket", bucket, "--endpoint", moto().endpoint, "--account", FORENSIC, "--region", DEFAULT_REGION, "--json",
+            ], { cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" } }, (err, stdout, stderr) => {
+                resolve({ status: err ? (typeof err.code === "number" ? err.code : null) : 0, stdout, stderr });
+            });
+        });
+        const intact = await run("case-intact");
         assert.strictEqual(intact.status, 0, intact.stderr);
         assert.strictEqual(JSON.parse(intact.stdout).ok, true);
-        const broken = run("case-broken");
+        const broken = await run("case-broken");
         assert.strictEqual(broken.status, 2, broken.stderr);
         assert.strictEqual(JSON.parse(broken.stdout).ok, false);
     });

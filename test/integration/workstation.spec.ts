@@ -11,11 +11,10 @@ import {
 import { CreatePolicyCommand, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from "@aws-sdk/client-iam";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { DeleteParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { mockClient } from "aws-sdk-client-mock";
 import * as fs from "fs";
 import * as path from "path";
-import { AccountClients, DEFAULT_REGION, clientConfig, clientsFor, forAccount } from "../../scripts/aws-clients";
+import { AccountClients, DEFAULT_REGION, clientConfig, clientsFor, forAccount, harnessCredentials } from "../../scripts/aws-clients";
 import { DISK_CASE_TAG, DISK_DEVICE_TAG, DISK_MEMBER_ACCOUNT_TAG, DISK_SOURCE_SNAPSHOT_TAG, DISK_VOLUME_TAG } from "../../functions/disk";
 import {
     CASE_POLICY_NAME, LaunchDeps, LaunchResult, WORKSTATION_CASE_TAG, WorkstationSettings, caseRoleName, caseSnapshots, launchWorkstation, onManifestWritten,
@@ -334,16 +333,15 @@ describe("workstation launcher (moto, forensic account)", function () {
         assert.strictEqual(one(stack, aws.lambda.Function, "workstation-launcher").state.arn, launcher.arn);
         const deployedSettings = JSON.parse(launcher.environment.IRF_SETTINGS);
         assert.deepStrictEqual(Object.keys(deployedSettings).sort(), Object.keys(settings).sort());
-        // Lambda runs with the launcher role's credentials in the forensic account.
-        const creds = (await forensic.sts.send(new AssumeRoleCommand({
-            RoleArn: `arn:aws:iam::${FORENSIC}:role/ir-forensics/investigator/workstation-launcher`, RoleSessionName: "lambda",
-        }))).Credentials!;
+        // The account root (the harness): the rendered stack names mock resources, so its roles cannot be
+        // deployed here; the drill runs each function with its own deployed role.
+        const creds = harnessCredentials(FORENSIC);
         const restore = withEnvironment({
             AWS_ENDPOINT_URL: moto().endpoint,
             AWS_REGION: DEFAULT_REGION,
-            AWS_ACCESS_KEY_ID: creds.AccessKeyId!,
-            AWS_SECRET_ACCESS_KEY: creds.SecretAccessKey!,
-            AWS_SESSION_TOKEN: creds.SessionToken!,
+            AWS_ACCESS_KEY_ID: creds.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+            
         });
         try {
             // The stack's settings, with the ids of what moto holds in their place.

@@ -1,5 +1,6 @@
 /**
- * One moto server shared by every integration spec of a mocha run.
+ * One emulator (moto behind the strict layer, scripts/emulator.ts) shared by every integration spec of a
+ * mocha run: every request a spec sends is authenticated and authorized as AWS would.
  *
  *   describe("...", function () {
  *       const moto = useMoto();                        // starts the server before this suite's tests
@@ -9,17 +10,23 @@
  * The server is stopped by the root hook below once "test/support/moto.ts" is in .mocharc.json's
  * "require"; without it, scripts/moto.ts still kills it when the process exits.
  */
-import { MotoServer, startMoto } from "../../scripts/moto";
+import * as fs from "fs";
+import { Emulator, startEmulator } from "../../scripts/emulator";
 
 /** The simulated accounts (moto keeps a separate backend per account). */
 export const FORENSIC = "111122223333";
 export const SECURITY = "222233334444";
 export const MEMBER = "444455556666";
+/** A second member account (the committed security stack's config has it). */
+export const OTHER_MEMBER = "555566667777";
 
-let shared: Promise<MotoServer> | undefined;
+/** The organization of the simulated accounts, as the committed stack configs name it. */
+export const TEST_ORGANIZATION = { id: "o-a1b2c3d4e5", accounts: [FORENSIC, SECURITY, MEMBER, OTHER_MEMBER] };
+
+let shared: Promise<Emulator> | undefined;
 
 /** The run's server, started on first use (and again if it has died since). */
-export async function sharedMoto(): Promise<MotoServer> {
+export async function sharedMoto(): Promise<Emulator> {
     if (shared) {
         const server = await shared;
         if (server.running()) {
@@ -27,8 +34,15 @@ export async function sharedMoto(): Promise<MotoServer> {
         }
     }
     // A failed start is kept: every later suite then fails fast with the same message.
-    shared = startMoto();
+    shared = startEmulator({ organization: TEST_ORGANIZATION, log: logRefusal });
     return shared;
+}
+
+/** The layer's refusals go to a file (a denial a test expects is no news; an unexpected one is found there). */
+function logRefusal(line: string): void {
+    if (process.env.IRF_STRICT_LOG) {
+        fs.appendFileSync(process.env.IRF_STRICT_LOG, `${line}\n`);
+    }
 }
 
 /** Stops the shared server, if one was started. */
@@ -43,8 +57,8 @@ export async function stopSharedMoto(): Promise<void> {
  * Call inside a `describe`: registers a `before` hook that makes the shared server available and
  * returns a getter for it (usable in later hooks and in tests).
  */
-export function useMoto(): () => MotoServer {
-    let server: MotoServer | undefined;
+export function useMoto(): () => Emulator {
+    let server: Emulator | undefined;
     before("start moto", async function () {
         // A first run may create .cache/moto-venv and pip-install moto.
         this.timeout(15 * 60_000);

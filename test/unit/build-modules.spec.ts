@@ -14,14 +14,14 @@
  * the factory's indexer (functions/moduleBuild.ts) and index.json validated against the shared schema.
  */
 import * as assert from "assert";
-import { spawnSync } from "child_process";
+import { execFile, spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import Ajv from "ajv";
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import { AssumeRoleCommand } from "@aws-sdk/client-sts";
+import { CreateRoleCommand, PutRolePolicyCommand } from "@aws-sdk/client-iam";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { clientsFor, DEFAULT_REGION } from "../../scripts/aws-clients";
@@ -157,10 +157,21 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
         const clients = clientsFor(moto().endpoint, SECURITY);
         s3 = clients.s3;
         await s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION } }));
-        const { Credentials: c } = await clients.sts.send(new AssumeRoleCommand({
-            RoleArn: `arn:aws:iam::${SECURITY}:role/ir-forensics/module-factory/builder`, RoleSessionName: "builder",
+        // The builder instance's role, with the factory's own grant (uploads under lime/, symbols/, builds/ only):
+        // the script signs with the credentials its instance profile gives it, which the strict layer checks.
+        const role = await clients.iam.send(new CreateRoleCommand({
+            RoleName: "builder", Path: "/ir-forensics/module-factory/",
+            AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }] }),
         }));
-        credentials = { AWS_ACCESS_KEY_ID: c!.AccessKeyId!, AWS_SECRET_ACCESS_KEY: c!.SecretAccessKey!, AWS_SESSION_TOKEN: c!.SessionToken! };
+        await clients.iam.send(new PutRolePolicyCommand({
+            RoleName: "builder", PolicyName: "uploads",
+            PolicyDocument: JSON.stringify({
+                Version: "2012-10-17",
+                Statement: [{ Effect: "Allow", Action: "s3:PutObject", Resource: ["lime/*", "symbols/*", "builds/*"].map((k) => `arn:aws:s3:::${bucket}/${k}`) }],
+            }),
+        }));
+        const c = await moto().layer.serviceCredentials(role.Role?.Arn ?? "", "ec2.amazonaws.com", { account: SECURITY }, "builder");
+        credentials = { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_SESSION_TOKEN: c.sessionToken };
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "irf-build-modules-"));
         writeShims(path.join(tmp, "shims"));
     });
@@ -169,7 +180,8 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
         fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    function run(host: Host): Run {
+    /** Runs the builder script asynchronously: the emulator it uploads to answers from this process. */
+    async function run(host: Host): Promise<Run> {
         const dir = path.join(tmp, `run-${++runs}`);
         const root = path.join(dir, "root");
         fs.mkdirSync(path.join(root, "etc", "apt", "sources.list.d"), { recursive: true });
@@ -194,7 +206,8 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
         const log = path.join(dir, "shims.log");
         fs.writeFileSync(log, "");
         const buildId = `20261123T160000Z-test-${runs}`;
-        const result = spawnSync(BASH, [SCRIPT], {
+        const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+            execFile(BASH, [SCRIPT], {
             encoding: "utf8",
             timeout: 60_000,
             env: {
@@ -225,6 +238,7 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
                 ...(host.gitHead ? { SHIM_GIT_HEAD: host.gitHead } : {}),
                 ...host.env,
             },
+            }, (err, _stdout, stderr) => resolve({ status: err ? (typeof err.code === "number" ? err.code : null) : 0, stderr }));
         });
         return { status: result.status, stderr: result.stderr, log: fs.readFileSync(log, "utf8"), buildId };
     }
@@ -259,7 +273,7 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
         let result: Run;
         let built: any;
         before(async () => {
-            result = run({
+            result = await run({
                 osRelease: AL2023,
                 kernel: AL_RUNNING,
                 machine: "x86_64",
@@ -358,7 +372,7 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
     it("an Ubuntu arm64 builder builds the -aws flavour's kernels and records symbols unavailable, with the reason, where ddebs has none", async () => {
         const running = "6.8.0-1012-aws";
         const newer = "6.8.0-1015-aws";
-        const result = run({
+        const result = await run({
             osRelease: 'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"\nVERSION_CODENAME=noble\n',
             kernel: running,
             machine: "aarch64",
@@ -391,7 +405,7 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
     });
 
     it("refuses a clone that is not the pinned commit: no module built, the report says why, and the builder still powers off", async () => {
-        const result = run({
+        const result = await run({
             osRelease: AL2023, kernel: AL_RUNNING, machine: "x86_64", hide: ["apt-get", "apt-cache"], offered: [AL_RUNNING],
             gitHead: "0".repeat(40),
         });
@@ -403,8 +417,8 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
         assert.match(result.log, /^shutdown -h now/m);
     });
 
-    it("refuses bad input before doing anything, and still powers off", () => {
-        const result = run({
+    it("refuses bad input before doing anything, and still powers off", async () => {
+        const result = await run({
             osRelease: AL2023, kernel: AL_RUNNING, machine: "x86_64", offered: [], env: { IRF_LIME_COMMIT: "v1.9.1" },
         });
         assert.strictEqual(result.status, 2);
