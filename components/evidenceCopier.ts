@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { policyJson } from "./iam";
+import { policyJson, Statement } from "./iam";
 
 export interface EvidenceCopierArgs {
     partition: string;
@@ -31,8 +31,6 @@ export class EvidenceCopier extends pulumi.ComponentResource {
     constructor(name: string, args: EvidenceCopierArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ir-forensics:forensic:EvidenceCopier", name, {}, opts);
         const p = args.partition;
-        const snapshots = `arn:${p}:ec2:*::snapshot/*`;
-        const viaEc2 = { "kms:ViaService": "ec2.*.amazonaws.com" };
 
         this.role = new aws.iam.Role(`${name}-role`, {
             name: args.roleName,
@@ -53,50 +51,63 @@ export class EvidenceCopier extends pulumi.ComponentResource {
 
         new aws.iam.RolePolicy(`${name}-policy`, {
             role: this.role.name,
-            policy: policyJson([
-                { Sid: "ReadSnapshots", Effect: "Allow", Action: "ec2:DescribeSnapshots", Resource: "*" },
-                { Sid: "CopySharedSnapshots", Effect: "Allow", Action: "ec2:CopySnapshot", Resource: snapshots },
-                {
-                    Sid: "TagEvidenceAtCreation",
-                    Effect: "Allow",
-                    Action: "ec2:CreateTags",
-                    Resource: `arn:${p}:ec2:*:${args.accountId}:snapshot/*`,
-                    Condition: { StringEquals: { "ec2:CreateAction": "CopySnapshot" } },
-                },
-                {
-                    Sid: "LockCaseEvidence",
-                    Effect: "Allow",
-                    Action: "ec2:LockSnapshot",
-                    Resource: `arn:${p}:ec2:*:${args.accountId}:snapshot/*`,
-                    Condition: { Null: { "aws:ResourceTag/ir-forensics:case": "false" } },
-                },
-                {
-                    Sid: "EncryptUnderTheEvidenceKey",
-                    Effect: "Allow",
-                    Action: ["kms:Encrypt", "kms:ReEncryptTo", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey", "kms:CreateGrant"],
-                    Resource: args.evidenceKeyArn,
-                    Condition: { StringLike: viaEc2 },
-                },
-                {
-                    Sid: "DecryptMembersSharedCopies",
-                    Effect: "Allow",
-                    Action: ["kms:Decrypt", "kms:ReEncryptFrom", "kms:DescribeKey", "kms:CreateGrant"],
-                    Resource: `arn:${p}:kms:*:*:key/*`,
-                    Condition: {
-                        StringLike: viaEc2,
-                        StringEquals: { "aws:ResourceOrgID": args.organizationId },
-                        "ForAnyValue:StringEquals": { "kms:ResourceAliases": args.memberKeyAlias },
-                    },
-                },
-                {
-                    Sid: "NeverDeleteUnlockOrShareEvidence",
-                    Effect: "Deny",
-                    Action: ["ec2:DeleteSnapshot", "ec2:UnlockSnapshot", "ec2:ModifySnapshotAttribute", "ec2:DisableSnapshotBlockPublicAccess"],
-                    Resource: "*",
-                },
-            ]),
+            policy: policyJson(evidenceCopierStatements(p, args.accountId, args.organizationId, args.evidenceKeyArn, args.memberKeyAlias)),
         }, { parent: this });
 
         this.registerOutputs({ roleArn: this.role.arn });
     }
+}
+
+/** What the copier may do: copy shared snapshots, tag the copies at creation, lock case evidence; never delete, unlock or share. */
+export function evidenceCopierStatements(
+    p: string, accountId: string, organizationId: string, evidenceKeyArn: pulumi.Input<string>, memberKeyAlias: string,
+): Statement[] {
+    const snapshots = `arn:${p}:ec2:*::snapshot/*`;
+    const viaEc2 = { "kms:ViaService": "ec2.*.amazonaws.com" };
+    const args = { accountId, organizationId, evidenceKeyArn, memberKeyAlias };
+    return [
+        { Sid: "ReadSnapshots", Effect: "Allow", Action: "ec2:DescribeSnapshots", Resource: "*" },
+        { Sid: "CopySharedSnapshots", Effect: "Allow", Action: "ec2:CopySnapshot", Resource: snapshots },
+        {
+            // Snapshot ARNs name no account (Service Authorization Reference, EC2 "snapshot"): the account
+            // is a condition.
+            Sid: "TagEvidenceAtCreation",
+            Effect: "Allow",
+            Action: "ec2:CreateTags",
+            Resource: snapshots,
+            Condition: { StringEquals: { "ec2:CreateAction": "CopySnapshot", "aws:ResourceAccount": args.accountId } },
+        },
+        {
+            Sid: "LockCaseEvidence",
+            Effect: "Allow",
+            Action: "ec2:LockSnapshot",
+            Resource: snapshots,
+            Condition: { Null: { "aws:ResourceTag/ir-forensics:case": "false" }, StringEquals: { "aws:ResourceAccount": args.accountId } },
+        },
+        {
+            Sid: "EncryptUnderTheEvidenceKey",
+            Effect: "Allow",
+            Action: ["kms:Encrypt", "kms:ReEncryptTo", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey", "kms:CreateGrant"],
+            Resource: args.evidenceKeyArn,
+            Condition: { StringLike: viaEc2 },
+        },
+        {
+            Sid: "DecryptMembersSharedCopies",
+            Effect: "Allow",
+            Action: ["kms:Decrypt", "kms:ReEncryptFrom", "kms:DescribeKey", "kms:CreateGrant"],
+            Resource: `arn:${p}:kms:*:*:key/*`,
+            Condition: {
+                StringLike: viaEc2,
+                StringEquals: { "aws:ResourceOrgID": args.organizationId },
+                "ForAnyValue:StringEquals": { "kms:ResourceAliases": args.memberKeyAlias },
+            },
+        },
+        {
+            Sid: "NeverDeleteUnlockOrShareEvidence",
+            Effect: "Deny",
+            Action: ["ec2:DeleteSnapshot", "ec2:UnlockSnapshot", "ec2:ModifySnapshotAttribute", "ec2:DisableSnapshotBlockPublicAccess"],
+            Resource: "*",
+        },
+    
+    ];
 }

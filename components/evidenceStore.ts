@@ -204,12 +204,18 @@ export class EvidenceStore extends pulumi.ComponentResource {
                 },
                 // IfExists: multipart parts and presigned uploads that rely on the default encryption carry no header.
                 {
+                    // Only a header that asks for something else is refused: UploadPart and CompleteMultipartUpload
+                    // (s3:PutObject too) carry no encryption header, and an upload without one gets the bucket's
+                    // default, the evidence key. "IfExists" would refuse every part of a multipart upload.
                     Sid: "DenyUploadsNotEncryptedWithKms",
                     Effect: "Deny",
                     Principal: "*",
                     Action: "s3:PutObject",
                     Resource: objects,
-                    Condition: { StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption": "aws:kms" } },
+                    Condition: {
+                        StringNotEquals: { "s3:x-amz-server-side-encryption": "aws:kms" },
+                        Null: { "s3:x-amz-server-side-encryption": "false" },
+                    },
                 },
                 {
                     Sid: "DenyUploadsWithAnotherKey",
@@ -217,7 +223,10 @@ export class EvidenceStore extends pulumi.ComponentResource {
                     Principal: "*",
                     Action: "s3:PutObject",
                     Resource: objects,
-                    Condition: { StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption-aws-kms-key-id": this.key.arn } },
+                    Condition: {
+                        StringNotEquals: { "s3:x-amz-server-side-encryption-aws-kms-key-id": this.key.arn },
+                        Null: { "s3:x-amz-server-side-encryption-aws-kms-key-id": "false" },
+                    },
                 },
                 {
                     Sid: "DenyCustomerProvidedKeys",

@@ -36,6 +36,8 @@ export interface MemberIrAutomationArgs {
     patterns: Record<string, object>;
     /** The forensic account and its evidence-copier role: the only outside users of the IR key. */
     forensicAccountId: string;
+    /** The forensic stack's region, where the copier makes the evidence copies (a cross-region copy from here). */
+    forensicRegion: pulumi.Input<string>;
     evidenceCopierRoleArn: string;
     /** Content of the memory acquisition document (`memoryDocument` of functions/memory.ts). */
     memoryDocument: object;
@@ -133,7 +135,7 @@ export class MemberIrAutomation extends pulumi.ComponentResource {
                 description: "ir-forensics: re-encrypts snapshot copies shared with the forensic account (usable by it only)",
                 enableKeyRotation: true,
                 deletionWindowInDays: 30,
-                policy: irKeyPolicy(p, acct, region, this.responderRole.arn, args.forensicAccountId, args.evidenceCopierRoleArn),
+                policy: irKeyPolicy(p, acct, region, this.responderRole.arn, args.forensicAccountId, args.evidenceCopierRoleArn, args.forensicRegion),
             }, regional);
             new aws.kms.Alias(`${name}-${region}-ir-key`, { name: n.irKeyAlias, targetKeyId: irKey.keyId }, regional);
             this.irKeyArns[region] = irKey.arn;
@@ -176,8 +178,15 @@ export class MemberIrAutomation extends pulumi.ComponentResource {
  * through EC2; the forensic account's copier role (and nobody else outside) decrypts them through EC2
  * to make its evidence copies.
  */
-function irKeyPolicy(partition: string, account: string, region: string, responderRoleArn: pulumi.Input<string>, forensicAccount: string, copierRoleArn: string) {
-    const viaEc2 = { "kms:ViaService": `ec2.${region}.${dnsSuffixOf(partition)}` };
+function irKeyPolicy(
+    partition: string, account: string, region: string, responderRoleArn: pulumi.Input<string>, forensicAccount: string, copierRoleArn: string,
+    forensicRegion: pulumi.Input<string>,
+) {
+    const suffix = dnsSuffixOf(partition);
+    const viaEc2 = { "kms:ViaService": `ec2.${region}.${suffix}` };
+    // The copier copies from here into the forensic region: EBS there uses this key for it (either region's EC2 may
+    // be the one KMS sees, so both are admitted, and no other).
+    const viaEc2ForCopier = { "kms:ViaService": pulumi.output(forensicRegion).apply((r) => [...new Set([`ec2.${region}.${suffix}`, `ec2.${r}.${suffix}`])]) };
     return policyJson([
         { Sid: "AccountAdministration", Effect: "Allow", Principal: { AWS: `arn:${partition}:iam::${account}:root` }, Action: "kms:*", Resource: "*" },
         {
@@ -202,7 +211,7 @@ function irKeyPolicy(partition: string, account: string, region: string, respond
             Principal: { AWS: `arn:${partition}:iam::${forensicAccount}:root` },
             Action: ["kms:Decrypt", "kms:ReEncryptFrom", "kms:DescribeKey", "kms:CreateGrant"],
             Resource: "*",
-            Condition: { StringEquals: viaEc2, ArnEquals: { "aws:PrincipalArn": copierRoleArn } },
+            Condition: { StringEquals: viaEc2ForCopier, ArnEquals: { "aws:PrincipalArn": copierRoleArn } },
         },
     ]);
 }
@@ -237,6 +246,27 @@ export function responderStatements(
             Effect: "Allow",
             Action: ["ec2:CreateSnapshots", "ec2:CreateSnapshot"],
             Resource: [ec2("instance"), ec2("volume"), snapshots],
+        },
+        {
+            // Copying a snapshot of a volume under a customer-managed key: EBS uses that key for the caller
+            // (AWS KMS developer guide, "How Amazon EBS uses AWS KMS"). The key's own policy must allow it too,
+            // which it does when it delegates to IAM (README "Volumes under customer-managed keys").
+            Sid: "ReadVolumeKeysThroughEc2",
+            Effect: "Allow",
+            Action: ["kms:Decrypt", "kms:ReEncryptFrom", "kms:DescribeKey"],
+            Resource: `arn:${partition}:kms:*:${account}:key/*`,
+            Condition: { StringLike: { "kms:ViaService": "ec2.*.amazonaws.com" }, StringEquals: { "kms:CallerAccount": account } },
+        },
+        {
+            Sid: "GrantVolumeKeysToEbs",
+            Effect: "Allow",
+            Action: "kms:CreateGrant",
+            Resource: `arn:${partition}:kms:*:${account}:key/*`,
+            Condition: {
+                StringLike: { "kms:ViaService": "ec2.*.amazonaws.com" },
+                StringEquals: { "kms:CallerAccount": account },
+                Bool: { "kms:GrantIsForAWSResource": "true" },
+            },
         },
         {
             // Copies are made from the originals; sharing is read back to record who may use them.

@@ -115,7 +115,7 @@ export class ResponseEngine extends pulumi.ComponentResource {
                 containedProfileName: args.memberNames.containedProfileName,
                 protectedRolePathPrefix: args.memberNames.path,
             },
-            isolation: args.isolation,
+            isolation: { ...args.isolation, bucketRegions: pulumi.output(args.evidence.region).apply((r) => [...new Set([r, args.region])]) },
             memberAccounts: args.memberAccounts,
             guardDutyMinSeverity: args.guardDutyMinSeverity,
             memory: { ...args.memory, buildRequestBus: ENGINE_NAMES.bus },
@@ -339,7 +339,8 @@ function engineStatements(args: ResponseEngineArgs, tableArn: pulumi.Input<strin
             // Presigned UploadParts act with this role's permissions; the image is re-read to hash it.
             Sid: "CaptureMemoryIntoEvidence",
             Effect: "Allow",
-            Action: ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+            // HeadObject and GetObject of the completed upload name its version: s3:GetObjectVersion.
+            Action: ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
             Resource: pulumi.interpolate`${args.evidence.bucketArn}/cases/*/memory/*`,
         } satisfies Statement,
         decryptEvidence: {
@@ -378,14 +379,18 @@ function moduleStoreStatements(partition: string, region: string, account: strin
             Resource: object("sessions/*"),
         },
         {
-            // The store's key, named by what it encrypts (the key is the module factory's).
+            // The store's key, named by what it encrypts (the key is the module factory's). The store uses an S3
+            // Bucket Key, under which S3's encryption context is the bucket's ARN, not the object's (S3 User
+            // Guide, "Reducing the cost of SSE-KMS with Amazon S3 Bucket Keys").
             Sid: "ModuleStoreKeyThroughS3",
             Effect: "Allow",
             Action: ["kms:Decrypt", "kms:GenerateDataKey"],
             Resource: `arn:${partition}:kms:${region}:${account}:key/*`,
             Condition: {
-                StringEquals: { "kms:ViaService": `s3.${region}.amazonaws.com` },
-                StringLike: { "kms:EncryptionContext:aws:s3:arn": `arn:${partition}:s3:::${bucket}/*` },
+                StringEquals: {
+                    "kms:ViaService": `s3.${region}.amazonaws.com`,
+                    "kms:EncryptionContext:aws:s3:arn": `arn:${partition}:s3:::${bucket}`,
+                },
             },
         },
     ];

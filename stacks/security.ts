@@ -111,6 +111,7 @@ export function securityStack(config: SecurityConfig, slackWebhookUrl?: pulumi.O
         // GuardDuty findings are forwarded from members too, for organizations without a delegated administrator here.
         patterns,
         forensicAccountId: config.accounts.forensic,
+        forensicRegion: outputs.region,
         evidenceCopierRoleArn: copierRoleArn,
         memoryDocument: memoryDocument(fs.readFileSync(path.join(__dirname, "..", "imagebuilder", "acquire-memory.sh"), "utf8")),
     }));

@@ -200,13 +200,16 @@ describe("forensic stack (Pulumi.forensic.yaml)", () => {
                 assert.deepStrictEqual(s.Condition, { ArnNotLike: { "aws:PrincipalArn": [BREAK_GLASS, DEPLOY] } });
             });
 
-            it("denies uploads that ask for another encryption or key, with IfExists so default-encrypted parts pass", () => {
+            it("denies uploads that ask for another encryption or key, only when they ask (parts and completions carry no header)", () => {
                 const key = one(stack, aws.kms.Key, "evidence-key").state.arn;
+                // "IfExists" would count an absent header as a match and refuse every UploadPart.
                 assert.deepStrictEqual(statement(doc, "DenyUploadsNotEncryptedWithKms").Condition, {
-                    StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption": "aws:kms" },
+                    StringNotEquals: { "s3:x-amz-server-side-encryption": "aws:kms" },
+                    Null: { "s3:x-amz-server-side-encryption": "false" },
                 });
                 assert.deepStrictEqual(statement(doc, "DenyUploadsWithAnotherKey").Condition, {
-                    StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption-aws-kms-key-id": key },
+                    StringNotEquals: { "s3:x-amz-server-side-encryption-aws-kms-key-id": key },
+                    Null: { "s3:x-amz-server-side-encryption-aws-kms-key-id": "false" },
                 });
                 assert.ok(statement(doc, "DenyCustomerProvidedKeys").Condition.Null);
             });

@@ -85,8 +85,9 @@ describe("least privilege: roles match the calls of the code they run", () => {
             "triage.ts", "isolation.ts", "containment.ts", "securityGroups.ts", "steps.ts", "securityHub.ts", "identity.ts", "disk.ts", "memory.ts",
         ])].filter((a) => MEMBER_SIDE.includes(a.split(":")[0]) && !FORENSIC_SIDE.includes(a)));
         const grants = allowed(policyOf(one(stack, aws.iam.RolePolicy, "member-444455556666-responder")));
-        // Passing the IR and contained roles is what the profile swaps need (not an SDK call of their own).
-        const expectedExtra = ["iam:PassRole"];
+        // Passing the IR and contained roles is what the profile swaps need (not an SDK call of their own); the
+        // KMS actions are what EBS does with a customer-managed volume key when the responder copies a snapshot.
+        const expectedExtra = ["iam:PassRole", "kms:Decrypt", "kms:ReEncryptFrom", "kms:DescribeKey", "kms:CreateGrant"];
         assert.deepStrictEqual([...called].filter((a) => !covers(grants, a)), [], "calls the role does not allow");
         assert.deepStrictEqual(grants.filter((g) => !called.has(g) && !expectedExtra.includes(g)), [], "grants no code uses");
     });
@@ -100,7 +101,8 @@ describe("least privilege: roles match the calls of the code they run", () => {
         ["contain", ["containment.ts", "registry.ts", "notify.ts", "aws.ts"], []],
         ["close", ["record.ts", "evidence.ts", "registry.ts", "notify.ts", "identity.ts", "aws.ts"], ["kms:GenerateDataKey", "kms:Encrypt"]],
         // The memory function also reads the image back (decrypt) and uses the module store's key through S3.
-        ["memory", ["memory.ts", "memoryBranch.ts", "acquisition.ts", "steps.ts", "aws.ts"], ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"]],
+        // Reading the completed upload back by its version id is s3:GetObjectVersion (HeadObject and GetObject with VersionId).
+        ["memory", ["memory.ts", "memoryBranch.ts", "acquisition.ts", "steps.ts", "aws.ts"], ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt", "s3:GetObjectVersion"]],
         ["disk", ["disk.ts", "diskBranch.ts", "acquisition.ts", "steps.ts", "aws.ts"], []],
     ];
     for (const [fn, files, kms] of engineFunctions) {

@@ -205,7 +205,8 @@ describe("security stack (Pulumi.security.yaml)", () => {
             assert.strictEqual(settings.evidenceBucket, "evidence-bucket-1a2b3c");
             assert.strictEqual(settings.stateMachineArn, one(stack, aws.sfn.StateMachine, "engine-incident").state.arn);
             assert.strictEqual(settings.member.responderRoleName, "ir-forensics-responder");
-            assert.deepStrictEqual(settings.isolation, { enabled: true, fallbackHttpsEgress: "0.0.0.0/0" });
+            // The buckets' regions (evidence, module store): the acquisition-isolation group needs the fallback for a bucket elsewhere.
+            assert.deepStrictEqual(settings.isolation, { enabled: true, fallbackHttpsEgress: "0.0.0.0/0", bucketRegions: ["eu-west-1"] });
         });
 
         it("lets only the step callbacks that need it assume member roles or write evidence", () => {
