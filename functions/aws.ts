@@ -61,6 +61,11 @@ export interface EngineSettings {
          * port 443 (documented trade-off) or nothing (`none`: memory acquisition then needs endpoints).
          */
         fallbackHttpsEgress: "0.0.0.0/0" | "none";
+        /**
+         * Regions of the buckets the host reaches during acquisition (evidence bucket, module store): S3
+         * endpoints are regional, so a bucket elsewhere needs the fallback. Default: the VPC's own region.
+         */
+        bucketRegions?: string[];
     };
 }
 

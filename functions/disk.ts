@@ -14,7 +14,7 @@
  * function throws, so the branch always ends with a record and never holds up containment.
  */
 import {
-    CopySnapshotCommand, CreateSnapshotCommand, CreateSnapshotsCommand, CreateTagsCommand, DeleteSnapshotCommand, DescribeSnapshotAttributeCommand,
+    CopySnapshotCommand, CreateSnapshotCommand, CreateSnapshotsCommand, DeleteSnapshotCommand, DescribeSnapshotAttributeCommand,
     DescribeSnapshotsCommand, EC2Client, LockSnapshotCommand, ModifySnapshotAttributeCommand, Snapshot, Tag,
 } from "@aws-sdk/client-ec2";
 import { EngineSettings, MemberClientFactory, errorText, now } from "./aws";
@@ -43,6 +43,8 @@ export interface DiskSnapshot {
     originalSnapshotId?: string;
     /** EC2 state of the original: pending | completed | error. */
     state: string;
+    /** The original's KMS key when the volume is encrypted (a customer key must let the responder copy it). */
+    sourceKmsKeyId?: string;
     copySnapshotId?: string;
     copyState?: string;
     /** As requested, then as EC2 reports it. */
@@ -207,12 +209,10 @@ export async function startSnapshots(state: CaseState, deps: { member: MemberCli
                 originalSnapshotId: info.SnapshotId,
                 state: info.State ?? "pending",
             };
+            // One TagSpecifications set covers the whole set, so the originals carry the case tag only: the
+            // responder may tag snapshots at creation only (ec2:CreateAction), and each original's volume is its
+            // own VolumeId attribute; the copies carry volume and device tags from their creation on.
             next.snapshots.push(entry);
-            // One TagSpecifications set applies to every snapshot of the set: each gets its own volume and device here.
-            await rec.attempt("ec2:CreateTags", info.SnapshotId, () => ec2.send(new CreateTagsCommand({
-                Resources: [info.SnapshotId ?? ""],
-                Tags: tags({ [DISK_VOLUME_TAG]: volumeId, [DISK_DEVICE_TAG]: entry.device }),
-            })));
         }
         // A volume the set left out is snapshotted on its own: evidence first, crash consistency second.
         for (const missing of devices.filter((d) => !next.snapshots.some((s) => s.sourceVolumeId === d.volumeId))) {
@@ -254,7 +254,10 @@ function pendingStage(s: DiskSnapshot): Stage | undefined {
         return { stage: "copy", id: s.copySnapshotId, set: (e, snap) => { e.copyState = snap.State; e.copyKmsKeyId = snap.KmsKeyId ?? e.copyKmsKeyId; } };
     }
     return s.originalSnapshotId
-        ? { stage: "snapshot", id: s.originalSnapshotId, set: (e, snap) => { e.state = snap.State ?? e.state; e.sizeGiB = snap.VolumeSize ?? e.sizeGiB; } }
+        ? {
+            stage: "snapshot", id: s.originalSnapshotId,
+            set: (e, snap) => { e.state = snap.State ?? e.state; e.sizeGiB = snap.VolumeSize ?? e.sizeGiB; e.sourceKmsKeyId = snap.KmsKeyId ?? e.sourceKmsKeyId; },
+        }
         : undefined;
 }
 
@@ -365,7 +368,10 @@ export async function copyForSharing(progress: DiskProgress, deps: MemberDiskDep
                 entry.copyState = "pending";
                 entry.copyKmsKeyId = keyId;
             } else {
-                failEntry(next, entry, "copy", copied.ok ? "CopySnapshot returned no snapshot id" : copied.error, entry.originalSnapshotId);
+                // A volume under a customer key the responder may not use is not acquired: name the key, the fix is its policy.
+                const key = entry.sourceKmsKeyId ? ` (the volume is encrypted under ${entry.sourceKmsKeyId}, whose key policy must let the `
+                    + "responder role use it through EC2: README \"Volumes under customer-managed keys\")" : "";
+                failEntry(next, entry, "copy", `${copied.ok ? "CopySnapshot returned no snapshot id" : copied.error}${key}`, entry.originalSnapshotId);
             }
         }
     });

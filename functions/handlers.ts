@@ -91,7 +91,7 @@ export function memoryHandler(): Handler<BranchEvent<MemoryRound>, MemoryRound |
     const settings = settingsFromEnvironment<RuntimeSettings>();
     const memory = required(settings.memory, "memory");
     const member = assumingMemberClients(new STSClient({}), settings);
-    // Presigned URLs must not carry a checksum of an empty body (the host sends each part's own SHA-256).
+    // Presigned URLs must not carry a checksum of an empty body (the host sends each part's Content-MD5).
     const evidence = new S3Client({ region: settings.evidenceRegion, requestChecksumCalculation: "WHEN_REQUIRED" });
     const store = new S3Client({ requestChecksumCalculation: "WHEN_REQUIRED" });
     const deps = {

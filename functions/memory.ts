@@ -65,7 +65,7 @@ export interface HostReport {
     sha256: string | null;
     bannerSeen: boolean;
     minBytes?: number;
-    /** Parts uploaded (the engine reads their ETags and checksums from S3). */
+    /** Parts uploaded (the engine reads their ETags from S3). */
     partCount: number;
     errors: string[];
 }
@@ -92,9 +92,13 @@ export interface MemoryProgress {
     caseId: string;
     instance: InstanceRef;
     startedAt: string;
-    status: "planned" | "not-acquirable" | "running" | "pending" | "uploaded" | "accepted" | "rejected" | "failed";
+    status: "awaiting-ssm" | "planned" | "not-acquirable" | "running" | "pending" | "uploaded" | "accepted" | "rejected" | "failed";
     reason?: string;
     managed?: ManagedState;
+    /** SSM's PingStatus at the last look (ConnectionLost while the agent reconnects after the profile swap). */
+    pingStatus?: string;
+    /** ISO 8601: until when an agent that lost its connection is waited for. */
+    ssmDeadline?: string;
     architecture?: string;
     instanceType?: string;
     sizing?: MemorySizing;
@@ -117,7 +121,14 @@ export interface MemorySettings {
     buildRequestBus?: string;
     /** Pinned AVML SHA-256 per arch (also in index.json; the script wants both to agree). */
     avmlSha256?: Record<string, string>;
+    /**
+     * How long an agent that lost its connection is waited for (default 600 s): swapping the instance
+     * profile costs the agent its credentials, and it registers again only after a while.
+     */
+    ssmReconnectSeconds?: number;
 }
+
+export const DEFAULT_SSM_RECONNECT_SECONDS = 600;
 
 export interface PlanOptions {
     /** Override the floor (default: half the RAM). */
@@ -161,7 +172,7 @@ function withActions(progress: MemoryProgress, rec: StepRecorder): MemoryProgres
 /** Is the instance SSM-managed, how big is its memory, and what does that mean for the capture. */
 export async function planCapture(
     state: CaseState,
-    deps: { member: MemberClientFactory; ssmFor: (instance: InstanceRef) => Promise<SSMClient>; settings?: EngineSettings; options?: PlanOptions },
+    deps: { member: MemberClientFactory; ssmFor: (instance: InstanceRef) => Promise<SSMClient>; settings?: EngineSettings & { memory?: MemorySettings }; options?: PlanOptions },
 ): Promise<MemoryProgress> {
     const rec = new StepRecorder("memory");
     const base: MemoryProgress = {
@@ -173,25 +184,74 @@ export async function planCapture(
         if (/windows/i.test(platform)) {
             return done({ status: "not-acquirable", reason: `not Linux (${platform})` });
         }
-        // Managed? When the inventory check itself fails, the capture is still tried: SendCommand then tells.
-        let managed: ManagedState = "unknown";
-        const ssm = await deps.ssmFor(state.instance);
-        try {
-            const out = await ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: "InstanceIds", Values: [state.instance.instanceId] }] }));
-            const info = out.InstanceInformationList?.find((i) => i.InstanceId === state.instance.instanceId);
-            managed = info?.PingStatus === "Online" ? "yes" : "no";
-            rec.record("ssm:DescribeInstanceInformation", "ok", {
-                target: state.instance.instanceId, detail: { managed, pingStatus: info?.PingStatus, platform: info?.PlatformName, agent: info?.AgentVersion },
-            });
-        } catch (err) {
-            rec.record("ssm:DescribeInstanceInformation", "failed", {
-                target: state.instance.instanceId, error: errorText(err), detail: { managed: "unknown" },
+        const ssm = await agentState(state.instance, deps, rec);
+        if (ssm.managed === "no") {
+            // Not registered when the case began: SSM will not come. Registered then (the profile swap costs the
+            // agent its credentials for a while): wait for it to reconnect.
+            if (state.facts?.ssmAtStart === "unmanaged") {
+                return done({ status: "not-acquirable", reason: "no SSM (not a managed instance when the case began)", managed: ssm.managed, pingStatus: ssm.pingStatus });
+            }
+            const wait = deps.settings?.memory?.ssmReconnectSeconds ?? DEFAULT_SSM_RECONNECT_SECONDS;
+            return done({
+                status: "awaiting-ssm", managed: ssm.managed, pingStatus: ssm.pingStatus,
+                ssmDeadline: new Date(Date.now() + wait * 1000).toISOString(), reason: `waiting for the SSM agent (${ssm.pingStatus ?? "not listed"})`,
             });
         }
-        if (managed === "no") {
-            return done({ status: "not-acquirable", reason: "no SSM", managed });
-        }
+        return withActions(await planSizing(base, ssm.managed, deps, rec), rec);
+    } catch (err) {
+        return done({ status: "failed", reason: errorText(err) });
+    }
+}
 
+/** Is the instance online in SSM now? When the inventory check itself fails, the capture is still tried: SendCommand then tells. */
+async function agentState(instance: InstanceRef, deps: { ssmFor: (instance: InstanceRef) => Promise<SSMClient> }, rec: StepRecorder): Promise<{ managed: ManagedState; pingStatus?: string }> {
+    try {
+        const ssm = await deps.ssmFor(instance);
+        const out = await ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: "InstanceIds", Values: [instance.instanceId] }] }));
+        const info = out.InstanceInformationList?.find((i) => i.InstanceId === instance.instanceId);
+        const managed: ManagedState = info?.PingStatus === "Online" ? "yes" : "no";
+        rec.record("ssm:DescribeInstanceInformation", "ok", {
+            target: instance.instanceId, detail: { managed, pingStatus: info?.PingStatus, platform: info?.PlatformName, agent: info?.AgentVersion },
+        });
+        return { managed, pingStatus: info?.PingStatus };
+    } catch (err) {
+        rec.record("ssm:DescribeInstanceInformation", "failed", { target: instance.instanceId, error: errorText(err), detail: { managed: "unknown" } });
+        return { managed: "unknown" };
+    }
+}
+
+/**
+ * One more look at an agent that lost its connection: planned once it is back, not acquirable once the
+ * wait is over. The state machine waits between looks (no function sleeps).
+ */
+export async function awaitAgent(
+    progress: MemoryProgress,
+    deps: { member: MemberClientFactory; ssmFor: (instance: InstanceRef) => Promise<SSMClient>; options?: PlanOptions },
+): Promise<MemoryProgress> {
+    const rec = new StepRecorder("memory");
+    const ssm = await agentState(progress.instance, deps, rec);
+    const next: MemoryProgress = { ...progress, polls: progress.polls + 1, managed: ssm.managed, pingStatus: ssm.pingStatus };
+    if (ssm.managed !== "no") {
+        return withActions(await planSizing({ ...next, reason: undefined }, ssm.managed, deps, rec), rec);
+    }
+    if (progress.ssmDeadline && Date.now() > Date.parse(progress.ssmDeadline)) {
+        const waited = Math.round((Date.parse(progress.ssmDeadline) - Date.parse(progress.startedAt)) / 1000);
+        return withActions({ ...next, status: "not-acquirable", reason: `no SSM (the agent did not reconnect within ${waited} s; PingStatus ${ssm.pingStatus ?? "not listed"})` }, rec);
+    }
+    // Only the first and last looks go into the record: a reconnecting agent is polled many times.
+    return { ...next, status: "awaiting-ssm" };
+}
+
+/** How big the instance's memory is, and what that means for the capture. */
+async function planSizing(
+    base: MemoryProgress,
+    managed: ManagedState,
+    deps: { member: MemberClientFactory; options?: PlanOptions },
+    rec: StepRecorder,
+): Promise<MemoryProgress> {
+    const state = { caseId: base.caseId, instance: base.instance };
+    const done = (p: Partial<MemoryProgress>): MemoryProgress => ({ ...base, ...p });
+    try {
         const clients = await deps.member(state.instance, `irf-memory-${state.caseId}`);
         const found = await rec.read("ec2:DescribeInstances", state.instance.instanceId, () => describeInstance(clients.ec2, state.instance.instanceId));
         const instance = found.ok ? found.value?.instance : undefined;
@@ -318,8 +378,11 @@ export async function startCapture(progress: MemoryProgress, deps: StartDeps): P
     const next: MemoryProgress = { ...progress, retry: false, attempts: [...progress.attempts] };
     const fail = (reason: string): MemoryProgress => withActions({ ...next, status: "failed", reason }, rec);
 
+    // No ChecksumAlgorithm: S3 would then require that checksum on every part, and a presigned UploadPart
+    // cannot carry an x-amz-checksum-* header it did not sign. Each part is sent with Content-MD5 (S3 checks
+    // it; Object Lock accepts it) and the whole stream's SHA-256 is compared with the engine's re-read.
     const created = await rec.attempt("s3:CreateMultipartUpload", key, () => deps.s3.send(new CreateMultipartUploadCommand({
-        Bucket: evidenceBucket, Key: key, ChecksumAlgorithm: "SHA256", ServerSideEncryption: "aws:kms", SSEKMSKeyId: evidenceKeyArn,
+        Bucket: evidenceBucket, Key: key, ServerSideEncryption: "aws:kms", SSEKMSKeyId: evidenceKeyArn,
         ContentType: "application/octet-stream",
     })), (out) => ({ detail: { uploadId: out.UploadId } }));
     const uploadId = created.ok ? created.value.UploadId : undefined;
@@ -578,7 +641,7 @@ export async function completeCapture(progress: MemoryProgress, deps: { s3: S3Cl
         return withActions({ ...next, status, retry, ...(reasons.length > 0 ? { reason: reasons.join("; ") } : { reason: undefined }) }, rec);
     };
 
-    // Parts as S3 holds them (ETag and checksum each): the host report only counts them, so that it stays
+    // Parts as S3 holds them (their ETags): the host report only counts them, so that it stays
     // within the 24,000 characters of stdout SSM returns, whatever the image size.
     let parts: CompletedPart[] = [];
     {
@@ -588,7 +651,7 @@ export async function completeCapture(progress: MemoryProgress, deps: { s3: S3Cl
             do {
                 const out = await deps.s3.send(new ListPartsCommand({ Bucket: bucket, Key: current.key, UploadId: current.uploadId, PartNumberMarker: marker }));
                 for (const p of out.Parts ?? []) {
-                    all.push({ PartNumber: p.PartNumber, ETag: p.ETag, ChecksumSHA256: p.ChecksumSHA256 });
+                    all.push({ PartNumber: p.PartNumber, ETag: p.ETag });
                 }
                 marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
             } while (marker);

@@ -10,7 +10,7 @@ import { BranchError, Round, withBranchError } from "./acquisition";
 import { BUILD_REQUEST_DETAIL_TYPE, BUILD_REQUEST_SOURCE } from "./buildRequests";
 import { EngineSettings, MemberClientFactory, errorText } from "./aws";
 import {
-    MemoryProgress, MemorySettings, PlanOptions, StartDeps, completeCapture, memoryStepRecord, planCapture, pollCapture, startCapture,
+    MemoryProgress, MemorySettings, PlanOptions, StartDeps, awaitAgent, completeCapture, memoryStepRecord, planCapture, pollCapture, startCapture,
 } from "./memory";
 import { StepRecorder } from "./steps";
 import { AcquisitionResult, CaseState, InstanceRef } from "./types";
@@ -44,7 +44,7 @@ function memoryRound(progress: MemoryProgress, waiting: boolean, done: boolean):
 export async function beginMemory(state: CaseState, deps: MemoryBranchDeps): Promise<MemoryRound> {
     // planCapture records a failure to reach SSM itself.
     const planned = await planCapture(state, { member: deps.member, ssmFor: deps.ssmFor, settings: deps.settings, options: deps.options });
-    return memoryRound(planned, false, planned.status !== "planned");
+    return memoryRound(planned, planned.status === "awaiting-ssm", planned.status !== "planned" && planned.status !== "awaiting-ssm");
 }
 
 /** One round of the memory branch: start, poll, complete, retry with AVML once, or finish. */
@@ -52,6 +52,10 @@ export async function advanceMemory(progress: MemoryRound, deps: MemoryBranchDep
     const { waiting: _w, done: _d, ...p } = progress;
     try {
         switch (p.status) {
+            case "awaiting-ssm": {
+                const looked = await awaitAgent(p, { member: deps.member, ssmFor: deps.ssmFor, options: deps.options });
+                return memoryRound(looked, looked.status === "awaiting-ssm", looked.status !== "awaiting-ssm" && looked.status !== "planned");
+            }
             case "planned": {
                 const started = await startCapture(p, { s3: deps.s3, store: deps.store, presign: deps.presign, ssm: await deps.ssmFor(p.instance), settings: deps.settings });
                 // A started command needs time before the first look.

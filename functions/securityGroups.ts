@@ -4,9 +4,12 @@
  * - `allow-all` (in and out, IPv4 and IPv6): a transit group. Flows allowed by all-traffic rules in both
  *   directions are untracked, so moving an ENI here and then to a restrictive group cuts connections the
  *   old groups had tracked (an SG change alone never interrupts tracked connections).
- * - `acquisition-isolation`: no ingress; egress only TCP 443 to what acquisition needs (the S3 gateway
- *   endpoint's prefix list, the security groups of the VPC's interface endpoints) or, when the VPC has
- *   no interface endpoints, 0.0.0.0/0:443 if config allows that trade-off.
+ * - `acquisition-isolation`: no ingress; egress only TCP 443 to what acquisition needs, service by
+ *   service: SSM's agent endpoints (ssm, ec2messages, ssmmessages) through their interface endpoints, the
+ *   buckets (evidence, module store) through the S3 gateway endpoint's prefix list or an S3 interface
+ *   endpoint when they are in the VPC's region. What has no private path (a service without an interface
+ *   endpoint, a bucket in another region: endpoints are regional) needs 0.0.0.0/0:443, if config allows
+ *   that trade-off (NAT or an internet gateway then carries it).
  * - `contained`: no rules at all.
  *
  * Groups are found again by their fixed names in the VPC; concurrent cases may race to create one, so
@@ -128,6 +131,11 @@ export class VpcLookups {
 
     constructor(private readonly ec2: EC2Client) {}
 
+    /** The VPC's region (the client's). */
+    region(): Promise<string> {
+        return this.ec2.config.region();
+    }
+
     /** The VPC's endpoints that are (or are becoming) usable. */
     endpoints(vpcId: string): Promise<VpcEndpoint[]> {
         return memo(this.endpointsByVpc, vpcId, async () => {
@@ -172,22 +180,59 @@ export async function desiredRules(purpose: GroupPurpose, vpcId: string, setting
     }
 }
 
-async function acquisitionEgress(vpcId: string, settings: EngineSettings, lookups: VpcLookups): Promise<Rule[]> {
-    const endpoints = await lookups.endpoints(vpcId);
+/** SSM Run Command's agent endpoints (ssmmessages is optional: agents use ec2messages without it). */
+const AGENT_SERVICES: { service: string; required: boolean }[] = [
+    { service: "ssm", required: true }, { service: "ec2messages", required: true }, { service: "ssmmessages", required: false },
+];
+
+/** The egress acquisition needs in a VPC, and what it can reach only through the internet (NAT or gateway). */
+export interface AcquisitionPaths {
+    egress: Rule[];
+    /** Destinations without a private path, e.g. "ssm" or "s3 in us-east-1". */
+    public: string[];
+}
+
+export async function acquisitionPaths(vpcId: string, settings: EngineSettings, lookups: VpcLookups): Promise<AcquisitionPaths> {
+    const [endpoints, region] = await Promise.all([lookups.endpoints(vpcId), lookups.region()]);
+    // Interface endpoints with private DNS take all of their service's traffic in the VPC's region.
+    const privateDns = (service: string) => endpoints.filter((e) => isInterfaceEndpoint(e) && e.ServiceName === `com.amazonaws.${region}.${service}`
+        && e.PrivateDnsEnabled !== false);
+    const groups = new Set<string>();
+    const needsPublic: string[] = [];
     const egress: Rule[] = [];
-    const s3 = endpoints.find((e) => isType(e, "gateway") && (e.ServiceName ?? "").endsWith(".s3"));
-    const prefixListId = s3?.ServiceName ? await lookups.prefixListId(s3.ServiceName) : undefined;
-    if (prefixListId) {
-        egress.push(https({ prefixListId }));
+    for (const { service, required } of AGENT_SERVICES) {
+        const found = privateDns(service);
+        found.forEach((e) => (e.Groups ?? []).forEach((g) => g.GroupId && groups.add(g.GroupId)));
+        if (found.length === 0 && required) {
+            needsPublic.push(service);
+        }
     }
-    const interfaces = endpoints.filter(isInterfaceEndpoint);
-    const groupIds = new Set(interfaces.flatMap((e) => (e.Groups ?? []).map((g) => g.GroupId ?? "")).filter(Boolean));
-    egress.push(...[...groupIds].map((groupId) => https({ groupId })));
-    // Without interface endpoints SSM (and so memory acquisition) needs the internet: a documented trade-off.
-    if (interfaces.length === 0 && settings.isolation.fallbackHttpsEgress === "0.0.0.0/0") {
+    for (const bucketRegion of [...new Set(settings.isolation.bucketRegions ?? [region])]) {
+        // Gateway endpoints and interface endpoints reach their own region's buckets only.
+        const gateway = bucketRegion === region
+            ? endpoints.find((e) => isType(e, "gateway") && e.ServiceName === `com.amazonaws.${region}.s3`)
+            : undefined;
+        const prefixListId = gateway?.ServiceName ? await lookups.prefixListId(gateway.ServiceName) : undefined;
+        const s3Interfaces = bucketRegion === region ? privateDns("s3") : [];
+        if (prefixListId) {
+            egress.push(https({ prefixListId }));
+        } else if (s3Interfaces.length > 0) {
+            s3Interfaces.forEach((e) => (e.Groups ?? []).forEach((g) => g.GroupId && groups.add(g.GroupId)));
+        } else {
+            needsPublic.push(`s3 in ${bucketRegion}`);
+        }
+    }
+    egress.push(...[...groups].map((groupId) => https({ groupId })));
+    // What has no private path needs the internet: a documented trade-off (isolation.fallbackHttpsEgress).
+    if (needsPublic.length > 0 && settings.isolation.fallbackHttpsEgress === "0.0.0.0/0") {
         egress.push(https({ cidr: "0.0.0.0/0" }));
     }
-    return egress;
+    // Two buckets in the region share one prefix-list rule.
+    return { egress: egress.filter((r, i) => egress.findIndex((o) => ruleKey(o) === ruleKey(r)) === i), public: needsPublic };
+}
+
+async function acquisitionEgress(vpcId: string, settings: EngineSettings, lookups: VpcLookups): Promise<Rule[]> {
+    return (await acquisitionPaths(vpcId, settings, lookups)).egress;
 }
 
 /**

@@ -7,7 +7,8 @@ import {
     DescribeIamInstanceProfileAssociationsCommand, DescribeSecurityGroupsCommand, DescribeVolumesCommand, EC2Client, GetConsoleOutputCommand,
 } from "@aws-sdk/client-ec2";
 import { S3Client } from "@aws-sdk/client-s3";
-import { EngineSettings, MemberClientFactory, now } from "./aws";
+import { DescribeInstanceInformationCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { EngineSettings, MemberClientFactory, errorText, now } from "./aws";
 import { putEvidenceJson } from "./evidence";
 import { Attempt, describeInstance, instanceFacts, runStep } from "./steps";
 import { Artifact, CASES_PREFIX, CaseState } from "./types";
@@ -38,23 +39,40 @@ async function putEvidence(s3: S3Client, settings: EngineSettings, key: string, 
 }
 
 /**
+ * SSM's view of the instance before the profile swap (whether to wait for its agent to reconnect after it).
+ * Supplementary: a failure to ask is kept in the step's detail ("unknown") and does not make triage partial.
+ */
+async function ssmView(ssm: SSMClient | undefined, id: string): Promise<{ pingStatus: string; error?: string }> {
+    if (!ssm) {
+        return { pingStatus: "unknown", error: "no SSM client" };
+    }
+    try {
+        const out = await ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: "InstanceIds", Values: [id] }] }));
+        return { pingStatus: out.InstanceInformationList?.find((i) => i.InstanceId === id)?.PingStatus ?? "unmanaged" };
+    } catch (err) {
+        return { pingStatus: "unknown", error: errorText(err) };
+    }
+}
+
+/**
  * Describes the instance and everything around it in parallel, stores that as evidence, and sets
  * `facts`. A missing instance fails the step (no facts); failed secondary calls make it partial.
  * Who tagged: the trigger's identity only (a CloudTrail lookup does not fit the isolation budget).
  */
 export async function triage(state: CaseState, deps: TriageDeps): Promise<CaseState> {
     return runStep(state, "triage", async (rec, next) => {
-        const { ec2 } = await deps.member(state.instance, state.caseId);
+        const { ec2, ssm } = await deps.member(state.instance, state.caseId);
         const id = state.instance.instanceId;
         const byInstance = [{ Name: "attachment.instance-id", Values: [id] }];
         // Everything that needs only the instance id starts at once; security groups need the describe.
-        const [found, volumes, associations, console] = await Promise.all([
+        const [found, volumes, associations, console, agent] = await Promise.all([
             rec.attempt("ec2:DescribeInstances", id, () => describeInstance(ec2, id)),
             rec.attempt("ec2:DescribeVolumes", id, async () => (await ec2.send(new DescribeVolumesCommand({ Filters: byInstance }))).Volumes ?? []),
             rec.attempt("ec2:DescribeIamInstanceProfileAssociations", id, async () => (await ec2.send(new DescribeIamInstanceProfileAssociationsCommand({
                 Filters: [{ Name: "instance-id", Values: [id] }],
             }))).IamInstanceProfileAssociations ?? []),
             rec.attempt("ec2:GetConsoleOutput", id, () => consoleOutput(ec2, id)),
+            ssmView(ssm, id),
         ]);
         if (!found.ok) {
             return rec.fail(`describe failed: ${found.error}`);
@@ -71,7 +89,8 @@ export async function triage(state: CaseState, deps: TriageDeps): Promise<CaseSt
         const association = associations.ok
             ? associations.value.find((a) => a.InstanceId === id && (a.State === "associated" || a.State === "associating"))
             : undefined;
-        next.facts = instanceFacts(instance, association);
+        next.facts = { ...instanceFacts(instance, association), ssmAtStart: agent.pingStatus };
+        rec.detail.ssmAtStart = agent;
         rec.detail.identity = state.trigger.identity ?? null;
 
         const key = metadataKey(state.caseId);

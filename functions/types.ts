@@ -135,6 +135,11 @@ export interface InstanceFacts {
     platform?: string;
     architecture?: string;
     tags: Record<string, string>;
+    /**
+     * SSM's view of the instance when the case began (triage, before the profile swap): its PingStatus,
+     * "unmanaged" when SSM did not list it, "unknown" when SSM could not be asked.
+     */
+    ssmAtStart?: string;
 }
 
 /** The document the state machine carries from step to step. */

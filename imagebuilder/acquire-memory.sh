@@ -7,7 +7,7 @@
 # staging tmpfs), and the SHA-256 of the whole stream is computed on the way.
 #
 # Tools needed: bash (with /dev/tcp, as every mainstream distro builds it), coreutils (head, tee,
-# sha256sum, base64, mktemp, mkfifo, stat, tr, cut), sed, grep, and curl (python3 is the fallback
+# sha256sum, md5sum, base64, mktemp, mkfifo, stat, tr, cut), sed, grep, and curl (python3 is the fallback
 # HTTP client when curl is absent). jq is NOT needed.
 #
 # ---------------------------------------------------------------------------------------------
@@ -54,8 +54,9 @@
 # bash's /dev/tcp/127.0.0.1/PORT. AVML cannot write to a socket or stdout in a documented way, so it is
 # given a FIFO in the staging dir as its output file (uncompressed LiME format, written sequentially) and
 # the script reads the FIFO. Either stream is tee'd into sha256sum (through a FIFO) and cut into parts
-# with head -c; each part gets its own SHA-256 (sent base64 as x-amz-checksum-sha256, which Object Lock
-# needs) and a search for the kernel banner "Linux version " (also across part boundaries).
+# with head -c; each part gets its own MD5, sent as Content-MD5 (S3 verifies it and Object Lock requires an
+# integrity header; unlike x-amz-checksum-*, it need not be signed into a presigned URL, and S3 refuses an
+# unsigned x-amz-* header), and a search for the kernel banner "Linux version " (also across part boundaries).
 #
 # Output: exactly one JSON line on stdout, also on failure:
 #   {"tool":"lime|avml|null","toolVersion":"...|null","kernelRelease":"...","arch":"x86_64|arm64","bytes":N,
@@ -204,13 +205,13 @@ with urllib.request.urlopen(sys.stdin.read(), timeout=60) as r, open(sys.argv[1]
     fi
 }
 
-http_put_part() { # file url sha256b64 -> prints the ETag (without quotes)
+http_put_part() { # file url md5b64 -> prints the ETag (without quotes)
     local file=$1 url=$2 b64=$3 headers etag
     if [[ $HTTP == curl ]]; then
         headers="$file.headers"
         printf 'url = "%s"\n' "$url" |
             curl -q -fsS --retry 3 --retry-all-errors --connect-timeout 20 -T "$file" \
-                -H "x-amz-checksum-sha256: $b64" -H "Content-Type: application/octet-stream" \
+                -H "Content-MD5: $b64" -H "Content-Type: application/octet-stream" \
                 -D "$headers" -o /dev/null -K - 2>/dev/null || return 1
         etag=$(grep -i '^etag:' "$headers" | tail -n 1 | cut -d: -f2- | tr -d ' \r"')
     else
@@ -219,7 +220,7 @@ import sys, urllib.request
 with open(sys.argv[1], "rb") as f:
     data = f.read()
 req = urllib.request.Request(sys.stdin.read(), data=data, method="PUT",
-    headers={"x-amz-checksum-sha256": sys.argv[2], "Content-Type": "application/octet-stream"})
+    headers={"Content-MD5": sys.argv[2], "Content-Type": "application/octet-stream"})
 with urllib.request.urlopen(req, timeout=300) as r:
     print(r.headers.get("ETag", "").strip("\""))
 ' "$file" "$b64" 2>/dev/null) || return 1
@@ -230,6 +231,7 @@ with urllib.request.urlopen(req, timeout=300) as r:
 
 # ------------------------------------------------------------------ helpers
 sha256_hex() { sha256sum "$1" | cut -d' ' -f1; }
+md5_hex() { md5sum "$1" | cut -d' ' -f1; }
 hex_to_b64() { printf '%b' "$(printf '%s' "$1" | sed 's/../\\x&/g')" | base64 -w0; }
 
 # Prints the flat JSON objects of index.json one per line, with "key" : "value" normalised to "key":"value".
@@ -423,7 +425,7 @@ try_avml() {
 # Runs in the background, so that the next part is read (and the stream keeps flowing) meanwhile.
 send_part() { # n file url
     local n=$1 file=$2 url=$3 b64
-    b64=$(hex_to_b64 "$(sha256_hex "$file")")
+    b64=$(hex_to_b64 "$(md5_hex "$file")")
     if http_put_part "$file" "$url" "$b64" >/dev/null; then
         : >"$file.ok"
     else

@@ -110,7 +110,7 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
     let unshareWorks = false;
 
     /** An S3 client whose (assumed-role) credentials belong to `account`: usable for presigning. */
-    const presignerFor = (account: string) => presigningS3Client(moto().endpoint, account, "acquire-memory-spec");
+    const presignerFor = (account: string) => presigningS3Client(moto().endpoint, account);
 
     async function putIndex(key: string, index: unknown): Promise<string> {
         await setupClients[0].s3.send(new PutObjectCommand({ Bucket: storeBucket, Key: key, Body: JSON.stringify(index, null, 2), ContentType: "application/json" }));

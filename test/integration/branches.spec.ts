@@ -81,7 +81,7 @@ describe("acquisition branches, round by round (moto)", function () {
             assert.strictEqual(d.originalDeleted, false, "originals are kept by default");
         }
         const actions = record.actions.map((a) => a.action);
-        assert.deepStrictEqual([...new Set(actions)], ["ec2:CreateSnapshots", "ec2:CreateTags", "ec2:CopySnapshot", "ec2:ModifySnapshotAttribute", "ec2:DeleteSnapshot"]);
+        assert.deepStrictEqual([...new Set(actions)], ["ec2:CreateSnapshots", "ec2:CopySnapshot", "ec2:ModifySnapshotAttribute", "ec2:DeleteSnapshot"]);
     });
 
     it("disk: a snapshot lock the service refuses is recorded and the evidence stays; the branch is partial", async () => {

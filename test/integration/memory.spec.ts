@@ -27,12 +27,13 @@ import { limeImage } from "../../scripts/lime-image";
 import { PROJECT_ROOT } from "../../scripts/moto";
 import { EngineSettings, MemberClientFactory } from "../../functions/aws";
 import {
-    HostReport, MemoryProgress, MemorySettings, completeCapture, memoryDocument, memorySizing, memoryStepRecord, planCapture, pollCapture, sessionKey,
+    HostReport, MemoryProgress, MemorySettings, awaitAgent, completeCapture, memoryDocument, memorySizing, memoryStepRecord, planCapture, pollCapture, sessionKey,
     startCapture,
 } from "../../functions/memory";
 import { CaseState } from "../../functions/types";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
 import { newCase, stepSettings } from "../support/cases";
+import { sharedEvidenceKey } from "../support/evidence";
 
 const AMI = "ami-04681a1dbd79675a5";
 const MiB = 1024 * 1024;
@@ -99,7 +100,7 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         return url;
     };
 
-    const presignerFor = (account: string) => presigningS3Client(moto().endpoint, account, "memory-spec");
+    const presignerFor = (account: string) => presigningS3Client(moto().endpoint, account);
 
     async function newInstance(): Promise<CaseState> {
         const out = await member.ec2.send(new RunInstancesCommand({ ImageId: AMI, InstanceType: "t2.nano", MinCount: 1, MaxCount: 1 }));
@@ -115,7 +116,7 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         return startCapture(planned, { s3: forensic.s3, store: security.s3, presign, ssm: memberSsm, settings });
     }
 
-    /** What the host script does: PUT each part with its SHA-256; returns the script-shaped report. */
+    /** What the host script does: PUT each part with its Content-MD5 (a presigned URL admits it unsigned); returns the script-shaped report. */
     async function simulateHost(progress: MemoryProgress, image: Buffer): Promise<HostReport> {
         const partSize = progress.sizing?.partSize ?? 0;
         const key = progress.attempts[progress.attempts.length - 1].key;
@@ -123,8 +124,8 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         let partCount = 0;
         for (let offset = 0, n = 0; offset < image.length; offset += partSize, n++) {
             const body = image.subarray(offset, offset + partSize);
-            const sum = createHash("sha256").update(body).digest("base64");
-            const res = await fetch(urls[n].url, { method: "PUT", body, headers: { "content-type": "application/octet-stream", "x-amz-checksum-sha256": sum } });
+            const md5 = createHash("md5").update(body).digest("base64");
+            const res = await fetch(urls[n].url, { method: "PUT", body, headers: { "content-type": "application/octet-stream", "content-md5": md5 } });
             assert.strictEqual(res.status, 200, await res.text());
             partCount++;
         }
@@ -175,8 +176,10 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         }));
         storePresigner = await presignerFor(SECURITY);
         evidencePresigner = await presignerFor(FORENSIC);
+        // S3 refuses SSE-KMS with a key that does not exist (KMS.NotFoundException): a real key of the forensic account.
+        const evidenceKeyArn = await sharedEvidenceKey(forensic, FORENSIC, [], `memory spec ${run}`);
         settings = {
-            ...stepSettings({ evidenceBucket, evidenceKeyArn: `arn:aws:kms:${DEFAULT_REGION}:${FORENSIC}:key/00000000-0000-0000-0000-000000000000` }),
+            ...stepSettings({ evidenceBucket, evidenceKeyArn }),
             memory: {
                 documentName: MEMORY_DOCUMENT,
                 moduleStoreBucket: storeBucket,
@@ -220,16 +223,17 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         assert.deepStrictEqual(progress.sizing, memorySizing(512));
     });
 
-    it("planCapture: not managed (no inventory entry) → not acquirable (no SSM); managed Online → planned", async function () {
+    it("planCapture: not managed when the case began (no inventory entry) → not acquirable (no SSM); managed Online → planned", async function () {
         const state = await newInstance();
+        state.facts = { state: "running", networkInterfaces: [], volumeIds: [], tags: {}, ssmAtStart: "unmanaged" };
         const ssm = mockedSsm();
         ssm.mock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [] });
         const progress = await planCapture(state, { member: factory, ssmFor: async () => ssm.client, settings });
         assert.strictEqual(progress.status, "not-acquirable");
-        assert.strictEqual(progress.reason, "no SSM");
+        assert.strictEqual(progress.reason, "no SSM (not a managed instance when the case began)");
         const { step, artifacts } = memoryStepRecord(progress);
         assert.strictEqual(step.status, "skipped");
-        assert.strictEqual(step.error, "memory: not acquirable (no SSM)");
+        assert.strictEqual(step.error, "memory: not acquirable (no SSM (not a managed instance when the case began))");
         assert.deepStrictEqual(artifacts, []);
         const filter = ssm.mock.commandCalls(DescribeInstanceInformationCommand)[0].args[0].input.Filters;
         assert.deepStrictEqual(filter, [{ Key: "InstanceIds", Values: [state.instance.instanceId] }]);
@@ -239,6 +243,31 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         const managed = await planCapture(state, { member: factory, ssmFor: async () => ssm.client, settings });
         assert.strictEqual(managed.status, "planned");
         assert.strictEqual(managed.managed, "yes");
+    });
+
+    it("planCapture after the profile swap: an agent that was Online when the case began but lost its connection is waited for, then captured", async function () {
+        const state = await newInstance();
+        state.facts = { state: "running", networkInterfaces: [], volumeIds: [], tags: {}, ssmAtStart: "Online" };
+        const ssm = mockedSsm();
+        ssm.mock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: state.instance.instanceId, PingStatus: "ConnectionLost" }] });
+        const waiting = await planCapture(state, { member: factory, ssmFor: async () => ssm.client, settings: { ...settings, memory: { ...settings.memory, ssmReconnectSeconds: 300 } } });
+        // Today's branch gave up here ("no SSM") seconds after swapping the profile.
+        assert.strictEqual(waiting.status, "awaiting-ssm", JSON.stringify(waiting));
+        assert.ok(Date.parse(waiting.ssmDeadline ?? "") > Date.now() + 290_000);
+        const still = await awaitAgent(waiting, { member: factory, ssmFor: async () => ssm.client });
+        assert.strictEqual(still.status, "awaiting-ssm");
+        assert.strictEqual(still.pingStatus, "ConnectionLost");
+        ssm.mock.reset();
+        ssm.mock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: state.instance.instanceId, PingStatus: "Online" }] });
+        const planned = await awaitAgent(still, { member: factory, ssmFor: async () => ssm.client });
+        assert.strictEqual(planned.status, "planned", JSON.stringify(planned));
+        assert.ok(planned.sizing);
+        // An agent that never comes back within the wait: not acquirable, saying so.
+        ssm.mock.reset();
+        ssm.mock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: state.instance.instanceId, PingStatus: "ConnectionLost" }] });
+        const gaveUp = await awaitAgent({ ...waiting, ssmDeadline: new Date(Date.now() - 1).toISOString() }, { member: factory, ssmFor: async () => ssm.client });
+        assert.strictEqual(gaveUp.status, "not-acquirable");
+        assert.match(gaveUp.reason ?? "", /did not reconnect within \d+ s; PingStatus ConnectionLost/);
     });
 
     it("startCapture → host uploads → pollCapture → completeCapture: accepted, artifact recorded, no URL in any record", async function () {
@@ -303,7 +332,9 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         assert.strictEqual(artifact.bytes, image.length);
         assert.strictEqual(artifact.sha256, sha256(image));
         assert.ok(artifact.versionId);
-        assert.ok(artifact.s3Checksum, "S3's composite checksum is recorded");
+        // The upload carries no checksum algorithm (parts are sent with Content-MD5, which S3 checks): the
+        // engine's own SHA-256 of what S3 holds is the record.
+        assert.strictEqual(artifact.s3Checksum, undefined);
         assert.strictEqual(artifact.producedBy, "acquire-memory.sh lime 1.12.0");
         const stored = await forensic.s3.send(new GetObjectCommand({ Bucket: settings.evidenceBucket, Key: attempt.key, VersionId: artifact.versionId }));
         assert.strictEqual(sha256(Buffer.from(await stored.Body?.transformToByteArray() ?? [])), sha256(image));

@@ -344,10 +344,13 @@ describe("response steps against moto: triage, isolation, containment", function
             VpcId: net.vpcId, ServiceName: `com.amazonaws.${DEFAULT_REGION}.s3`, VpcEndpointType: "Gateway", RouteTableIds: [net.mainRouteTableId],
         }));
         const endpointGroup = await member.ec2.send(new CreateSecurityGroupCommand({ GroupName: "endpoints", Description: "endpoints", VpcId: net.vpcId }));
-        await member.ec2.send(new CreateVpcEndpointCommand({
-            VpcId: net.vpcId, ServiceName: `com.amazonaws.${DEFAULT_REGION}.ssm`, VpcEndpointType: "Interface",
-            SubnetIds: [net.subnetId], SecurityGroupIds: [endpointGroup.GroupId ?? ""],
-        }));
+        // Run Command's two endpoints: with them (and the S3 gateway for the region's buckets) nothing needs the internet.
+        for (const service of ["ssm", "ec2messages"]) {
+            await member.ec2.send(new CreateVpcEndpointCommand({
+                VpcId: net.vpcId, ServiceName: `com.amazonaws.${DEFAULT_REGION}.${service}`, VpcEndpointType: "Interface",
+                SubnetIds: [net.subnetId], SecurityGroupIds: [endpointGroup.GroupId ?? ""],
+            }));
+        }
         // Paths whose flows stay tracked: a NAT gateway (IPv4) and an egress-only gateway (IPv6).
         const eip = await member.ec2.send(new AllocateAddressCommand({ Domain: "vpc" }));
         const nat = await member.ec2.send(new CreateNatGatewayCommand({ SubnetId: net.subnetId, AllocationId: eip.AllocationId }));
@@ -440,7 +443,7 @@ describe("response steps against moto: triage, isolation, containment", function
         const egress = acquisition.IpPermissionsEgress ?? [];
         assert.ok(egress.every((r) => r.IpProtocol === "tcp" && r.FromPort === 443 && r.ToPort === 443), JSON.stringify(egress));
         assert.ok(!egress.some((r) => r.Ipv6Ranges?.length), "IPv6 egress left in the acquisition group");
-        assert.ok(!egress.some((r) => r.IpRanges?.length), "no 0.0.0.0/0 fallback when the VPC has interface endpoints");
+        assert.ok(!egress.some((r) => r.IpRanges?.length), "no 0.0.0.0/0 fallback when endpoints carry every service acquisition needs");
         assert.ok(egress.some((r) => r.PrefixListIds?.some((p) => p.PrefixListId?.startsWith("pl-"))), "no 443 to the S3 prefix list");
         assert.ok(egress.some((r) => r.UserIdGroupPairs?.some((p) => p.GroupId === endpointGroup.GroupId)), "no 443 to the interface endpoint's group");
         assert.strictEqual(acquisition.Tags?.find((x) => x.Key === PURPOSE_TAG)?.Value, "acquisition-isolation");
