@@ -19,6 +19,8 @@ export interface DeployedCallback {
     file: string;
     /** Environment variables the stack sets on the function. */
     environment: Record<string, string>;
+    /** The function's execution role, as the stack gives it (undefined when it has none). */
+    roleArn?: string;
 }
 
 /** A handler as Lambda calls it; what it returns is whatever the function returns (callers read its fields). */
@@ -42,7 +44,10 @@ export async function deployedCallbacks(stack: RenderedStack): Promise<Record<st
             fs.writeFileSync(path.join(dir, file), text);
         }
         const environment = await resolve<{ variables?: Record<string, string> } | undefined>(fn.props.environment);
+        const role = await resolve<unknown>(fn.props.role);
+        const roleArn = typeof role === "string" ? role : typeof fn.state.role === "string" ? fn.state.role : undefined;
         out[fn.name] = {
+            roleArn,
             name: fn.name,
             arn: fn.state.arn,
             files,

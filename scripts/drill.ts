@@ -1,11 +1,14 @@
 /**
  * npm run drill: the real response, rehearsed without an AWS account.
  *
- *   npm run drill -- [--instances N] [--enis N] [--ipv6] [--asg] [--target-group] [--ram-mib N]
+ *   npm run drill -- [--instances N] [--enis N] [--ipv6] [--asg] [--target-group] [--ram-mib N] [--volumes N]
+ *                    [--member-region R] [--cmk-volumes] [--endpoints] [--lenient]
  *                    [--scenario NAME[,NAME]] [--json] [--forensic-config FILE] [--security-config FILE]
  *
- * 1. starts moto on a free 127.0.0.1 port (stopped by PID on exit, Ctrl-C included), and the SSM host
- *    emulator in front of it (scripts/ssm-host.ts: commands run the real host script locally with shims);
+ * 1. starts moto on a free 127.0.0.1 port (stopped by PID on exit, Ctrl-C included) behind the strict layer
+ *    (scripts/strict/: every request is authenticated and authorized as AWS would), with the SSM host
+ *    emulator between the two (scripts/ssm-host.ts: commands run the real host script locally with shims,
+ *    through a network gate that lets through only what the victim's VPC would);
  * 2. deploys both stacks onto moto from their Pulumi.<stack>.yaml (scripts/mock-deploy.ts): every resource
  *    the response touches is created in moto in its provider's account; the types it could not create are
  *    listed first;
@@ -13,13 +16,15 @@
  *    SecurityIncidentStatus=Analyze and puts the tag-change event on the member's bus: the stacks' own rules
  *    forward it to the engine's bus and on to the queue that stands in for the opener Lambda;
  * 4. runs every case: the deployed callbacks (the code Pulumi generated, with the environment the stack gives
- *    it) are invoked from that queue and as the task handlers of the deployed state machine definition,
- *    executed by aws-local-stepfunctions (Wait states shortened);
+ *    it, each in its own sandbox with its own execution role's credentials) are invoked from that queue and as
+ *    the task handlers of the deployed state machine definition, executed by aws-local-stepfunctions (Wait
+ *    states shortened; the optimized integrations act with the state machine's role);
  * 5. reports a timeline per case (trigger → isolated → memory → disk → contained, in ms and AWS calls), the
- *    manifest, and checks every artifact's SHA-256 in the evidence bucket against the manifest.
+ *    manifest, and checks every artifact as `npm run verify` does.
  *
- * Exit code 0 when every case ended contained with its evidence intact, 1 otherwise, 2 when the drill itself
- * could not run.
+ * Exit code 0 when every case ended contained and holds every artifact it should, each verified (the metadata;
+ * the memory image when SSM was online at the start; one evidence snapshot per EBS volume, in the forensic
+ * account), 1 otherwise (each missing artifact is printed with its reason), 2 when the drill could not run.
  */
 import "./node-compat";
 import { createHash, randomBytes } from "crypto";
@@ -28,16 +33,19 @@ import * as path from "path";
 import { parseArgs } from "util";
 import { AttachInstancesCommand, CreateAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
 import {
-    AssignIpv6AddressesCommand, CreateLaunchTemplateCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand,
-    DescribeNetworkInterfacesCommand, DescribeVpcsCommand, ModifyInstanceAttributeCommand, RunInstancesCommand, TerminateInstancesCommand,
+    AllocateAddressCommand, AssignIpv6AddressesCommand, AssociateRouteTableCommand, AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand,
+    CreateInternetGatewayCommand, CreateLaunchTemplateCommand, CreateNatGatewayCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
+    CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, CreateVpcEndpointCommand, DescribeNetworkInterfacesCommand, DescribeVpcsCommand,
+    ModifyInstanceAttributeCommand, RunInstancesCommand, TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { CreateTargetGroupCommand, RegisterTargetsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
-import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { AddRoleToInstanceProfileCommand, AttachRolePolicyCommand, CreateInstanceProfileCommand, CreateRoleCommand } from "@aws-sdk/client-iam";
+import { CreateKeyCommand } from "@aws-sdk/client-kms";
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand } from "@aws-sdk/client-sfn";
-import { PublishCommand } from "@aws-sdk/client-sns";
-import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
-import { AssumeRoleCommand } from "@aws-sdk/client-sts";
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { avmlKey, emptyIndex, lime, renderIndex, withAvml, withModules } from "../functions/moduleIndex";
 import { STATUS_TAG } from "../functions/types";
 import { AccountClients, clientsFor } from "./aws-clients";
@@ -47,21 +55,35 @@ import { limeImage } from "./lime-image";
 // that an early Ctrl-C finds something to stop.
 import type { DeployedCallback, LambdaHandler } from "./deployed";
 import type { DeployedStack } from "./mock-deploy";
-import { MotoServer, PROJECT_ROOT, startMoto } from "./moto";
-import { AVML_STAND_IN, InjectedError, ProxiedCall, SsmHost, startSsmHost } from "./ssm-host";
+import { Emulator, startEmulator } from "./emulator";
+import { startFunction } from "./lambda-runtime";
+import { PROJECT_ROOT } from "./moto";
+import type { RefusedConnection } from "./ssm-agent";
+import { AVML_STAND_IN, InjectedError, ProxiedCall, SsmHost } from "./ssm-host";
+import type { LayerStats, RefusalRecord } from "./strict/layer";
+import type { Principal } from "./strict/types";
 
 /** State machine documents, events and manifests as JSON: shaped by what produced them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;
 
-/** The fault scenarios the drill can inject, and what each does. */
-export const SCENARIOS: Record<string, string> = {
-    "no-ssm": "the victims' SSM agent is offline (hosts unmanaged): memory cannot be acquired",
-    "no-module": "no LiME module for the victims' kernel: the host script falls back to AVML",
-    "kms-denied": "every KMS call and SSE-KMS write of the engine is denied (AccessDenied)",
-    "throttling": "bursts of ThrottlingException: 3 of every 20 API calls of the engine (S3 and STS excepted)",
-    "terminated": "each victim is terminated (protection lifted by an operator) right after isolation",
+/** The evidence a case should hold. */
+export type ArtifactKind = "metadata" | "memory" | "disk";
+
+/** The fault scenarios the drill can inject: what each does, and which artifacts it expects to be missing. */
+export const SCENARIO_DETAILS: Record<string, { description: string; expectMissing: ArtifactKind[] }> = {
+    "no-ssm": { description: "the victims' SSM agent is offline (hosts unmanaged): memory cannot be acquired", expectMissing: ["memory"] },
+    "no-module": { description: "no LiME module for the victims' kernel: the host script falls back to AVML", expectMissing: [] },
+    "kms-denied": {
+        description: "every KMS call and SSE-KMS write of the engine is denied (AccessDenied): nothing can be recorded",
+        expectMissing: ["metadata", "memory"],
+    },
+    "throttling": { description: "bursts of ThrottlingException: 3 of every 20 API calls of the engine (S3 and STS excepted)", expectMissing: [] },
+    "terminated": { description: "each victim is terminated (protection lifted by an operator) right after isolation", expectMissing: ["memory"] },
 };
+
+/** The scenarios and what each does (for usage and errors). */
+export const SCENARIOS: Record<string, string> = Object.fromEntries(Object.entries(SCENARIO_DETAILS).map(([k, v]) => [k, v.description]));
 
 const DRILL_KERNEL = "6.1.0-drill";
 const UNKNOWN_KERNEL = "6.1.0-drill-custom";
@@ -80,6 +102,16 @@ export interface DrillOptions {
     ramMiB: number;
     /** EBS volumes per victim (the root volume included). */
     volumes: number;
+    /** The victims' region (default: the first member region); a member of the security stack must have it. */
+    memberRegion?: string;
+    /** Victim volumes under a customer-managed key whose policy is what the README tells users to set. */
+    cmkVolumes: boolean;
+    /** The victims' VPC has an STS interface endpoint and reaches SSM and S3 through a NAT gateway. */
+    endpoints: boolean;
+    /** The strict layer off (comparison only). */
+    lenient: boolean;
+    /** Seconds after a profile change until the SSM agent registers again (default 60). */
+    ssmReregisterSeconds: number;
     scenarios: string[];
     json: boolean;
     forensicConfig?: string;
@@ -125,6 +157,8 @@ export interface CaseReport {
     memoryTools: (string | null)[];
     /** Deployed-state-machine states run, in order. */
     states: string[];
+    /** Evidence the case should hold and does not (the scenarios' expected gaps excepted), with why. */
+    missing: { kind: ArtifactKind; reason: string }[];
     error?: string;
 }
 
@@ -138,12 +172,18 @@ export interface DrillReport {
         artifacts: number;
         artifactsVerified: number;
         evidenceIntact: boolean;
+        /** Artifacts the cases should hold and do not. */
+        missingArtifacts: number;
         ok: boolean;
         deployMs: number;
         runMs: number;
         /** API calls through the engine's endpoint (the SSM host emulator), and how many faults it injected. */
         engineCalls: number;
         injectedFaults: number;
+        /** The strict layer: requests by operation, refusals by rule (the first 50 in full), its log. */
+        strict: LayerStats & { lenient: boolean; refusals: RefusalRecord[]; log: string };
+        /** Connections the victims' networks refused (their VPC would not carry them). */
+        refusedConnections: RefusedConnection[];
         created: number;
         placeholderTypes: string[];
         routes: { source: string; target: string }[];
@@ -166,6 +206,11 @@ export function parseDrillArgs(argv: string[]): DrillOptions {
             "target-group": { type: "boolean", default: false },
             "ram-mib": { type: "string", default: "512" },
             "volumes": { type: "string", default: "1" },
+            "member-region": { type: "string" },
+            "cmk-volumes": { type: "boolean", default: false },
+            "endpoints": { type: "boolean", default: false },
+            "lenient": { type: "boolean", default: false },
+            "ssm-reregister-seconds": { type: "string", default: "60" },
             "scenario": { type: "string", multiple: true, default: [] },
             "json": { type: "boolean", default: false },
             "forensic-config": { type: "string" },
@@ -198,6 +243,11 @@ export function parseDrillArgs(argv: string[]): DrillOptions {
         targetGroup: values["target-group"],
         ramMiB: count("ram-mib", values["ram-mib"], 1, 4096),
         volumes: count("volumes", values.volumes, 1, 8),
+        memberRegion: values["member-region"],
+        cmkVolumes: values["cmk-volumes"],
+        endpoints: values.endpoints,
+        lenient: values.lenient,
+        ssmReregisterSeconds: count("ssm-reregister-seconds", values["ssm-reregister-seconds"], 0, 3600),
         scenarios: [...new Set(scenarios)],
         json: values.json,
         forensicConfig: values["forensic-config"],
@@ -218,6 +268,11 @@ function usage(): string {
         "  --ram-mib N          each victim's memory image in MiB (default 512); the victim is the smallest t3",
         "                       type with that much RAM; an image under half its RAM is rejected as incomplete",
         "  --volumes N          EBS volumes per victim, the root volume included (default 1)",
+        "  --member-region R    launch the victims in region R of the first member that has it (default: its first region)",
+        "  --cmk-volumes        encrypt the victims' volumes under a customer-managed key (with the key policy the README names)",
+        "  --endpoints          give the victims' VPC an STS interface endpoint; SSM and S3 are reached through NAT",
+        "  --ssm-reregister-seconds N  seconds until an SSM agent registers again after a profile change (default 60)",
+        "  --lenient            turn the strict layer off (AWS's rules unchecked): for comparison only",
         "  --scenario NAME      inject a fault (repeatable or comma-separated):",
         ...Object.entries(SCENARIOS).map(([k, v]) => `                         ${k}: ${v}`),
         "  --json               print the report as one JSON document",
@@ -359,17 +414,22 @@ interface Victim {
 interface World {
     /** Where the functions' own log lines went. */
     logFile: string;
+    /** Where the strict layer's refusals went. */
+    strictLogFile: string;
     /** SHA-256 of the memory image each victim's host serves. */
     images: Map<string, string>;
-    moto: MotoServer;
+    emulator: Emulator;
     host: SsmHost;
     forensic: DeployedStack;
     security: DeployedStack;
     clients: { forensic: AccountClients; security: AccountClients; member: AccountClients };
+    /** The evidence bucket as an investigator's workstation role of the forensic account reads it. */
+    investigator: S3Client;
     accounts: DrillReport["summary"]["accounts"];
     callbacks: Record<string, DeployedCallback>;
     handlers: Record<string, LambdaHandler>;
-    restoreEnv: () => void;
+    /** Clients acting as the incident state machine's role (its optimized integrations). */
+    machine: { sns: SNSClient; sqs: SQSClient; events: EventBridgeClient; principal?: Principal };
     faults: number;
     engineCalls: number;
 }
@@ -387,6 +447,27 @@ export interface DrillHooks {
     beforeStop?: (world: DeployedWorld) => Promise<void>;
 }
 
+/** What a case should hold and does not, with the reason (an artifact a scenario expects to miss is not listed). */
+function missingEvidence(options: DrillOptions, c: CaseReport): { kind: ArtifactKind; reason: string }[] {
+    const expectMissing = new Set(options.scenarios.flatMap((s) => SCENARIO_DETAILS[s].expectMissing));
+    const verified = (a: ArtifactCheck) => a.verification === "verified" || a.verification === "snapshot-verified";
+    const failureOf = (step: string) => c.failures.filter((f) => f.step === step).map((f) => f.error).join("; ") || c.error || `the ${step} step recorded no failure`;
+    const missing: { kind: ArtifactKind; reason: string }[] = [];
+    if (!expectMissing.has("metadata") && !c.artifacts.some((a) => a.kind === "metadata" && verified(a))) {
+        missing.push({ kind: "metadata", reason: failureOf("triage") });
+    }
+    if (!expectMissing.has("memory") && !c.artifacts.some((a) => a.kind === "memory" && verified(a) && a.matchesHostImage)) {
+        missing.push({ kind: "memory", reason: failureOf("memory") });
+    }
+    if (!expectMissing.has("disk")) {
+        const evidenced = c.artifacts.filter((a) => a.kind === "disk-snapshot" && a.verification === "snapshot-verified").length;
+        if (evidenced < options.volumes) {
+            missing.push({ kind: "disk", reason: `${evidenced} of ${options.volumes} volumes have a verified evidence snapshot in the forensic account: ${failureOf("disk")}` });
+        }
+    }
+    return missing;
+}
+
 /** Runs the drill and returns its report; `progress` shows it live. Stops everything it started. */
 export async function runDrill(options: DrillOptions, progress: Progress, hooks: DrillHooks = {}): Promise<DrillReport> {
     const cleanups: (() => Promise<void> | void)[] = [];
@@ -398,17 +479,7 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
     activeCleanup = cleanup;
     const started = Date.now();
     try {
-        progress.log("drill: starting moto");
-        // Step Functions run here (aws-local-stepfunctions): moto only records executions.
-        const moto = await startMoto({ env: { IRF_MOTO_SFN_EXECUTE: "false" } });
-        let motoStopped = false;
-        cleanups.push(async () => {
-            await moto.stop();
-            motoStopped = true;
-        });
-        progress.log(`drill: moto pid ${moto.pid} on ${moto.endpoint}`);
-
-        const world = await prepareWorld(options, moto, progress, cleanups);
+        const world = await prepareWorld(options, progress, cleanups);
         const deployMs = Date.now() - started;
 
         const victims = await launchVictims(options, world, progress);
@@ -420,8 +491,13 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
 
         for (const c of cases) {
             c.artifacts = await verifyArtifacts(world, c);
+            c.missing = missingEvidence(options, c);
         }
-        await hooks.beforeStop?.({ endpoint: moto.endpoint, forensic: world.forensic, security: world.security, accounts: world.accounts });
+        await hooks.beforeStop?.({ endpoint: world.emulator.endpoint, forensic: world.forensic, security: world.security, accounts: world.accounts });
+        const layer = world.emulator.layer;
+        const strict = { lenient: layer.lenient, ...layer.stats(), refusals: layer.refusals().slice(0, 50), log: world.strictLogFile };
+        const refusedConnections = world.host.refusedConnections();
+        const moto = world.emulator.moto;
         await cleanup();
         const artifacts = cases.flatMap((c) => c.artifacts);
         const intact = artifacts.every((a) => ["verified", "snapshot-verified", "not-evidenced"].includes(a.verification));
@@ -436,12 +512,15 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
                 artifacts: artifacts.length,
                 artifactsVerified: artifacts.filter((a) => a.verification === "verified" || a.verification === "snapshot-verified").length,
                 evidenceIntact: intact,
+                missingArtifacts: cases.reduce((n, c) => n + c.missing.length, 0),
                 // An instance terminated mid-case has nothing left to contain: the case says so ("instance-missing").
-                ok: cases.every((c) => c.status === "contained" || c.status === "instance-missing") && intact,
+                ok: cases.every((c) => (c.status === "contained" || c.status === "instance-missing") && c.missing.length === 0) && intact,
                 deployMs,
                 runMs,
                 engineCalls: world.engineCalls,
                 injectedFaults: world.faults,
+                strict,
+                refusedConnections,
                 created: world.forensic.created.length + world.security.created.length,
                 placeholderTypes: [...new Set([...world.forensic.placeholders, ...world.security.placeholders].map((p) => p.type))].sort(),
                 routes: [...world.forensic.routes, ...world.security.routes].map((r) => ({ source: r.source, target: r.targetArn })),
@@ -452,7 +531,7 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
                 ],
                 accounts: world.accounts,
                 functionLog: world.logFile,
-                moto: { pid: moto.pid, stopped: motoStopped },
+                moto: { pid: moto.pid, stopped: !moto.running() },
             },
         };
     } finally {
@@ -465,83 +544,128 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
 /** What stops the running drill (moto, the SSM host emulator, its commands), for signal handlers. */
 let activeCleanup: (() => Promise<void>) | undefined;
 
-async function prepareWorld(options: DrillOptions, moto: MotoServer, progress: Progress, cleanups: (() => Promise<void> | void)[]): Promise<World> {
+/** The member provider of the security stack the victims live under: the first member, in the chosen region. */
+function memberPlacement(security: DeployedStack, region?: string): { account: string; region: string } {
+    const providers = security.resources.filter((r) => r.type === "pulumi:providers:aws" && /assumeRole/.test(JSON.stringify(r.inputs)))
+        .map((r) => ({ account: JSON.stringify(r.inputs).match(/arn:aws:iam::(\d{12}):role/)?.[1] ?? "", region: String(r.inputs.region ?? "") }))
+        .filter((p) => p.account);
+    if (providers.length === 0) {
+        throw new Error("the security stack declares no member account (ir-forensics:members)");
+    }
+    const chosen = region ? providers.find((p) => p.region === region) : providers[0];
+    if (!chosen) {
+        throw new Error(`--member-region ${region}: no member of the security stack is in that region (${[...new Set(providers.map((p) => p.region))].join(", ")})`);
+    }
+    return chosen;
+}
+
+async function prepareWorld(options: DrillOptions, progress: Progress, cleanups: (() => Promise<void> | void)[]): Promise<World> {
     const { deployStack } = await import("./mock-deploy");
-    const { deployedCallbacks, loadCallback, withEnvironment } = await import("./deployed");
-    const { loadConfigFile, loadStackConfig, ofType } = await import("./render");
+    const { deployedCallbacks } = await import("./deployed");
+    const { loadConfigFile, loadStackConfig } = await import("./render");
+    const forensicConfig = options.forensicConfig ? loadConfigFile(options.forensicConfig) : loadStackConfig("forensic");
+    const securityConfig = options.securityConfig ? loadConfigFile(options.securityConfig) : loadStackConfig("security");
+    const accountsOf = (config: Record<string, string>) => Object.values(JSON.parse(config["ir-forensics:accounts"] ?? "{}") as Record<string, string>);
+    const members = (JSON.parse(securityConfig["ir-forensics:members"] ?? "[]") as { accountId: string }[]).map((m) => m.accountId);
+    const organization = {
+        id: securityConfig["ir-forensics:organizationId"] ?? forensicConfig["ir-forensics:organizationId"] ?? "",
+        accounts: [...new Set([...accountsOf(forensicConfig), ...accountsOf(securityConfig), ...members])],
+    };
+
+    const drillDir = path.join(PROJECT_ROOT, ".cache", "drill");
+    fs.mkdirSync(drillDir, { recursive: true });
+    const strictLogFile = path.join(drillDir, "strict.log");
+    const strictLog = fs.createWriteStream(strictLogFile, { flags: "w" });
+    cleanups.push(() => new Promise<void>((resolve) => strictLog.end(resolve)));
+
+    const counters = { faults: 0, engineCalls: 0 };
+    progress.log(`drill: starting moto behind the strict layer${options.lenient ? " (LENIENT: AWS's rules unchecked)" : ""}`);
+    // Step Functions run here (aws-local-stepfunctions): moto only records executions.
+    const emulator = await startEmulator({
+        lenient: options.lenient, organization,
+        moto: { env: { IRF_MOTO_SFN_EXECUTE: "false" } },
+        ssmHost: {
+            fault: faultFor(options.scenarios, counters),
+            registration: { reRegisterMs: options.ssmReregisterSeconds * 1000, credentialRefreshMs: Math.min(5_000, options.ssmReregisterSeconds * 1000) },
+            unreachableDelayMs: 2_000,
+        },
+        log: (line: string) => strictLog.write(`${line}\n`),
+    });
+    cleanups.push(() => emulator.stop());
+    progress.log(`drill: moto pid ${emulator.pid}; strict layer on ${emulator.endpoint}`);
+
     progress.log("drill: deploying the forensic stack onto moto");
-    const forensic = await deployStack({ endpoint: moto.endpoint, stack: "forensic", configPath: options.forensicConfig });
+    const forensic = await deployStack({ endpoint: emulator.endpoint, stack: "forensic", configPath: options.forensicConfig });
     progress.log("drill: deploying the security stack onto moto");
     // The security stack reads the forensic stack's outputs by StackReference, under the name its config gives.
-    const securityConfig = options.securityConfig ? loadConfigFile(options.securityConfig) : loadStackConfig("security");
     const forensicStack = securityConfig["ir-forensics:forensicStack"] ?? "organization/ir-forensics/forensic";
-    const security = await deployStack({ endpoint: moto.endpoint, stack: "security", configPath: options.securityConfig, stackOutputs: { [forensicStack]: forensic.outputs } });
+    const security = await deployStack({ endpoint: emulator.endpoint, stack: "security", configPath: options.securityConfig, stackOutputs: { [forensicStack]: forensic.outputs } });
     const unsupported = [...new Set([...forensic.placeholders, ...security.placeholders].map((p) => p.type))].sort();
     progress.log(`drill: created ${forensic.created.length + security.created.length} resources in moto; not created (placeholder ids): ${unsupported.join(", ") || "none"}`);
 
-    const memberProvider = security.resources.find((r) => r.type === "pulumi:providers:aws" && /assumeRole/.test(JSON.stringify(r.inputs)));
-    const memberRole = memberProvider ? JSON.stringify(memberProvider.inputs).match(/arn:aws:iam::(\d{12}):role/)?.[1] : undefined;
     const region = String(security.outputs.region ?? "eu-west-1");
-    const memberRegion = String(memberProvider?.inputs.region ?? region);
-    const accounts = {
-        forensic: String(forensic.outputs.accountId),
-        security: String(security.outputs.accountId),
-        member: memberRole ?? "",
-        region: memberRegion,
-    };
-    if (!accounts.member) {
-        throw new Error("the security stack declares no member account (ir-forensics:members)");
-    }
+    const member = memberPlacement(security, options.memberRegion);
+    const accounts = { forensic: String(forensic.outputs.accountId), security: String(security.outputs.accountId), member: member.account, region: member.region };
     const clients = {
-        forensic: clientsFor(moto.endpoint, accounts.forensic, String(forensic.outputs.region ?? region)),
-        security: clientsFor(moto.endpoint, accounts.security, region),
-        member: clientsFor(moto.endpoint, accounts.member, memberRegion),
+        forensic: clientsFor(emulator.endpoint, accounts.forensic, String(forensic.outputs.region ?? region)),
+        security: clientsFor(emulator.endpoint, accounts.security, region),
+        member: clientsFor(emulator.endpoint, accounts.member, member.region),
     };
     cleanups.push(() => Object.values(clients).forEach((c) => Object.values(c).forEach((client) => client.destroy())));
 
-    const world: Partial<World> & { faults: number; engineCalls: number } = { faults: 0, engineCalls: 0 };
-    const fault = faultFor(options.scenarios, world);
-    const host = await startSsmHost({ motoEndpoint: moto.endpoint, fault });
-    cleanups.push(() => host.stop());
-
     const callbacks = { ...(await deployedCallbacks(forensic)), ...(await deployedCallbacks(security)) };
-    await seedModuleStore(callbacks, clients.security);
+    await seedModuleStore(callbacks, security, emulator);
 
-    // The callbacks run with an execution role's credentials (moto puts every call made with them in the
-    // security account) and reach AWS through the SSM host emulator.
-    const roleArn = ofType(security, "aws:lambda/function:Function").map((f) => String(f.inputs.role ?? "")).find((arn) => arn.includes(`:${accounts.security}:`));
-    const creds = (await clients.security.sts.send(new AssumeRoleCommand({ RoleArn: roleArn ?? `arn:aws:iam::${accounts.security}:role/drill`, RoleSessionName: "drill-lambda" }))).Credentials;
-    const restoreEnv = withEnvironment({
-        AWS_ENDPOINT_URL: host.endpoint,
-        AWS_REGION: region,
-        AWS_ACCESS_KEY_ID: creds?.AccessKeyId ?? "",
-        AWS_SECRET_ACCESS_KEY: creds?.SecretAccessKey ?? "",
-        AWS_SESSION_TOKEN: creds?.SessionToken ?? "",
-        IRF_SETTINGS: "",
-    });
-    cleanups.push(restoreEnv);
-    // What the functions log goes where Lambda's logs would (CloudWatch): a file, not the drill's output.
-    const logFile = path.join(PROJECT_ROOT, ".cache", "drill", "functions.log");
-    fs.mkdirSync(path.dirname(logFile), { recursive: true });
+    // Each deployed function runs in its own sandbox with its own execution role's credentials, issued as
+    // Lambda obtains them; its calls reach AWS through the strict layer. Its log lines go where CloudWatch
+    // Logs would: a file, not the drill's output.
+    const logFile = path.join(drillDir, "functions.log");
     const log = fs.createWriteStream(logFile, { flags: "w" });
-    const saved = { log: console.log, info: console.info, warn: console.warn, error: console.error };
-    const toFile = (...args: unknown[]) => log.write(`${args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" ")}\n`);
-    Object.assign(console, { log: toFile, info: toFile, warn: toFile, error: toFile });
-    cleanups.push(() => new Promise<void>((resolve) => {
-        Object.assign(console, saved);
-        log.end(resolve);
-    }));
+    cleanups.push(() => new Promise<void>((resolve) => log.end(resolve)));
     const handlers: Record<string, LambdaHandler> = {};
     for (const cb of Object.values(callbacks)) {
-        handlers[cb.arn] = loadCallback(cb);
+        const sandbox = await startFunction(cb, { endpoint: emulator.endpoint, region: cb.arn.split(":")[3] ?? region, layer: emulator.layer, log });
+        cleanups.push(() => sandbox.stop());
+        handlers[cb.arn] = sandbox.handler;
     }
-    return Object.assign(world, { logFile, images: new Map<string, string>(), moto, host, forensic, security, clients, accounts, callbacks, handlers, restoreEnv }) as World;
+    const host = emulator.host as SsmHost;
+    // Evidence is read back as investigators read it: the bucket denies reads to everyone else, the account's root included.
+    const reader = forensic.resources.find((r) => r.type === "aws:iam/role:Role" && /analysis workstation: reads evidence$/.test(String(r.inputs.description ?? "")));
+    if (!reader) {
+        throw new Error("the forensic stack has no investigator reader role to read the evidence as");
+    }
+    const investigator = new S3Client({
+        endpoint: emulator.endpoint, region: String(forensic.outputs.region ?? region), forcePathStyle: true,
+        credentials: await emulator.layer.serviceCredentials(String(reader.state.arn), "ec2.amazonaws.com", { account: accounts.forensic }, "drill-investigator"),
+    });
+    cleanups.push(() => investigator.destroy());
+    return {
+        investigator, logFile, strictLogFile, images: new Map<string, string>(), emulator, host, forensic, security, clients, accounts, callbacks, handlers,
+        machine: await machineClients(security, emulator, accounts.security, region, cleanups),
+        get faults() { return counters.faults; },
+        get engineCalls() { return counters.engineCalls; },
+    };
+}
+
+/** Clients that act as the incident state machine's execution role (Step Functions' optimized integrations). */
+async function machineClients(security: DeployedStack, emulator: Emulator, account: string, region: string, cleanups: (() => Promise<void> | void)[]): Promise<World["machine"]> {
+    const machine = security.resources.find((r) => r.type === "aws:sfn/stateMachine:StateMachine");
+    const roleArn = String(machine?.inputs.roleArn ?? "");
+    const credentials = await emulator.layer.serviceCredentials(roleArn, "states.amazonaws.com", { account, arn: String(machine?.state.arn ?? "") }, "drill-incident");
+    const config = { endpoint: emulator.endpoint, region, credentials, forcePathStyle: true };
+    const clients = { sns: new SNSClient(config), sqs: new SQSClient(config), events: new EventBridgeClient(config) };
+    cleanups.push(() => Object.values(clients).forEach((c) => c.destroy()));
+    return { ...clients, principal: emulator.layer.principalOf(credentials.accessKeyId) };
 }
 
 /** The faults of the chosen scenarios, as the SSM host emulator injects them into the engine's calls. */
 function faultFor(scenarios: string[], counters: { faults: number; engineCalls: number }): (call: ProxiedCall) => InjectedError | undefined {
     let n = 0;
     return (call) => {
+        // The harness (deploying, seeding, launching victims) acts with the accounts' root keys: no faults there.
+        if (/^test(-\d{12})?$/.test(call.accessKeyId ?? "")) {
+            return undefined;
+        }
         counters.engineCalls++;
         let injected: InjectedError | undefined;
         if (scenarios.includes("kms-denied") && (call.service === "kms" || call.headers["x-amz-server-side-encryption"] === "aws:kms")) {
@@ -562,30 +686,80 @@ function faultFor(scenarios: string[], counters: { faults: number; engineCalls: 
 }
 
 /** What the module factory would have put in the store: index.json, a LiME module for the drill's kernel, AVML. */
-async function seedModuleStore(callbacks: Record<string, DeployedCallback>, security: AccountClients): Promise<void> {
+async function seedModuleStore(callbacks: Record<string, DeployedCallback>, security: DeployedStack, emulator: Emulator): Promise<void> {
     const bucket = Object.values(callbacks)
         .map((cb) => { try { return JSON.parse(cb.environment.IRF_SETTINGS ?? "{}")?.memory?.moduleStoreBucket as string | undefined; } catch { return undefined; } })
         .find(Boolean);
     if (!bucket) {
         return;
     }
-    const at = new Date().toISOString();
-    const module = randomBytes(32 * 1024);
-    const avml = fs.readFileSync(AVML_STAND_IN);
-    let index = withModules(emptyIndex(at), [{
-        arch: "x86_64", kernelRelease: DRILL_KERNEL, path: lime("x86_64", DRILL_KERNEL), sha256: sha256(module), version: "1.12.0",
-        banner: BANNER, sourceAmi: "ami-0123456789abcdef0", builtAt: at, symbolsStatus: "unavailable",
-    } as never], at);
-    index = withAvml(index, [{ arch: "x86_64", path: avmlKey("x86_64"), sha256: sha256(avml), version: "0.14.0", stagedAt: at } as never], at);
-    for (const [key, body] of [[lime("x86_64", DRILL_KERNEL), module], [avmlKey("x86_64"), avml], ["index.json", Buffer.from(renderIndex(index))]] as const) {
-        await security.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    // Written as the factory writes them (only its roles may): modules by a builder instance's role, the
+    // index and AVML by the indexer function's role.
+    const account = String(security.outputs.accountId);
+    const region = String(security.outputs.region ?? "eu-west-1");
+    const builderRole = security.resources.find((r) => r.type === "aws:iam/role:Role" && /module builder instances/.test(String(r.inputs.description ?? "")));
+    const indexer = callbacks["modules-index"];
+    if (!builderRole || !indexer?.roleArn) {
+        throw new Error("the security stack has no module builder role or indexer function to seed the module store as");
+    }
+    const as = async (roleArn: string, service: string, source?: string) => new S3Client({
+        endpoint: emulator.endpoint, region, forcePathStyle: true,
+        credentials: await emulator.layer.serviceCredentials(roleArn, service, { account, arn: source }, "drill-module-factory"),
+    });
+    const builder = await as(String(builderRole.state.arn), "ec2.amazonaws.com");
+    const index = await as(indexer.roleArn, "lambda.amazonaws.com", indexer.arn);
+    try {
+        const at = new Date().toISOString();
+        const module = randomBytes(32 * 1024);
+        const avml = fs.readFileSync(AVML_STAND_IN);
+        let document = withModules(emptyIndex(at), [{
+            arch: "x86_64", kernelRelease: DRILL_KERNEL, path: lime("x86_64", DRILL_KERNEL), sha256: sha256(module), version: "1.12.0",
+            banner: BANNER, sourceAmi: "ami-0123456789abcdef0", builtAt: at, symbolsStatus: "unavailable",
+        } as never], at);
+        document = withAvml(document, [{ arch: "x86_64", path: avmlKey("x86_64"), sha256: sha256(avml), version: "0.14.0", stagedAt: at } as never], at);
+        await builder.send(new PutObjectCommand({ Bucket: bucket, Key: lime("x86_64", DRILL_KERNEL), Body: module }));
+        await index.send(new PutObjectCommand({ Bucket: bucket, Key: avmlKey("x86_64"), Body: avml }));
+        await index.send(new PutObjectCommand({ Bucket: bucket, Key: "index.json", Body: Buffer.from(renderIndex(document)) }));
+    } finally {
+        builder.destroy();
+        index.destroy();
     }
 }
 
-async function launchVictims(options: DrillOptions, world: World, progress: Progress): Promise<Victim[]> {
-    const { member } = world.clients;
-    const region = world.accounts.region;
-    progress.log(`drill: launching ${options.instances} victim(s) in ${world.accounts.member}/${region}`);
+/** The victims' workload role and instance profile: SSM-managed, as the fleet's instances are. */
+async function workloadProfile(member: AccountClients): Promise<string> {
+    const name = `drill-workload-${randomBytes(3).toString("hex")}`;
+    await member.iam.send(new CreateRoleCommand({
+        RoleName: name,
+        AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }] }),
+    }));
+    await member.iam.send(new AttachRolePolicyCommand({ RoleName: name, PolicyArn: "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" }));
+    await member.iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name }));
+    await member.iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: name, RoleName: name }));
+    return name;
+}
+
+/**
+ * The customer-managed key the victims' volumes are under (--cmk-volumes), with the key policy the README
+ * asks for: the account administers the key and delegates its use to IAM (so the responder role's own
+ * policy lets it copy snapshots through EC2).
+ */
+async function volumeKey(member: AccountClients, account: string): Promise<string> {
+    const key = await member.kms.send(new CreateKeyCommand({
+        Description: "drill: the victims' volume key",
+        Policy: JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [{ Sid: "EnableIamPolicies", Effect: "Allow", Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: "kms:*", Resource: "*" }],
+        }),
+    }));
+    return key.KeyMetadata?.Arn ?? "";
+}
+
+/**
+ * The victims' network: a private subnet that reaches AWS through a NAT gateway in a public subnet; with
+ * --endpoints, an STS interface endpoint (with its own security group) too.
+ */
+async function victimNetwork(options: DrillOptions, member: AccountClients, region: string): Promise<{ vpcId: string; subnetId: string; groupId: string }> {
     const vpc = (await member.ec2.send(new CreateVpcCommand({ CidrBlock: "10.200.0.0/16", AmazonProvidedIpv6CidrBlock: options.ipv6 }))).Vpc;
     const vpcId = vpc?.VpcId ?? "";
     let ipv6Block: string | undefined;
@@ -594,7 +768,38 @@ async function launchVictims(options: DrillOptions, world: World, progress: Prog
         ipv6Block = v6.replace(/::\/\d+$/, "::/64");
     }
     const subnetId = (await member.ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: "10.200.0.0/20", AvailabilityZone: `${region}a`, Ipv6CidrBlock: ipv6Block }))).Subnet?.SubnetId ?? "";
+    const publicSubnet = (await member.ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: "10.200.16.0/24", AvailabilityZone: `${region}a` }))).Subnet?.SubnetId ?? "";
+    const igw = (await member.ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway?.InternetGatewayId ?? "";
+    await member.ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpcId }));
+    const publicTable = (await member.ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable?.RouteTableId ?? "";
+    await member.ec2.send(new CreateRouteCommand({ RouteTableId: publicTable, DestinationCidrBlock: "0.0.0.0/0", GatewayId: igw }));
+    await member.ec2.send(new AssociateRouteTableCommand({ RouteTableId: publicTable, SubnetId: publicSubnet }));
+    const eip = (await member.ec2.send(new AllocateAddressCommand({ Domain: "vpc" }))).AllocationId ?? "";
+    const nat = (await member.ec2.send(new CreateNatGatewayCommand({ SubnetId: publicSubnet, AllocationId: eip }))).NatGateway?.NatGatewayId ?? "";
+    const privateTable = (await member.ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable?.RouteTableId ?? "";
+    await member.ec2.send(new CreateRouteCommand({ RouteTableId: privateTable, DestinationCidrBlock: "0.0.0.0/0", NatGatewayId: nat }));
+    await member.ec2.send(new AssociateRouteTableCommand({ RouteTableId: privateTable, SubnetId: subnetId }));
     const groupId = (await member.ec2.send(new CreateSecurityGroupCommand({ GroupName: "drill-web", Description: "drill workload", VpcId: vpcId }))).GroupId ?? "";
+    if (options.endpoints) {
+        const endpointGroup = (await member.ec2.send(new CreateSecurityGroupCommand({ GroupName: "drill-endpoints", Description: "drill interface endpoints", VpcId: vpcId }))).GroupId ?? "";
+        await member.ec2.send(new AuthorizeSecurityGroupIngressCommand({
+            GroupId: endpointGroup, IpPermissions: [{ IpProtocol: "tcp", FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: "10.200.0.0/16" }] }],
+        }));
+        await member.ec2.send(new CreateVpcEndpointCommand({
+            VpcId: vpcId, VpcEndpointType: "Interface", ServiceName: `com.amazonaws.${region}.sts`, SubnetIds: [subnetId],
+            SecurityGroupIds: [endpointGroup], PrivateDnsEnabled: true,
+        }));
+    }
+    return { vpcId, subnetId, groupId };
+}
+
+async function launchVictims(options: DrillOptions, world: World, progress: Progress): Promise<Victim[]> {
+    const { member } = world.clients;
+    const region = world.accounts.region;
+    progress.log(`drill: launching ${options.instances} victim(s) in ${world.accounts.member}/${region}`);
+    const { vpcId, subnetId, groupId } = await victimNetwork(options, member, region);
+    const profile = await workloadProfile(member);
+    const kmsKeyId = options.cmkVolumes ? await volumeKey(member, world.accounts.member) : undefined;
     const image = memoryImage(options.ramMiB);
     const imageSha256 = sha256(image);
     const instanceType = (INSTANCE_TYPES.find(([mib]) => mib >= options.ramMiB) ?? INSTANCE_TYPES[INSTANCE_TYPES.length - 1])[1];
@@ -605,8 +810,10 @@ async function launchVictims(options: DrillOptions, world: World, progress: Prog
             NetworkInterfaces: Array.from({ length: options.enis }, (_, d) => ({ DeviceIndex: d, SubnetId: subnetId, Groups: [groupId] })),
             // The root volume, then data volumes /dev/sdf, /dev/sdg...
             BlockDeviceMappings: Array.from({ length: options.volumes }, (_, v) => ({
-                DeviceName: v === 0 ? "/dev/xvda" : `/dev/sd${String.fromCharCode(102 + v - 1)}`, Ebs: { VolumeSize: v === 0 ? 8 : 4 },
+                DeviceName: v === 0 ? "/dev/xvda" : `/dev/sd${String.fromCharCode(102 + v - 1)}`,
+                Ebs: { VolumeSize: v === 0 ? 8 : 4, ...(kmsKeyId ? { Encrypted: true, KmsKeyId: kmsKeyId } : {}) },
             })),
+            IamInstanceProfile: { Name: profile },
             TagSpecifications: [{ ResourceType: "instance", Tags: [{ Key: "Name", Value: `drill-${i + 1}` }] }],
         }));
         const instanceId = run.Instances?.[0]?.InstanceId ?? "";
@@ -618,7 +825,7 @@ async function launchVictims(options: DrillOptions, world: World, progress: Prog
             }
         }
         world.host.registerHost(instanceId, {
-            accountId: world.accounts.member, image, arch: "x86_64",
+            accountId: world.accounts.member, region, image, arch: "x86_64",
             kernelRelease: options.scenarios.includes("no-module") ? UNKNOWN_KERNEL : DRILL_KERNEL,
             managed: !options.scenarios.includes("no-ssm"),
         });
@@ -705,7 +912,7 @@ async function deliverRoutedEvents(world: World, expected: number, put: PutEvent
     const sqsFor = (account: string, region: string) => {
         const key = `${account}/${region}`;
         if (!queues.has(key)) {
-            queues.set(key, clientsFor(world.moto.endpoint, account, region));
+            queues.set(key, clientsFor(world.emulator.endpoint, account, region));
         }
         return (queues.get(key) as AccountClients).sqs;
     };
@@ -751,7 +958,9 @@ async function deliverRoutedEvents(world: World, expected: number, put: PutEvent
 }
 
 async function runCase(options: DrillOptions, world: World, victim: Victim, opened: Opened | undefined, triggeredAt: number, progress: Progress): Promise<CaseReport> {
-    const report: CaseReport = { caseId: opened?.caseId ?? null, instanceId: victim.instanceId, status: "not-opened", timeline: [], artifacts: [], failures: [], states: [], memoryTools: [] };
+    const report: CaseReport = {
+        caseId: opened?.caseId ?? null, instanceId: victim.instanceId, status: "not-opened", timeline: [], artifacts: [], failures: [], states: [], memoryTools: [], missing: [],
+    };
     if (!opened?.executionArn) {
         report.error = `the tag event opened no case (${JSON.stringify(opened ?? "no event reached the opener")})`;
         progress.finish(victim.instanceId, report.status);
@@ -771,7 +980,9 @@ async function runCase(options: DrillOptions, world: World, victim: Victim, open
     const waits: Record<string, number> = {};
     for (const [name, state] of allStates(definition)) {
         if (state.Type === "Wait") {
-            waits[name] = 200; // the deployed durations, shortened: nothing here needs wall-clock time to pass
+            // The deployed durations, shortened: moto's snapshots complete at once; an SSM agent reconnecting or a
+            // capture running is looked at every half second.
+            waits[name] = 500;
         }
         if (state.Type !== "Task") {
             continue;
@@ -814,21 +1025,29 @@ function taskHandler(world: World, state: Json): (input: Json) => Promise<unknow
     }
     if (/^arn:aws:states:::lambda:invoke/.test(resource)) {
         return async (params: { FunctionName?: string; Payload?: unknown }) => {
-            const fn = Object.entries(world.handlers).find(([arn]) => arn === params.FunctionName || arn.endsWith(`:function:${params.FunctionName}`))?.[1];
-            if (!fn) {
+            const found = Object.entries(world.handlers).find(([arn]) => arn === params.FunctionName || arn.endsWith(`:function:${params.FunctionName}`));
+            if (!found) {
                 throw new Error(`no deployed function ${params.FunctionName}`);
             }
-            return { StatusCode: 200, Payload: await fn(params.Payload, {}) };
+            // Lambda is not emulated over HTTP: the state machine role's lambda:InvokeFunction is checked here.
+            const principal = world.machine.principal;
+            if (principal && !world.emulator.layer.lenient) {
+                const decision = await world.emulator.layer.authorize(principal, { action: "lambda:InvokeFunction", resource: found[0], resourceAccount: found[0].split(":")[4], context: {} }, found[0].split(":")[3]);
+                if (!decision.allowed) {
+                    throw Object.assign(new Error(`User: ${principal.arn} is not authorized to perform: lambda:InvokeFunction on resource: ${found[0]} because ${decision.reason}`), { name: "Lambda.AccessDeniedException" });
+                }
+            }
+            return { StatusCode: 200, Payload: await found[1](params.Payload, {}) };
         };
     }
     if (/^arn:aws:states:::sns:publish/.test(resource)) {
-        return async (params: Json) => world.clients.security.sns.send(new PublishCommand(params as never));
+        return async (params: Json) => world.machine.sns.send(new PublishCommand(params as never));
     }
     if (/^arn:aws:states:::sqs:sendMessage/.test(resource)) {
-        return async (params: Json) => world.clients.security.sqs.send(new SendMessageCommand(params as never));
+        return async (params: Json) => world.machine.sqs.send(new SendMessageCommand(params as never));
     }
     if (/^arn:aws:states:::events:putEvents/.test(resource)) {
-        return async (params: Json) => world.clients.security.events.send(new PutEventsCommand(params as never));
+        return async (params: Json) => world.machine.events.send(new PutEventsCommand(params as never));
     }
     return async () => {
         throw new Error(`the drill cannot run Task resource ${resource}`);
@@ -851,7 +1070,7 @@ async function readManifest(world: World, report: CaseReport, triggeredAt: numbe
     report.manifestKey = `cases/${report.caseId}/manifest.json`;
     let manifest: Json;
     try {
-        const got = await world.clients.forensic.s3.send(new GetObjectCommand({ Bucket: bucket, Key: report.manifestKey }));
+        const got = await world.investigator.send(new GetObjectCommand({ Bucket: bucket, Key: report.manifestKey }));
         manifest = JSON.parse(await got.Body?.transformToString() ?? "{}");
     } catch (err) {
         report.failures.push({ step: "drill", error: `manifest unreadable: ${err instanceof Error ? err.message : String(err)}` });
@@ -880,7 +1099,7 @@ async function verifyArtifacts(world: World, report: CaseReport): Promise<Artifa
         "snapshot-missing": "missing", "snapshot-not-evidenced": "not-evidenced", "unchecked": "missing",
     };
     const checked = report.caseId
-        ? (await verifyCase(report.caseId, { s3: world.clients.forensic.s3, bucket, ec2: world.clients.forensic.ec2 })).artifacts
+        ? (await verifyCase(report.caseId, { s3: world.investigator, bucket, ec2: world.clients.forensic.ec2 })).artifacts
         : [];
     return report.artifacts.map((a, i) => {
         const c = checked[i];
@@ -919,6 +1138,9 @@ function printReport(report: DrillReport, write: (line: string) => void): void {
         for (const f of c.failures) {
             write(`  failure    ${f.step}${f.action ? ` ${f.action}` : ""}: ${f.error}`);
         }
+        for (const m of c.missing) {
+            write(`  MISSING    ${m.kind}: ${m.reason}`);
+        }
         if (c.error) {
             write(`  error      ${c.error}`);
         }
@@ -927,7 +1149,13 @@ function printReport(report: DrillReport, write: (line: string) => void): void {
     write(`summary: ${s.contained}/${s.instances} contained, ${s.artifactsVerified}/${s.artifacts} artifacts verified in the evidence bucket` +
         `${s.scenarios.length ? `, scenarios ${s.scenarios.join(", ")}` : ""}; deploy ${(s.deployMs / 1000).toFixed(1)} s, response ${(s.runMs / 1000).toFixed(1)} s, ` +
         `${s.engineCalls} engine API calls${s.injectedFaults ? ` (${s.injectedFaults} faults injected)` : ""}`);
-    write(s.ok ? "drill: OK" : "drill: FAILED (a case ended uncontained or evidence did not verify)");
+    const refused = Object.entries(s.strict.refused).map(([rule, n]) => `${rule} ${n}`).join(", ");
+    const requests = Object.values(s.strict.requests).reduce((a, b) => a + b, 0);
+    write(s.strict.lenient
+        ? `strict layer: OFF (--lenient): ${requests} requests passed unchecked`
+        : `strict layer: ${requests} requests checked, ${Object.values(s.strict.refused).reduce((a, b) => a + b, 0)} refused${refused ? ` (${refused})` : ""}; `
+            + `${s.refusedConnections.length} connection(s) refused by the victims' networks; log ${s.strict.log}`);
+    write(s.ok ? "drill: OK" : "drill: FAILED (a case ended uncontained, or lacks evidence it should hold, or evidence did not verify)");
 }
 
 async function main(): Promise<number> {

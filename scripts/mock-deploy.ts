@@ -6,13 +6,11 @@
  * machine definition, stack outputs) carries them, as after `pulumi up`.
  *
  * Types in {@link SUPPORTED_TYPES} are created for real; any other `aws:` type gets a recorded placeholder id
- * and ARN (listed in `placeholders`). Two adaptations to what moto can do are recorded rather than hidden:
- *   - EventBridge rules and SNS topics cannot deliver to Lambda or Step Functions in moto (PutEvents fails
- *     when a matching rule has such a target): those targets are routed through an SQS queue each (`routes`),
- *     from which the caller invokes the deployed function, as the service would;
- *   - moto evaluates every condition of a bucket policy's Deny as true except StringEquals, so such a Deny
- *     would refuse every object request (e.g. aws:SecureTransport=false): those statements are kept out of the
- *     policy applied in moto and listed in `adaptations`.
+ * and ARN (listed in `placeholders`). Policies are applied exactly as written: the strict layer in front of
+ * moto evaluates them (scripts/strict/). One adaptation to what moto can do is recorded rather than hidden:
+ * EventBridge rules and SNS topics cannot deliver to Lambda or Step Functions in moto (PutEvents fails when a
+ * matching rule has such a target): those targets are routed through an SQS queue each (`routes`), from which
+ * the caller invokes the deployed function, as the service would.
  */
 import { CreateTableCommand, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
 import {
@@ -116,11 +114,6 @@ function autoName(name: string, explicit?: string): string {
 const json = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(value));
 const keyIdOf = (keyOrArn: string): string => keyOrArn.replace(/^arn:[^:]+:kms:[^:]*:\d+:key\//, "");
 
-/** Deny statements whose conditions moto cannot evaluate (it treats all but StringEquals as true). */
-function unevaluableDeny(statement: { Effect?: string; Condition?: Record<string, unknown> }): boolean {
-    return statement.Effect === "Deny" && !!statement.Condition && Object.keys(statement.Condition).some((op) => op !== "StringEquals");
-}
-
 /** A new SQS queue that stands in for a target moto cannot deliver to. */
 async function routeQueue(ctx: Context, label: string): Promise<{ url: string; arn: string }> {
     const name = `irf-route-${label}`.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 72) + `-${randomBytes(3).toString("hex")}`;
@@ -197,14 +190,8 @@ const CREATORS: Record<string, Creator> = {
         }));
         return { id: inputs.bucket, state: {} };
     },
-    "aws:s3/bucketPolicy:BucketPolicy": async ({ name, inputs, clients, deploy }) => {
-        const doc = JSON.parse(json(inputs.policy)) as { Statement: { Sid?: string; Effect?: string; Condition?: Record<string, unknown> }[] };
-        const kept = doc.Statement.filter((s) => !unevaluableDeny(s));
-        const dropped = doc.Statement.filter(unevaluableDeny).map((s) => s.Sid ?? "(no Sid)");
-        if (dropped.length > 0) {
-            deploy.adaptations.push(`${name}: Deny statements with conditions moto treats as always true left out in moto: ${dropped.join(", ")}`);
-        }
-        await clients.s3.send(new PutBucketPolicyCommand({ Bucket: inputs.bucket, Policy: JSON.stringify({ ...doc, Statement: kept }) }));
+    "aws:s3/bucketPolicy:BucketPolicy": async ({ inputs, clients }) => {
+        await clients.s3.send(new PutBucketPolicyCommand({ Bucket: inputs.bucket, Policy: json(inputs.policy) }));
         return { id: inputs.bucket, state: {} };
     },
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": async ({ inputs, clients }) => {

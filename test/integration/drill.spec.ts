@@ -122,8 +122,10 @@ describe("drill: 2 instances with the no-ssm fault, in process", function () {
         const rule = seen.encryption as { ApplyServerSideEncryptionByDefault?: { SSEAlgorithm?: string; KMSMasterKeyID?: string } };
         assert.deepStrictEqual([rule.ApplyServerSideEncryptionByDefault?.SSEAlgorithm, rule.ApplyServerSideEncryptionByDefault?.KMSMasterKeyID], ["aws:kms", key.Arn]);
         assert.ok((seen.aliases as string[]).includes(key.KeyId as string), "no alias for the evidence key");
-        assert.ok((seen.policy as { Statement: unknown[] }).Statement.length > 0);
-        assert.ok(forensic.adaptations.some((a) => /evidence-bucket-policy: Deny statements .*DenyInsecureTransport/.test(a)), forensic.adaptations.join("\n"));
+        // The policy as written, TLS-only Deny included: the strict layer evaluates it (moto's own check is off).
+        const sids = (seen.policy as { Statement: { Sid?: string }[] }).Statement.map((st) => st.Sid);
+        assert.ok(sids.includes("DenyInsecureTransport") && sids.includes("DenyReadsByOthers"), sids.join(", "));
+        assert.ok(!forensic.adaptations.some((a) => /Deny statements/.test(a)), forensic.adaptations.join("\n"));
     });
 
     it("deploys the member footprint in the member account through the member provider (roles, policy, profiles, rule, Command document)", () => {
@@ -176,7 +178,11 @@ describe("drill: 2 instances with the no-ssm fault, in process", function () {
             assert.strictEqual(c.timeline[1].status, "skipped");
             assert.ok(c.failures.some((f) => f.step === "memory" && /no SSM/.test(f.error)), JSON.stringify(c.failures));
         }
-        assert.deepStrictEqual([report.summary.ok, report.summary.evidenceIntact], [true, true]);
+        assert.deepStrictEqual([report.summary.ok, report.summary.evidenceIntact, report.summary.missingArtifacts], [true, true, 0]);
+        // Every request went through the strict layer, and AWS's rules refused none of the deployed code's.
+        assert.strictEqual(report.summary.strict.lenient, false);
+        assert.ok(Object.values(report.summary.strict.requests).reduce((a, b) => a + b, 0) > 100);
+        assert.deepStrictEqual(report.summary.strict.refused, {}, JSON.stringify(report.summary.strict.refusals, null, 1));
         assert.ok(report.summary.created > 50, String(report.summary.created));
         assert.ok(report.summary.placeholderTypes.includes("aws:lambda/function:Function"));
     });
@@ -184,6 +190,33 @@ describe("drill: 2 instances with the no-ssm fault, in process", function () {
     it("stopped its moto server", () => {
         assert.strictEqual(report.summary.moto.stopped, true);
         assert.ok(!alive(report.summary.moto.pid), `moto (pid ${report.summary.moto.pid}) still runs`);
+    });
+});
+
+describe("drill: a victim in another region than the buckets, volumes under a customer-managed key, a VPC with an STS endpoint and NAT (strict)", function () {
+    this.timeout(300_000);
+    let report: DrillReport;
+
+    before(async () => {
+        const quiet = new Writable({ write: (_chunk, _enc, done) => done() });
+        const options = parseDrillArgs(["--instances", "1", "--volumes", "2", "--member-region", "us-east-1", "--cmk-volumes", "--endpoints", "--ssm-reregister-seconds", "5", "--json"]);
+        report = await runDrill(options, new Progress(false, quiet));
+    });
+
+    it("holds every artifact, each verified: the metadata, the whole memory image (after the agent reconnected), an evidence snapshot per volume", () => {
+        assert.strictEqual(report.summary.accounts.region, "us-east-1");
+        const [c] = report.cases;
+        assert.strictEqual(c.status, "contained", JSON.stringify(c, null, 1));
+        assert.deepStrictEqual(c.missing, [], JSON.stringify(c.failures, null, 1));
+        assert.deepStrictEqual(c.memoryTools, ["lime"]);
+        assert.ok(c.artifacts.some((a) => a.kind === "memory" && a.verification === "verified" && a.matchesHostImage), JSON.stringify(c.artifacts));
+        assert.strictEqual(c.artifacts.filter((a) => a.kind === "disk-snapshot" && a.verification === "snapshot-verified").length, 2, JSON.stringify(c.artifacts));
+        assert.strictEqual(report.summary.ok, true);
+    });
+
+    it("the strict layer refused nothing and the victim's network let through every connection acquisition made", () => {
+        assert.deepStrictEqual(report.summary.strict.refused, {}, JSON.stringify(report.summary.strict.refusals, null, 1));
+        assert.deepStrictEqual(report.summary.refusedConnections, []);
     });
 });
 
