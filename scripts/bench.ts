@@ -1,7 +1,9 @@
 /**
  * Benchmarks. Print figures, assert nothing.
  *
- *   npm run bench [-- --runs 7 --fleet 20,50 --image-mib 1024 --only isolation,fleets,throughput,packages,render --json]
+ *   npm run bench [-- --runs 7 --fleet 20,50 --image-mib 1024 --only isolation,fleets,throughput,packages,render,strict --lenient --json]
+ *
+ * Sections 1 and 2 run on moto behind the strict layer (--lenient turns its checks off, for comparison).
  *
  * 1. Trigger to isolation (moto on 127.0.0.1): from the tag event reaching the case opener to the
  *    acquisition-isolation group on every ENI of a two-ENI, dual-stack instance: wall time and AWS calls
@@ -11,12 +13,13 @@
  *    time, calls, how many ended contained, and whether any case touched another's instance.
  * 3. Host-script throughput: imagebuilder/acquire-memory.sh streams a memory image of --image-mib MiB
  *    (default 1 GiB) from the LiME stand-in (scripts/host-shims) in the parts the engine would plan, to a
- *    local upload sink that checks every part's SHA-256 and the whole stream; compared with `cat image >
+ *    local upload sink that checks every part's Content-MD5 and the whole stream's SHA-256; compared with `cat image >
  *    /dev/null` and `sha256sum image` of the same file in the same run.
  * 4. Lambda packages: each CallbackFunction (and any other function archive) of both stacks, as a real
  *    zip built in memory (deflate, zlib's default level) from the archive Pulumi generated.
  * 5. Rendering both stacks under Pulumi mocks: the first render (loads the program) and the median of
  *    three more; the idle monthly cost of those renders, as `npm run plan` prices it.
+ * 6. The strict layer's cost: the drill (1 instance) under the strict layer, then with --lenient, in one run.
  *
  * The functions are the ones the Lambdas run; the member role is assumed through moto's STS as on AWS.
  */
@@ -45,7 +48,8 @@ import { CaseInput, CaseState, InstanceRef, STATUS_TAG } from "../functions/type
 import { MEMBER_NAMES } from "../stacks/conventions";
 import { clientConfig, clientsFor, DEFAULT_REGION, forAccount } from "./aws-clients";
 import { launchSuspect, prepareEngine, runIncident, suspectNetwork } from "./emulated-engine";
-import { pickPort, PROJECT_ROOT, startMoto } from "./moto";
+import { startEmulator } from "./emulator";
+import { pickPort, PROJECT_ROOT } from "./moto";
 import { forensicStandIn, providerName } from "./plan";
 import { idleCost } from "./prices";
 import { loadStackConfig, ofType, RenderedStack, renderStack, resolve } from "./render";
@@ -115,7 +119,7 @@ function timed(command: string, args: string[]): number {
 
 /**
  * Stands in for S3 behind presigned URLs: serves the module store's index and the LiME module, and takes
- * UploadPart PUTs, rejecting a part whose body does not match its x-amz-checksum-sha256 (as S3 does) and
+ * UploadPart PUTs, rejecting a part whose body does not match its Content-MD5 (as S3 does) and
  * storing each part at its place in a file (parts arrive in any order: the script uploads several at once),
  * so the whole stored stream can be checked against the image.
  */
@@ -129,7 +133,7 @@ async function uploadSink(files: Record<string, Buffer>, partSize: number) {
         if (req.method === "GET" && files[url.pathname]) {
             res.end(files[url.pathname]);
         } else if (req.method === "PUT" && part) {
-            const hash = createHash("sha256");
+            const hash = createHash("md5");
             let bytes = 0;
             const offset = (Number(part[1]) - 1) * partSize;
             req.on("data", (chunk: Buffer) => {
@@ -138,14 +142,14 @@ async function uploadSink(files: Record<string, Buffer>, partSize: number) {
                 bytes += chunk.length;
             });
             req.on("end", () => {
-                const sha = hash.digest();
-                if (sha.toString("base64") !== req.headers["x-amz-checksum-sha256"]) {
+                const md5 = hash.digest();
+                if (md5.toString("base64") !== req.headers["content-md5"]) {
                     res.writeHead(400).end("BadDigest");
                     return;
                 }
                 parts.push({ partNumber: Number(part[1]), bytes });
-                // S3's ETag is the part's MD5; the script treats it as opaque.
-                res.writeHead(200, { ETag: `"${sha.toString("hex").slice(0, 32)}"` }).end();
+                // S3's ETag is the part's MD5 (SSE-S3); the script treats it as opaque.
+                res.writeHead(200, { ETag: `"${md5.toString("hex")}"` }).end();
             });
         } else {
             res.writeHead(404).end();
@@ -366,8 +370,10 @@ async function renderBoth() {
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
 
 /** Sections 1 and 2, on moto: trigger to isolation (when `withIsolation`) and fleets of `fleets` instances. */
-async function responseBenchmarks(runs: number, fleets: number[], withIsolation: boolean, log: (line: string) => void) {
-    const moto = await startMoto();
+async function responseBenchmarks(runs: number, fleets: number[], withIsolation: boolean, lenient: boolean, log: (line: string) => void) {
+    // moto behind the strict layer (the harness acts as each account's root; the engine's member calls through the
+    // responder role the fixtures create): what AWS would refuse is refused, unless --lenient.
+    const moto = await startEmulator({ lenient, organization: { id: "o-a1b2c3d4e5", accounts: Object.values(ACCOUNTS) } });
     // Clients the functions build themselves (member clients from assumed credentials) go to the emulator too.
     process.env.AWS_ENDPOINT_URL = moto.endpoint;
     process.env.AWS_REGION = DEFAULT_REGION;
@@ -514,13 +520,38 @@ async function responseBenchmarks(runs: number, fleets: number[], withIsolation:
         for (const f of fleetResults) {
             log(`| ${f.size} | ${(f.wallMs / 1000).toFixed(1)} s | ${f.calls} | ${f.contained}/${f.size} | ${f.clean}/${f.size} |`);
         }
-        return { isolation, fleets: fleetResults };
+        const stats = moto.layer.stats();
+        const strict = { lenient, requests: Object.values(stats.requests).reduce((a, b) => a + b, 0), refused: stats.refused };
+        log(`\nstrict layer${lenient ? " OFF (--lenient)" : ""}: ${strict.requests} requests, refused ${JSON.stringify(strict.refused)}`);
+        return { isolation, fleets: fleetResults, strict };
     } finally {
         await moto.stop();
     }
 }
 
-const SECTIONS = ["isolation", "fleets", "throughput", "packages", "render"];
+/** The drill (1 instance, 512 MiB) under the strict layer and with --lenient, one after the other: the layer's cost. */
+async function strictLayerCost(log: (line: string) => void) {
+    const { parseDrillArgs, Progress, runDrill } = await import("./drill");
+    const quiet = new Progress(false, new (await import("stream")).Writable({ write: (_c, _e, done) => done() }));
+    const rows: { mode: string; deployMs: number; runMs: number; requests: number; refused: number; ok: boolean }[] = [];
+    for (const mode of ["strict", "lenient"]) {
+        const report = await runDrill(parseDrillArgs(["--instances", "1", "--json", ...(mode === "lenient" ? ["--lenient"] : [])]), quiet);
+        const s = report.summary;
+        rows.push({
+            mode, deployMs: s.deployMs, runMs: s.runMs, ok: s.ok,
+            requests: Object.values(s.strict.requests).reduce((a, b) => a + b, 0), refused: Object.values(s.strict.refused).reduce((a, b) => a + b, 0),
+        });
+    }
+    log("\n## The strict layer's cost: the drill (1 instance, 512 MiB), strict then --lenient, in this run\n");
+    log("| mode | deploy | response | requests | refused | drill |");
+    log("|---|---|---|---|---|---|");
+    for (const r of rows) {
+        log(`| ${r.mode} | ${(r.deployMs / 1000).toFixed(1)} s | ${(r.runMs / 1000).toFixed(1)} s | ${r.requests} | ${r.refused} | ${r.ok ? "OK" : "FAILED"} |`);
+    }
+    return rows;
+}
+
+const SECTIONS = ["isolation", "fleets", "throughput", "packages", "render", "strict"];
 
 async function main(): Promise<void> {
     const runs = Number(option("runs", "7"));
@@ -542,7 +573,10 @@ async function main(): Promise<void> {
     log(`${machine.cpus} × ${machine.cpuModel}, load average ${machine.loadAverage1m} at start, Node ${machine.node}`);
 
     if (only.includes("isolation") || fleets.length > 0) {
-        Object.assign(figures, await responseBenchmarks(runs, fleets, only.includes("isolation"), log));
+        Object.assign(figures, await responseBenchmarks(runs, fleets, only.includes("isolation"), process.argv.includes("--lenient"), log));
+    }
+    if (only.includes("strict")) {
+        figures.strictLayerCost = await strictLayerCost(log);
     }
 
     if (only.includes("throughput")) {
@@ -553,8 +587,8 @@ async function main(): Promise<void> {
         log("|---|---|---|");
         log(`| \`cat image > /dev/null\` (median of 3) | ${(t.catMs / 1000).toFixed(2)} s | ${t.catMiBps} MiB/s |`);
         log(`| \`sha256sum image\` | ${(t.sha256sumMs / 1000).toFixed(2)} s | ${t.sha256sumMiBps} MiB/s |`);
-        log(`| acquire-memory.sh (${t.tool ?? "no tool"}, stream SHA-256, per-part SHA-256, banner search, upload) | ${(t.scriptMs / 1000).toFixed(2)} s | ${t.scriptMiBps} MiB/s |`);
-        log(`\nscript time ÷ cat time: ${t.scriptToCat}; ÷ sha256sum time: ${t.scriptToSha256sum}; stored stream verified (size, per-part and whole SHA-256, order): ${t.verified ? "yes" : "NO"}`);
+        log(`| acquire-memory.sh (${t.tool ?? "no tool"}, stream SHA-256, per-part MD5, banner search, upload) | ${(t.scriptMs / 1000).toFixed(2)} s | ${t.scriptMiBps} MiB/s |`);
+        log(`\nscript time ÷ cat time: ${t.scriptToCat}; ÷ sha256sum time: ${t.scriptToSha256sum}; stored stream verified (size, per-part MD5, whole SHA-256, order): ${t.verified ? "yes" : "NO"}`);
     }
 
     if (only.includes("render") || only.includes("packages")) {

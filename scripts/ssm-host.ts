@@ -40,6 +40,7 @@ import { ACCOUNT_HEADER, clientConfig, forAccount } from "./aws-clients";
 import { pickPort } from "./moto";
 import { EmulatedCopy, copySnapshotResponse, sharedSnapshots } from "./shared-snapshots";
 import { Authorizer, NetworkGate, RefusedConnection, RegistrationOptions, SsmAgents, startNetworkGate } from "./ssm-agent";
+import { readBody } from "./strict/request";
 
 /** The PATH shims of a suspect host (uname, insmod, rmmod). */
 export const HOST_SHIMS = path.join(__dirname, "host-shims");
@@ -201,15 +202,6 @@ function writeLarge(file: string, data: Buffer): void {
     } finally {
         fs.closeSync(fd);
     }
-}
-
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-        const chunks: Buffer[] = [];
-        req.on("data", (c: Buffer) => chunks.push(c));
-        req.on("end", () => resolve(Buffer.concat(chunks)));
-        req.on("error", reject);
-    });
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {

@@ -22,7 +22,7 @@ import { ACCOUNT_HEADER, clientsFor } from "../aws-clients";
 import { decide, decideAll, Decision } from "./authorize";
 import { CredentialStore, DEFAULT_ACCOUNT, parseAssumeRoleResponse, parseCreateAccessKeyResponse } from "./credentials";
 import { authorizationRequests } from "./operations";
-import { parseRequest } from "./request";
+import { parseRequest, readBody } from "./request";
 import { checkPayload, errorResponse, verifySignature } from "./signature";
 import { MotoState, Organization } from "./state";
 import { AuthRequest, AwsRequest, NotFound, Principal, Refusal } from "./types";
@@ -96,15 +96,6 @@ export interface StrictLayer {
 }
 
 const READ_PREFIXES = /^(Describe|Get|List|Head|Lookup|Query|Scan|Receive|Select)/;
-
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-        const chunks: Buffer[] = [];
-        req.on("data", (c: Buffer) => chunks.push(c));
-        req.on("end", () => resolve(Buffer.concat(chunks)));
-        req.on("error", reject);
-    });
-}
 
 /** AWS's access-denied answer per protocol (S3 AccessDenied, EC2 UnauthorizedOperation, query AccessDenied, JSON AccessDeniedException). */
 function deniedCode(req: AwsRequest): { code: string; status: number } {

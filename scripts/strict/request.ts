@@ -5,7 +5,18 @@
  * query protocols (EC2, IAM, STS, SNS, Auto Scaling, ELB), the JSON protocols (SSM, KMS, SQS, DynamoDB,
  * Step Functions, EventBridge, CloudTrail) and S3's REST-XML.
  */
+import type { IncomingMessage } from "http";
 import { AwsRequest, Protocol, SignatureInfo } from "./types";
+
+/** A request's (or an answer's) whole body. */
+export function readBody(req: IncomingMessage): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => resolve(Buffer.concat(chunks)));
+        req.on("error", reject);
+    });
+}
 
 /** Services whose API is the query protocol (form-encoded `Action=`). */
 const QUERY_SERVICES = new Set(["ec2", "iam", "sts", "sns", "autoscaling", "elasticloadbalancing", "rds", "cloudformation"]);

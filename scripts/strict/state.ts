@@ -218,8 +218,13 @@ export class MotoState implements EmulatorState {
                     return undefined;
                 }
                 const shared = await ec2.send(new DescribeSnapshotAttributeCommand({ SnapshotId: snapshotId, Attribute: "createVolumePermission" }));
+                // moto records no key on snapshots of encrypted volumes; on AWS a snapshot is under its volume's key.
+                const kmsKeyId = snap.KmsKeyId ?? (snap.Encrypted && snap.VolumeId
+                    ? await orMissing(async () => (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [snap.VolumeId as string] }))).Volumes?.[0]?.KmsKeyId,
+                        "InvalidVolume.NotFound")
+                    : undefined);
                 return {
-                    snapshotId, account, region, encrypted: snap.Encrypted === true, kmsKeyId: snap.KmsKeyId, volumeId: snap.VolumeId,
+                    snapshotId, account, region, encrypted: snap.Encrypted === true, kmsKeyId, volumeId: snap.VolumeId,
                     tags: Object.fromEntries((snap.Tags ?? []).map((t) => [t.Key ?? "", t.Value ?? ""])),
                     sharedWith: (shared.CreateVolumePermissions ?? []).map((p) => p.UserId ?? p.Group ?? "").filter(Boolean),
                 } satisfies SnapshotFacts;

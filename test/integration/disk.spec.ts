@@ -10,7 +10,8 @@ import {
     CopySnapshotCommand, CreateSnapshotCommand, CreateVolumeCommand, DeleteSnapshotCommand, DescribeSnapshotAttributeCommand, DescribeSnapshotsCommand, EC2Client,
     RunInstancesCommand, Snapshot,
 } from "@aws-sdk/client-ec2";
-import { CreateAliasCommand, CreateKeyCommand } from "@aws-sdk/client-kms";
+import { CreateRoleCommand } from "@aws-sdk/client-iam";
+import { CreateAliasCommand, CreateKeyCommand, PutKeyPolicyCommand } from "@aws-sdk/client-kms";
 import { mockClient } from "aws-sdk-client-mock";
 import { AccountClients, DEFAULT_REGION, TEST_CREDENTIALS, clientsFor } from "../../scripts/aws-clients";
 import { EngineSettings, MemberClientFactory } from "../../functions/aws";
@@ -82,6 +83,33 @@ describe("disk branch: snapshots, re-encrypted copies, sharing, evidence copies"
         for (const client of [...Object.values(member ?? {}), ...Object.values(forensic ?? {})]) {
             client.destroy();
         }
+    });
+
+    it("a volume under a customer-managed key whose policy admits nobody here is not acquired, and the record names the key", async function () {
+        // A key policy that neither delegates to IAM nor names the responder (README "Volumes under customer-managed keys").
+        const stranger = `arn:aws:iam::${MEMBER}:role/someone-else`;
+        await member.iam.send(new CreateRoleCommand({ RoleName: "someone-else", AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [] }) }));
+        // The instance is launched while the key still delegates to IAM; then its owner narrows the policy.
+        const key = await member.kms.send(new CreateKeyCommand({ Description: "a workload's own volume key" }));
+        const keyArn = key.KeyMetadata?.Arn ?? "";
+        const run = await member.ec2.send(new RunInstancesCommand({
+            ImageId: AMI, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1, Placement: { AvailabilityZone: `${DEFAULT_REGION}a` },
+            BlockDeviceMappings: [{ DeviceName: "/dev/xvda", Ebs: { VolumeSize: 8, Encrypted: true, KmsKeyId: keyArn } }],
+        }));
+        await member.kms.send(new PutKeyPolicyCommand({
+            KeyId: keyArn, PolicyName: "default", BypassPolicyLockoutSafetyCheck: true,
+            Policy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { AWS: stranger }, Action: "kms:*", Resource: "*" }] }),
+        }));
+        const state = newCase(run.Instances?.[0].InstanceId ?? "");
+        let progress = await startSnapshots(state, { member: factory, settings });
+        progress = await checkSnapshots(progress, { member: factory });
+        progress = await copyForSharing(progress, { member: factory, settings });
+        const [entry] = progress.snapshots;
+        assert.strictEqual(entry.copySnapshotId, undefined, "copied although the key refuses");
+        // EBS uses the volume's key for the caller: the key's policy refuses, and the failure names the key.
+        assert.match(entry.error ?? "", new RegExp(`^copy: .*${keyArn.replace(/[/.]/g, "\\$&")}`));
+        const { step } = diskStepRecord(progress);
+        assert.strictEqual(step.status, "failed");
     });
 
     it("member side end to end: per-volume tags, copies under the IR key, shared with the forensic account only, only copies deleted", async function () {
