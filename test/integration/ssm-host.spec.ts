@@ -12,9 +12,14 @@ import {
 } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import {
-    CopySnapshotCommand, CreateSnapshotCommand, CreateVolumeCommand, DescribeSnapshotsCommand, ModifySnapshotAttributeCommand,
+    AllocateAddressCommand, AssociateRouteTableCommand, AttachInternetGatewayCommand, AuthorizeSecurityGroupEgressCommand, AuthorizeSecurityGroupIngressCommand, CopySnapshotCommand, CreateInternetGatewayCommand,
+    CreateNatGatewayCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand, CreateSnapshotCommand, CreateSubnetCommand, CreateVolumeCommand, CreateVpcCommand, CreateVpcEndpointCommand,
+    DescribeIamInstanceProfileAssociationsCommand, DescribeNetworkInterfacesCommand, DescribeSnapshotsCommand, EC2Client, ModifySnapshotAttributeCommand, ModifyVpcAttributeCommand,
+    ReplaceIamInstanceProfileAssociationCommand, RevokeSecurityGroupEgressCommand, RunInstancesCommand,
 } from "@aws-sdk/client-ec2";
-import { clientConfig, clientsFor, DEFAULT_REGION, forAccount } from "../../scripts/aws-clients";
+import { AddRoleToInstanceProfileCommand, AttachRolePolicyCommand, CreateInstanceProfileCommand, CreateRoleCommand, PutRolePolicyCommand } from "@aws-sdk/client-iam";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { clientConfig, clientsFor, DEFAULT_REGION, forAccount, presigningS3Client } from "../../scripts/aws-clients";
 import { SsmHost, startSsmHost, STDOUT_LIMIT } from "../../scripts/ssm-host";
 import { instanceId } from "../support/events";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
@@ -245,5 +250,165 @@ describe("SSM host emulator (ssm-host.ts) in front of moto", function () {
         } finally {
             [...Object.values(member), ...Object.values(forensic)].forEach((c) => c.destroy());
         }
+    });
+});
+
+describe("SSM host emulator: the instance's network and its SSM agent (real instances in moto)", function () {
+    this.timeout(90_000);
+    const moto = useMoto();
+    let host: SsmHost;
+    let member: ReturnType<typeof clientsFor>;
+    let ssm: SSMClient;
+    let ec2ViaHost: EC2Client;
+    let url: string;
+    const doc = (...Statement: object[]) => JSON.stringify({ Version: "2012-10-17", Statement });
+
+    before(async () => {
+        member = clientsFor(moto().endpoint, MEMBER);
+        host = await startSsmHost({
+            motoEndpoint: moto().endpoint, stateEndpoint: moto().moto.endpoint, unreachableDelayMs: 300,
+            registration: { credentialRefreshMs: 200, reRegisterMs: 1_500 },
+        });
+        host.useAuthorizer(moto().layer);
+        ssm = forAccount(new SSMClient(clientConfig(host.endpoint)), MEMBER);
+        // Profile changes go through the host, which sees them as the agent would feel them.
+        ec2ViaHost = forAccount(new EC2Client(clientConfig(host.endpoint)), MEMBER);
+        await member.s3.send(new CreateBucketCommand({ Bucket: "irf-network-spec", CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION } }));
+        await member.s3.send(new PutObjectCommand({ Bucket: "irf-network-spec", Key: "index.json", Body: "{}" }));
+        const presigner = await presigningS3Client(moto().endpoint, MEMBER);
+        url = await getSignedUrl(presigner, new GetObjectCommand({ Bucket: "irf-network-spec", Key: "index.json" }), { expiresIn: 600 });
+        presigner.destroy();
+        for (const [name, statements] of [["spec-agent", null], ["spec-deny-all", [{ Effect: "Deny", Action: "*", Resource: "*" }]]] as const) {
+            await member.iam.send(new CreateRoleCommand({
+                RoleName: name, AssumeRolePolicyDocument: doc({ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }),
+            }));
+            await member.iam.send(new AttachRolePolicyCommand({ RoleName: name, PolicyArn: "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" }));
+            if (statements) {
+                await member.iam.send(new PutRolePolicyCommand({ RoleName: name, PolicyName: "deny", PolicyDocument: doc(...statements) }));
+            }
+            await member.iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name }));
+            await member.iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: name, RoleName: name }));
+        }
+    });
+
+    after(async () => {
+        Object.values(member ?? {}).forEach((c) => c.destroy());
+        ssm?.destroy();
+        ec2ViaHost?.destroy();
+        await host?.stop();
+    });
+
+    /** An instance in a new VPC's subnet, routed to a NAT gateway or not at all, carrying `profile`. */
+    async function instanceIn(routed: boolean, profile = "spec-agent"): Promise<string> {
+        const vpcId = (await member.ec2.send(new CreateVpcCommand({ CidrBlock: "10.77.0.0/16" }))).Vpc?.VpcId ?? "";
+        const subnetId = (await member.ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: "10.77.1.0/24", AvailabilityZone: `${DEFAULT_REGION}a` }))).Subnet?.SubnetId ?? "";
+        const table = (await member.ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable?.RouteTableId ?? "";
+        await member.ec2.send(new AssociateRouteTableCommand({ RouteTableId: table, SubnetId: subnetId }));
+        if (routed) {
+            const publicSubnet = (await member.ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: "10.77.2.0/24", AvailabilityZone: `${DEFAULT_REGION}a` }))).Subnet?.SubnetId ?? "";
+            const igw = (await member.ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway?.InternetGatewayId ?? "";
+            await member.ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpcId }));
+            const publicTable = (await member.ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable?.RouteTableId ?? "";
+            await member.ec2.send(new CreateRouteCommand({ RouteTableId: publicTable, DestinationCidrBlock: "0.0.0.0/0", GatewayId: igw }));
+            await member.ec2.send(new AssociateRouteTableCommand({ RouteTableId: publicTable, SubnetId: publicSubnet }));
+            const eip = (await member.ec2.send(new AllocateAddressCommand({ Domain: "vpc" }))).AllocationId ?? "";
+            const nat = (await member.ec2.send(new CreateNatGatewayCommand({ SubnetId: publicSubnet, AllocationId: eip }))).NatGateway?.NatGatewayId ?? "";
+            await member.ec2.send(new CreateRouteCommand({ RouteTableId: table, DestinationCidrBlock: "0.0.0.0/0", NatGatewayId: nat }));
+        }
+        const run = await member.ec2.send(new RunInstancesCommand({
+            ImageId: "ami-04681a1dbd79675a5", InstanceType: "t3.micro", MinCount: 1, MaxCount: 1, SubnetId: subnetId, IamInstanceProfile: { Name: profile },
+        }));
+        const id = run.Instances?.[0]?.InstanceId ?? "";
+        host.registerHost(id, { image: Buffer.alloc(1024), accountId: MEMBER, region: DEFAULT_REGION });
+        return id;
+    }
+
+    const ping = async (id: string) => (await ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: "InstanceIds", Values: [id] }] })))
+        .InstanceInformationList?.[0]?.PingStatus;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+    async function fetchFrom(id: string): Promise<GetCommandInvocationCommandOutput> {
+        const sent = await ssm.send(new SendCommandCommand({
+            DocumentName: "AWS-RunShellScript", InstanceIds: [id], Parameters: { commands: [`curl -fsS --max-time 20 -o /dev/null '${url}' && echo fetched`] },
+        }));
+        for (;;) {
+            const out = await ssm.send(new GetCommandInvocationCommand({ CommandId: sent.Command?.CommandId, InstanceId: id }));
+            if (out.Status !== "Pending" && out.Status !== "InProgress") {
+                return out;
+            }
+            await sleep(200);
+        }
+    }
+
+    it("a host whose subnet has no route out cannot reach S3 (the connection hangs, then drops) nor SSM; one behind a NAT gateway can", async () => {
+        const cutOff = await instanceIn(false);
+        const routed = await instanceIn(true);
+        assert.strictEqual(await ping(cutOff), "ConnectionLost", "an agent that reaches no SSM endpoint is not Online");
+        assert.strictEqual(await ping(routed), "Online");
+        const ok = await fetchFrom(routed);
+        assert.strictEqual(ok.Status, "Success", ok.StandardErrorContent);
+        // The cut-off host's agent cannot even take the command: it stays Pending (here: delivery times out later).
+        const sent = await ssm.send(new SendCommandCommand({ DocumentName: "AWS-RunShellScript", InstanceIds: [cutOff], Parameters: { commands: ["echo never"] }, TimeoutSeconds: 30 }));
+        await sleep(500);
+        assert.strictEqual((await ssm.send(new GetCommandInvocationCommand({ CommandId: sent.Command?.CommandId, InstanceId: cutOff }))).Status, "Pending");
+    });
+
+    it("the gate refuses what the network would not carry, and records why", async () => {
+        const routed = await instanceIn(true);
+        const eni = (await member.ec2.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: "attachment.instance-id", Values: [routed] }] })))
+            .NetworkInterfaces?.[0];
+        const vpcId = eni?.VpcId ?? "";
+        // SSM stays reachable through interface endpoints in the VPC, so the agent keeps taking commands ...
+        await member.ec2.send(new ModifyVpcAttributeCommand({ VpcId: vpcId, EnableDnsHostnames: { Value: true } }));
+        const endpointGroup = (await member.ec2.send(new CreateSecurityGroupCommand({ GroupName: "spec-endpoints", Description: "endpoints", VpcId: vpcId }))).GroupId ?? "";
+        await member.ec2.send(new AuthorizeSecurityGroupIngressCommand({
+            GroupId: endpointGroup, IpPermissions: [{ IpProtocol: "tcp", FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: "10.77.0.0/16" }] }],
+        }));
+        for (const service of ["ssm", "ec2messages"]) {
+            await member.ec2.send(new CreateVpcEndpointCommand({
+                VpcId: vpcId, VpcEndpointType: "Interface", ServiceName: `com.amazonaws.${DEFAULT_REGION}.${service}`, SubnetIds: [eni?.SubnetId ?? ""],
+                SecurityGroupIds: [endpointGroup], PrivateDnsEnabled: true,
+            }));
+        }
+        // ... while the host's egress now allows HTTPS inside the VPC only, so S3 (through the NAT gateway) is out of reach.
+        for (const g of eni?.Groups ?? []) {
+            await member.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: g.GroupId, IpPermissions: [{ IpProtocol: "-1", IpRanges: [{ CidrIp: "0.0.0.0/0" }] }] }));
+            await member.ec2.send(new AuthorizeSecurityGroupEgressCommand({
+                GroupId: g.GroupId, IpPermissions: [{ IpProtocol: "tcp", FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: "10.77.0.0/16" }] }],
+            }));
+        }
+        assert.strictEqual(await ping(routed), "Online", "the agent reaches SSM through its endpoints");
+        const before = host.refusedConnections().length;
+        const failed = await fetchFrom(routed);
+        assert.strictEqual(failed.Status, "Failed");
+        assert.match(failed.StandardErrorContent ?? "", /curl: \(52\)/, "the connection dropped without a reply");
+        const refused = host.refusedConnections().slice(before);
+        assert.ok(refused.some((r) => r.instanceId === routed && /^s3 in eu-west-1: .*egress/.test(r.reason)), JSON.stringify(refused));
+    });
+
+    it("after a profile swap the agent is offline until it registers again, and registers only if the new role lets it", async () => {
+        const id = await instanceIn(true);
+        assert.strictEqual(await ping(id), "Online");
+        const association = async () => (await member.ec2.send(new DescribeIamInstanceProfileAssociationsCommand({ Filters: [{ Name: "instance-id", Values: [id] }] })))
+            .IamInstanceProfileAssociations?.[0]?.AssociationId;
+        await ec2ViaHost.send(new ReplaceIamInstanceProfileAssociationCommand({ AssociationId: await association(), IamInstanceProfile: { Name: "spec-agent" } }));
+        await sleep(400);
+        assert.strictEqual(await ping(id), "ConnectionLost", "still Online after its credentials refreshed");
+        // A command sent meanwhile waits for the agent, then runs.
+        const sent = await ssm.send(new SendCommandCommand({ DocumentName: "AWS-RunShellScript", InstanceIds: [id], Parameters: { commands: ["echo delivered"] } }));
+        await sleep(1_500);
+        assert.strictEqual(await ping(id), "Online");
+        for (let i = 0; i < 50; i++) {
+            const out = await ssm.send(new GetCommandInvocationCommand({ CommandId: sent.Command?.CommandId, InstanceId: id }));
+            if (out.Status === "Success") {
+                break;
+            }
+            assert.ok(i < 49, `the command was never delivered: ${out.Status}`);
+            await sleep(200);
+        }
+        // A role that denies everything never lets the agent register again (containment's deny-all profile).
+        await ec2ViaHost.send(new ReplaceIamInstanceProfileAssociationCommand({ AssociationId: await association(), IamInstanceProfile: { Name: "spec-deny-all" } }));
+        await sleep(1_900);
+        assert.strictEqual(await ping(id), "ConnectionLost");
     });
 });
