@@ -33,10 +33,9 @@ import * as path from "path";
 import { parseArgs } from "util";
 import { AttachInstancesCommand, CreateAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
 import {
-    AllocateAddressCommand, AssignIpv6AddressesCommand, AssociateRouteTableCommand, AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand,
-    CreateInternetGatewayCommand, CreateLaunchTemplateCommand, CreateNatGatewayCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
-    CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, CreateVpcEndpointCommand, DescribeNetworkInterfacesCommand, DescribeVpcsCommand,
-    ModifyInstanceAttributeCommand, RunInstancesCommand, TerminateInstancesCommand,
+    AssignIpv6AddressesCommand, AuthorizeSecurityGroupIngressCommand, CreateLaunchTemplateCommand, CreateSecurityGroupCommand, CreateTagsCommand,
+    CreateVpcCommand, CreateVpcEndpointCommand, DescribeNetworkInterfacesCommand, DescribeVpcsCommand, ModifyInstanceAttributeCommand, RunInstancesCommand,
+    TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { CreateTargetGroupCommand, RegisterTargetsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
@@ -51,6 +50,7 @@ import { STATUS_TAG } from "../functions/types";
 import { AccountClients, clientsFor } from "./aws-clients";
 import { ArtifactVerdict, verifyCase } from "../functions/verify";
 import { limeImage } from "./lime-image";
+import { natRoutedSubnet } from "./emulated-vpc";
 // Pulumi, the stacks and the Step Functions interpreter load only once moto runs (see prepareWorld), so
 // that an early Ctrl-C finds something to stop.
 import type { DeployedCallback, LambdaHandler } from "./deployed";
@@ -767,18 +767,9 @@ async function victimNetwork(options: DrillOptions, member: AccountClients, regi
         const v6 = (await member.ec2.send(new DescribeVpcsCommand({ VpcIds: [vpcId] }))).Vpcs?.[0]?.Ipv6CidrBlockAssociationSet?.[0]?.Ipv6CidrBlock ?? "";
         ipv6Block = v6.replace(/::\/\d+$/, "::/64");
     }
-    const subnetId = (await member.ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: "10.200.0.0/20", AvailabilityZone: `${region}a`, Ipv6CidrBlock: ipv6Block }))).Subnet?.SubnetId ?? "";
-    const publicSubnet = (await member.ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: "10.200.16.0/24", AvailabilityZone: `${region}a` }))).Subnet?.SubnetId ?? "";
-    const igw = (await member.ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway?.InternetGatewayId ?? "";
-    await member.ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpcId }));
-    const publicTable = (await member.ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable?.RouteTableId ?? "";
-    await member.ec2.send(new CreateRouteCommand({ RouteTableId: publicTable, DestinationCidrBlock: "0.0.0.0/0", GatewayId: igw }));
-    await member.ec2.send(new AssociateRouteTableCommand({ RouteTableId: publicTable, SubnetId: publicSubnet }));
-    const eip = (await member.ec2.send(new AllocateAddressCommand({ Domain: "vpc" }))).AllocationId ?? "";
-    const nat = (await member.ec2.send(new CreateNatGatewayCommand({ SubnetId: publicSubnet, AllocationId: eip }))).NatGateway?.NatGatewayId ?? "";
-    const privateTable = (await member.ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable?.RouteTableId ?? "";
-    await member.ec2.send(new CreateRouteCommand({ RouteTableId: privateTable, DestinationCidrBlock: "0.0.0.0/0", NatGatewayId: nat }));
-    await member.ec2.send(new AssociateRouteTableCommand({ RouteTableId: privateTable, SubnetId: subnetId }));
+    const { subnetId } = await natRoutedSubnet(member.ec2, {
+        vpcId, privateCidr: "10.200.0.0/20", publicCidr: "10.200.16.0/24", availabilityZone: `${region}a`, ipv6CidrBlock: ipv6Block,
+    });
     const groupId = (await member.ec2.send(new CreateSecurityGroupCommand({ GroupName: "drill-web", Description: "drill workload", VpcId: vpcId }))).GroupId ?? "";
     if (options.endpoints) {
         const endpointGroup = (await member.ec2.send(new CreateSecurityGroupCommand({ GroupName: "drill-endpoints", Description: "drill interface endpoints", VpcId: vpcId }))).GroupId ?? "";

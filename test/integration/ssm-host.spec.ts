@@ -12,14 +12,15 @@ import {
 } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import {
-    AllocateAddressCommand, AssociateRouteTableCommand, AttachInternetGatewayCommand, AuthorizeSecurityGroupEgressCommand, AuthorizeSecurityGroupIngressCommand, CopySnapshotCommand, CreateInternetGatewayCommand,
-    CreateNatGatewayCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand, CreateSnapshotCommand, CreateSubnetCommand, CreateVolumeCommand, CreateVpcCommand, CreateVpcEndpointCommand,
-    DescribeIamInstanceProfileAssociationsCommand, DescribeNetworkInterfacesCommand, DescribeSnapshotsCommand, EC2Client, ModifySnapshotAttributeCommand, ModifyVpcAttributeCommand,
-    ReplaceIamInstanceProfileAssociationCommand, RevokeSecurityGroupEgressCommand, RunInstancesCommand,
+    AssociateRouteTableCommand, AuthorizeSecurityGroupEgressCommand, AuthorizeSecurityGroupIngressCommand, CopySnapshotCommand, CreateRouteTableCommand,
+    CreateSecurityGroupCommand, CreateSnapshotCommand, CreateSubnetCommand, CreateVolumeCommand, CreateVpcCommand, CreateVpcEndpointCommand,
+    DescribeIamInstanceProfileAssociationsCommand, DescribeNetworkInterfacesCommand, DescribeSnapshotsCommand, EC2Client, ModifySnapshotAttributeCommand,
+    ModifyVpcAttributeCommand, ReplaceIamInstanceProfileAssociationCommand, RevokeSecurityGroupEgressCommand, RunInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { AddRoleToInstanceProfileCommand, AttachRolePolicyCommand, CreateInstanceProfileCommand, CreateRoleCommand, PutRolePolicyCommand } from "@aws-sdk/client-iam";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { clientConfig, clientsFor, DEFAULT_REGION, forAccount, presigningS3Client } from "../../scripts/aws-clients";
+import { natRoutedSubnet } from "../../scripts/emulated-vpc";
 import { SsmHost, startSsmHost, STDOUT_LIMIT } from "../../scripts/ssm-host";
 import { instanceId } from "../support/events";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
@@ -301,19 +302,14 @@ describe("SSM host emulator: the instance's network and its SSM agent (real inst
     /** An instance in a new VPC's subnet, routed to a NAT gateway or not at all, carrying `profile`. */
     async function instanceIn(routed: boolean, profile = "spec-agent"): Promise<string> {
         const vpcId = (await member.ec2.send(new CreateVpcCommand({ CidrBlock: "10.77.0.0/16" }))).Vpc?.VpcId ?? "";
-        const subnetId = (await member.ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: "10.77.1.0/24", AvailabilityZone: `${DEFAULT_REGION}a` }))).Subnet?.SubnetId ?? "";
-        const table = (await member.ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable?.RouteTableId ?? "";
-        await member.ec2.send(new AssociateRouteTableCommand({ RouteTableId: table, SubnetId: subnetId }));
+        let subnetId: string;
         if (routed) {
-            const publicSubnet = (await member.ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: "10.77.2.0/24", AvailabilityZone: `${DEFAULT_REGION}a` }))).Subnet?.SubnetId ?? "";
-            const igw = (await member.ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway?.InternetGatewayId ?? "";
-            await member.ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpcId }));
-            const publicTable = (await member.ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable?.RouteTableId ?? "";
-            await member.ec2.send(new CreateRouteCommand({ RouteTableId: publicTable, DestinationCidrBlock: "0.0.0.0/0", GatewayId: igw }));
-            await member.ec2.send(new AssociateRouteTableCommand({ RouteTableId: publicTable, SubnetId: publicSubnet }));
-            const eip = (await member.ec2.send(new AllocateAddressCommand({ Domain: "vpc" }))).AllocationId ?? "";
-            const nat = (await member.ec2.send(new CreateNatGatewayCommand({ SubnetId: publicSubnet, AllocationId: eip }))).NatGateway?.NatGatewayId ?? "";
-            await member.ec2.send(new CreateRouteCommand({ RouteTableId: table, DestinationCidrBlock: "0.0.0.0/0", NatGatewayId: nat }));
+            ({ subnetId } = await natRoutedSubnet(member.ec2, { vpcId, privateCidr: "10.77.1.0/24", publicCidr: "10.77.2.0/24", availabilityZone: `${DEFAULT_REGION}a` }));
+        } else {
+            subnetId = (await member.ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: "10.77.1.0/24", AvailabilityZone: `${DEFAULT_REGION}a` }))).Subnet?.SubnetId ?? "";
+            // A route table of its own with no route out (the VPC's main table is left as it is).
+            const table = (await member.ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable?.RouteTableId ?? "";
+            await member.ec2.send(new AssociateRouteTableCommand({ RouteTableId: table, SubnetId: subnetId }));
         }
         const run = await member.ec2.send(new RunInstancesCommand({
             ImageId: "ami-04681a1dbd79675a5", InstanceType: "t3.micro", MinCount: 1, MaxCount: 1, SubnetId: subnetId, IamInstanceProfile: { Name: profile },
