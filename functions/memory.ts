@@ -65,8 +65,15 @@ export interface HostReport {
     sha256: string | null;
     bannerSeen: boolean;
     minBytes?: number;
-    /** Parts uploaded (the engine reads their ETags from S3). */
+    /** Parts S3 confirmed, in order from part 1 (the engine reads their ETags from S3). */
     partCount: number;
+    /** What the tool read: "lime", or AVML's source (/proc/kcore, /dev/crash, /dev/mem). */
+    source?: string | null;
+    /** Kernel lockdown mode and Secure Boot, as the host reported them (null: unknown). */
+    lockdown?: string | null;
+    secureBoot?: boolean | null;
+    /** /proc/sys/kernel/tainted before and after LiME was loaded. */
+    taint?: { before: number; after: number | null } | null;
     errors: string[];
 }
 
@@ -721,7 +728,7 @@ export async function completeCapture(progress: MemoryProgress, deps: { s3: S3Cl
             accepted, ...(accepted ? {} : { rejected: reasons }), attempt: current.attempt, hostSha256: report?.sha256, hostBytes: report?.bytes,
             bannerSeen: { host: report?.bannerSeen ?? false, engine: engine.value.bannerSeen }, kernelRelease: report?.kernelRelease, arch: report?.arch,
             commandId: current.commandId, uploadId: current.uploadId, startedAt: current.startedAt, hostErrors: report?.errors,
-            lime: engine.value.lime,
+            lime: engine.value.lime, source: report?.source, kernel: { lockdown: report?.lockdown, secureBoot: report?.secureBoot, taint: report?.taint },
         },
     });
     rec.record("verify-capture", accepted ? "ok" : "failed", { target: current.key, ...(accepted ? {} : { error: reasons.join("; ") }) });
@@ -730,6 +737,34 @@ export async function completeCapture(progress: MemoryProgress, deps: { s3: S3Cl
 
 // ---------------------------------------------------------------------------------------------
 // 5. Record
+
+/** Kernel taint flags set by loading an out-of-tree, unsigned module (Documentation/admin-guide/tainted-kernels.rst). */
+const TAINT_FLAGS: [bit: number, letter: string, meaning: string][] = [[12, "O", "out-of-tree module"], [13, "E", "unsigned module"]];
+
+/**
+ * What the case should say about the suspect kernel, from the host reports: the taint LiME caused (the
+ * capture changed the host's state, as every live acquisition does) and a lockdown that kept LiME out.
+ */
+export function memoryNotes(attempts: MemoryAttempt[]): string[] {
+    const notes: string[] = [];
+    for (const a of attempts) {
+        const r = a.report;
+        if (!r) {
+            continue;
+        }
+        if (r.taint && r.taint.after !== null && r.taint.after !== r.taint.before) {
+            const raised = r.taint.after & ~r.taint.before;
+            const named = TAINT_FLAGS.filter(([bit]) => raised & (1 << bit)).map(([, letter, meaning]) => `${letter}: ${meaning}`);
+            notes.push(`attempt ${a.attempt}: loading LiME changed the suspect kernel's taint flags from ${r.taint.before} to ${r.taint.after}`
+                + `${named.length > 0 ? ` (${named.join(", ")})` : ""}`);
+        }
+        if (r.lockdown && r.lockdown !== "none") {
+            notes.push(`attempt ${a.attempt}: the kernel is in lockdown (${r.lockdown}${r.secureBoot ? ", Secure Boot on" : ""}): an unsigned LiME cannot load`
+                + `${r.tool === "avml" ? `; AVML read ${r.source ?? "memory"} instead` : ""}`);
+        }
+    }
+    return notes;
+}
 
 export function memoryStepRecord(progress: MemoryProgress): { step: StepRecord; artifacts: Artifact[] } {
     const status: StepRecord["status"] = progress.status === "accepted" ? (progress.attempts.length > 1 ? "partial" : "succeeded")
@@ -745,7 +780,7 @@ export function memoryStepRecord(progress: MemoryProgress): { step: StepRecord; 
         ...(error ? { error } : {}),
         detail: {
             managed: progress.managed, instanceType: progress.instanceType, sizing: progress.sizing, polls: progress.polls,
-            attempts: progress.attempts,
+            attempts: progress.attempts, notes: memoryNotes(progress.attempts),
         },
     };
     return { step, artifacts: progress.artifacts };

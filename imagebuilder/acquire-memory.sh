@@ -37,31 +37,51 @@
 #                          (the tests use this to point the script at directories they control).
 #   IRF_HTTP_CLIENT        optional: "curl" or "python3" to force the HTTP client (default: curl if present).
 #   IRF_UPLOAD_CONCURRENCY optional, default 2. Parts hashed and uploaded at once while the next is read.
+#   IRF_SYSROOT            tests only: a directory standing in for / where the script reads the kernel's
+#                          state (/sys/module/lime, /sys/kernel/security/lockdown, EFI variables,
+#                          /proc/sys/kernel/tainted, AVML's sources). Unset on real hosts.
 #
 # index.json (written by the module factory; any JSON whitespace; objects must stay flat):
 #   {"modules":[{"arch":"x86_64","kernelRelease":"6.1.0-18-amd64","path":"lime/x86_64/6.1.0-18-amd64/lime.ko",
-#                "sha256":"<hex>","version":"1.12.0"}, ...],
-#    "avml":[{"arch":"x86_64","path":"avml/x86_64/avml","sha256":"<hex>","version":"0.14.0"}, ...]}
+#                "sha256":"<hex>","version":"1.9.1"}, ...],
+#    "avml":[{"arch":"x86_64","path":"avml/x86_64/avml","sha256":"<hex>","version":"0.20.0"}, ...]}
 #   A module entry is an object with "kernelRelease"; an AVML entry is one without it.
 #
 # Staging and noexec: the .ko only needs to be readable (insmod reads the file), so any staging dir
-# works for LiME, even a noexec one. AVML must be executed, so it is copied to the first candidate
-# where an exec probe really runs (a CIS-style noexec /dev/shm is skipped for it; /run usually allows
-# exec). Running AVML through the dynamic loader to dodge noexec is deliberately not done.
+# works for LiME, even a noexec one. AVML must be executed: it goes to the first candidate where an exec
+# probe really runs. When every candidate is noexec (a CIS-style /dev/shm, and /run, which Debian's and
+# Ubuntu's initramfs mount noexec), the script mounts a private tmpfs of its own inside the staging dir:
+# a new mount has its own flags, lives in RAM and is unmounted at exit. Running AVML through the dynamic
+# loader to dodge noexec is deliberately not done.
 #
 # Streaming: LiME is loaded with "path=tcp:PORT format=lime localhostonly=1 timeout=0" (timeout=0: never
 # zero-fill slow ranges) in the background (its init blocks until the dump is sent) and read through
-# bash's /dev/tcp/127.0.0.1/PORT. AVML cannot write to a socket or stdout in a documented way, so it is
-# given a FIFO in the staging dir as its output file (uncompressed LiME format, written sequentially) and
-# the script reads the FIFO. Either stream is tee'd into sha256sum (through a FIFO) and cut into parts
-# with head -c; each part gets its own MD5, sent as Content-MD5 (S3 verifies it and Object Lock requires an
-# integrity header; unlike x-amz-checksum-*, it need not be signed into a presigned URL, and S3 refuses an
-# unsigned x-amz-* header), and a search for the kernel banner "Linux version " (also across part boundaries).
+# bash's /dev/tcp/127.0.0.1/PORT. AVML 0.20 (one binary with subcommands since microsoft/avml#810) runs
+# as `avml acquire --source SRC FIFO`: the source is probed once here, in AVML's own order for a stream
+# (/proc/kcore, /dev/crash, /dev/mem: Snapshot::probe_single_source in src/snapshot.rs), because without
+# --source `acquire` tries /dev/crash, /proc/kcore and /dev/mem in turn and rewrites its output file for
+# each, which in a FIFO would splice a failed attempt into the stream. (`acquire /dev/stdout` would probe
+# once too, but 0.20 opens its destination with O_NOFOLLOW, and /dev/stdout is a symlink.) The script
+# reads the FIFO. Either stream is tee'd into sha256sum (through a FIFO) and cut into parts with head -c;
+# each part gets its own MD5, sent as Content-MD5 (S3 verifies it and Object Lock requires an integrity
+# header; unlike x-amz-checksum-*, it need not be signed into a presigned URL, and S3 refuses an unsigned
+# x-amz-* header), and a search for the kernel banner "Linux version " (also across part boundaries).
+# Every stage runs in the background and the script waits for them, so a signal (SSM's cancel or
+# timeout) is acted on at once, not when the dump ends.
 #
-# Output: exactly one JSON line on stdout, also on failure:
-#   {"tool":"lime|avml|null","toolVersion":"...|null","kernelRelease":"...","arch":"x86_64|arm64","bytes":N,
-#    "sha256":"<hex>|null","bannerSeen":true|false,"minBytes":N,
-#    "partCount":N,"errors":["..."]}
+# LiME and the kernel: the script loads LiME only when no module named lime is loaded, and unloads only
+# the module it loaded itself. A staging dir left by a killed run (its owner process gone, same boot) is
+# removed, with the LiME it had loaded. Kernel lockdown (Secure Boot) refuses unsigned modules: it is
+# detected, reported, and AVML is used. Loading LiME taints the kernel (out-of-tree, unsigned); the taint
+# flags before and after are reported, so the case can say so.
+#
+# Output: exactly one JSON line on stdout, also on failure and after a signal:
+#   {"tool":"lime|avml|null","toolVersion":"...|null","source":"lime|/proc/kcore|/dev/crash|/dev/mem|null",
+#    "kernelRelease":"...","arch":"x86_64|arm64","bytes":N,"sha256":"<hex>|null","bannerSeen":true|false,
+#    "minBytes":N,"partCount":N,"lockdown":"none|integrity|confidentiality|null","secureBoot":true|false|null,
+#    "taint":{"before":N,"after":N}|null,"errors":["..."]}
+# "bytes" and "partCount" count the parts S3 confirmed, in order from part 1 (what was really uploaded).
+# "sha256" is the SHA-256 of the whole stream, and null unless the tool delivered all of it.
 # Diagnostics go to stderr. The line stays short whatever the image size (SSM returns only the first 24,000
 # characters of stdout): the engine reads the parts' ETags and checksums from S3 (ListParts) and completes
 # the upload in every case where parts were uploaded, so that a rejected capture is still kept as evidence.
@@ -69,12 +89,14 @@
 # Exit codes:
 #   0  captured and uploaded; bytes >= IRF_MIN_BYTES and the kernel banner was seen
 #   2  bad or missing input
-#   3  no acquisition tool could be started (index unavailable, no/invalid module and AVML unusable)
+#   3  no acquisition tool could be started, or the tool delivered nothing (index unavailable, no/invalid
+#      module, insmod refused, AVML unusable or failed before any byte)
 #   4  capture smaller than IRF_MIN_BYTES (uploaded parts are still listed)
 #   5  capture complete but no kernel banner in it (uploaded parts are still listed)
 #   6  a part upload failed (after retries)
 #   7  the stream is larger than the presigned parts allow (IRF_PART_URLS x IRF_PART_SIZE)
 #   8  no usable staging directory
+#   9  the tool failed during the capture (uploaded parts are still listed)
 #   1  anything else (including a signal)
 # ---------------------------------------------------------------------------------------------
 set -uo pipefail
@@ -82,10 +104,13 @@ umask 077
 export LC_ALL=C
 
 readonly BANNER='Linux version '
+readonly SYSROOT=${IRF_SYSROOT:-}
+readonly SECURE_BOOT_VAR=SecureBoot-8be4df61-93ca-11d2-aa0d-e98c0101ec3f
 
 # --- result state (printed by the EXIT trap) ---
 TOOL=""
 TOOL_VERSION=""
+SOURCE=""
 KERNEL_RELEASE=""
 ARCH=""
 STREAM_SHA=""
@@ -93,15 +118,22 @@ BYTES=0
 BANNER_SEEN=false
 ERRORS=()
 PART_COUNT=0
+LOCKDOWN=""
+SECURE_BOOT=""
+TAINT_BEFORE=""
+TAINT_AFTER=""
 
 # --- runtime state ---
 STAGE=""          # staging dir (.ko, parts, fifos)
 EXEC_STAGE=""     # staging dir for AVML (may equal STAGE)
-LIME_LOADED=false
+EXEC_MOUNT=""     # a private tmpfs mounted for AVML, when every candidate was noexec
+LIME_LOADED=false # this run loaded the lime module (and only then unloads it)
 INSMOD_PID=""
 AVML_PID=""
 WATCHDOG_PID=""
 SUM_PID=""
+TEE_PID=""
+UPLOAD_PID=""
 CANDIDATES=()
 
 log() { printf 'acquire-memory: %s\n' "$*" >&2; }
@@ -120,27 +152,74 @@ json_str() { # JSON string literal of $1
 json_or_null() { if [[ -n $1 ]]; then json_str "$1"; else printf 'null'; fi; }
 
 emit_json() {
-    local errors="" e first=true
+    local errors="" e first=true taint=null
     for e in ${ERRORS[@]+"${ERRORS[@]}"}; do
         if $first; then first=false; else errors+=","; fi
         errors+=$(json_str "$e")
     done
-    printf '{"tool":%s,"toolVersion":%s,"kernelRelease":%s,"arch":%s,"bytes":%s,"sha256":%s,"bannerSeen":%s,"minBytes":%s,"partCount":%s,"errors":[%s]}\n' \
-        "$(json_or_null "$TOOL")" "$(json_or_null "$TOOL_VERSION")" "$(json_or_null "$KERNEL_RELEASE")" \
+    if [[ -n $TAINT_BEFORE ]]; then
+        taint=$(printf '{"before":%s,"after":%s}' "$TAINT_BEFORE" "${TAINT_AFTER:-null}")
+    fi
+    printf '{"tool":%s,"toolVersion":%s,"source":%s,"kernelRelease":%s,"arch":%s,"bytes":%s,"sha256":%s,"bannerSeen":%s,"minBytes":%s,"partCount":%s,"lockdown":%s,"secureBoot":%s,"taint":%s,"errors":[%s]}\n' \
+        "$(json_or_null "$TOOL")" "$(json_or_null "$TOOL_VERSION")" "$(json_or_null "$SOURCE")" "$(json_or_null "$KERNEL_RELEASE")" \
         "$(json_or_null "$ARCH")" "$BYTES" "$(json_or_null "$STREAM_SHA")" "$BANNER_SEEN" "${MIN_BYTES:-0}" \
-        "$PART_COUNT" "$errors"
+        "$PART_COUNT" "$(json_or_null "$LOCKDOWN")" "${SECURE_BOOT:-null}" "$taint" "$errors"
 }
 
-kill_bg() { # pid...
-    local p
-    for p in "$@"; do
-        [[ -n $p ]] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+# Every process this script started, children before parents' siblings (from /proc: no ps needed).
+descendants() { # pid
+    local f line pid rest ppid self=$BASHPID
+    local -A children=()
+    for f in /proc/[0-9]*/stat; do
+        read -r line <"$f" 2>/dev/null || continue
+        pid=${line%% *}
+        rest=${line##*) }
+        read -r _ ppid _ <<<"$rest"
+        [[ $pid == "$self" ]] && continue
+        children[$ppid]+=" $pid"
     done
+    local queue=("$1") next p
+    while ((${#queue[@]} > 0)); do
+        next=()
+        for p in "${queue[@]}"; do
+            for pid in ${children[$p]:-}; do
+                printf '%s\n' "$pid"
+                next+=("$pid")
+            done
+        done
+        queue=(${next[@]+"${next[@]}"})
+    done
+}
+
+# Ends everything the script started: TERM first (insmod's TERM interrupts LiME's init), then KILL.
+stop_children() {
+    local pids p _
+    mapfile -t pids < <(descendants $$)
+    ((${#pids[@]} > 0)) || return 0
+    kill -TERM "${pids[@]}" 2>/dev/null
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        local alive=false
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=true && break; done
+        $alive || break
+        sleep 0.5
+    done
+    kill -KILL "${pids[@]}" 2>/dev/null
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
     return 0
 }
 
+lime_present() { [[ -d $SYSROOT/sys/module/lime ]]; }
+
+# LiME exposes its parameters read-only (module_param(path, charp, S_IRUGO) in LiME's main.c): the loaded
+# module is the one a run started when its path is that run's. Unknown when sysfs does not show it.
+lime_path_is() { # path
+    local loaded
+    read -r loaded <"$SYSROOT/sys/module/lime/parameters/path" 2>/dev/null || return 0
+    [[ $loaded == "$1" ]]
+}
+
 unload_lime() {
-    if $LIME_LOADED; then
+    if $LIME_LOADED && lime_present; then
         if rmmod lime >&2 2>/dev/null; then
             LIME_LOADED=false
         else
@@ -149,20 +228,37 @@ unload_lime() {
     fi
 }
 
+# The parts S3 confirmed, in order from part 1: what was really uploaded.
+count_uploaded() {
+    local n=1 size total=0
+    [[ -n $STAGE && -d $STAGE/done ]] || return 0
+    while [[ -e $STAGE/done/$n ]]; do
+        read -r size <"$STAGE/done/$n"
+        total=$((total + size))
+        n=$((n + 1))
+    done
+    PART_COUNT=$((n - 1))
+    BYTES=$total
+    [[ -e $STAGE/banner ]] && BANNER_SEEN=true
+    return 0
+}
+
+release_exec_mount() {
+    if [[ -n $EXEC_MOUNT ]]; then
+        umount "$EXEC_MOUNT" 2>/dev/null || umount -l "$EXEC_MOUNT" 2>/dev/null || err "could not unmount $EXEC_MOUNT"
+        EXEC_MOUNT=""
+    fi
+}
+
 on_exit() {
     local rc=$?
     trap - EXIT INT TERM HUP
     { exec 3<&-; } 2>/dev/null
-    kill_bg "$WATCHDOG_PID" "$AVML_PID" "$SUM_PID"
-    if [[ -n $INSMOD_PID ]]; then
-        kill "$INSMOD_PID" 2>/dev/null
-        local _
-        for _ in 1 2 3 4 5 6 7 8 9 10; do
-            kill -0 "$INSMOD_PID" 2>/dev/null || break
-            sleep 0.5
-        done
-    fi
+    stop_children
+    count_uploaded
+    if [[ -n $TAINT_BEFORE && -z $TAINT_AFTER ]]; then TAINT_AFTER=$(read_taint); fi
     unload_lime
+    release_exec_mount
     [[ -n $EXEC_STAGE && $EXEC_STAGE != "$STAGE" ]] && rm -rf -- "$EXEC_STAGE"
     [[ -n $STAGE ]] && rm -rf -- "$STAGE"
     emit_json
@@ -255,6 +351,76 @@ memory_backed() { # dir
     case "$(stat -f -c %T "$1" 2>/dev/null)" in tmpfs | ramfs) return 0 ;; *) return 1 ;; esac
 }
 
+# ------------------------------------------------------------------ the kernel's state
+read_taint() {
+    local t
+    read -r t <"$SYSROOT/proc/sys/kernel/tainted" 2>/dev/null && is_uint "$t" && printf '%s' "$t"
+}
+
+# Kernel lockdown (the bracketed mode of /sys/kernel/security/lockdown) and the EFI SecureBoot variable
+# (4 attribute bytes, then 1 when Secure Boot is on). A host booted without EFI has no Secure Boot.
+read_security_state() {
+    local modes
+    if read -r modes <"$SYSROOT/sys/kernel/security/lockdown" 2>/dev/null; then
+        LOCKDOWN=$(sed -n 's/.*\[\([a-z]*\)\].*/\1/p' <<<"$modes")
+    fi
+    local var="$SYSROOT/sys/firmware/efi/efivars/$SECURE_BOOT_VAR"
+    if [[ -r $var ]]; then
+        case "$(od -An -tu1 -j4 -N1 "$var" 2>/dev/null | tr -d ' ')" in
+            1) SECURE_BOOT=true ;;
+            0) SECURE_BOOT=false ;;
+        esac
+    elif [[ ! -d $SYSROOT/sys/firmware/efi ]]; then
+        SECURE_BOOT=false
+    fi
+}
+
+# A staging dir records its owner (PID, start time, boot id). One whose owner is gone was left by a killed
+# run: its LiME (if it had loaded one, in this boot) is unloaded and the dir removed.
+owner_stamp() { # pid
+    local line rest start boot
+    read -r line <"/proc/$1/stat" 2>/dev/null || return 1
+    rest=${line##*) }
+    # Field 22 (starttime) is the 20th after the comm.
+    start=$(cut -d' ' -f20 <<<"$rest")
+    read -r boot <"$SYSROOT/proc/sys/kernel/random/boot_id" 2>/dev/null || boot=unknown
+    printf '%s %s %s\n' "$1" "$start" "$boot"
+}
+
+owner_alive() { # stamp file
+    local pid start boot now_stamp
+    read -r pid start boot <"$1" 2>/dev/null || return 1
+    now_stamp=$(owner_stamp "$pid") || return 1
+    [[ $now_stamp == "$pid $start $boot" ]]
+}
+
+same_boot() { # stamp file
+    local boot current
+    read -r _ _ boot <"$1" 2>/dev/null || return 1
+    read -r current <"$SYSROOT/proc/sys/kernel/random/boot_id" 2>/dev/null || current=unknown
+    [[ $boot == "$current" ]]
+}
+
+clean_stale_staging() {
+    local c d
+    for c in ${CANDIDATES[@]+"${CANDIDATES[@]}"}; do
+        for d in "$c"/irf-mem.*; do
+            [[ -d $d && -f $d/owner ]] || continue
+            owner_alive "$d/owner" && continue
+            if [[ -e $d/lime.loading ]] && same_boot "$d/owner" && lime_present && lime_path_is "$(cat "$d/lime.loading")"; then
+                if rmmod lime >&2 2>/dev/null; then
+                    log "unloaded the LiME module a killed run left loaded"
+                else
+                    err "a killed run left LiME loaded and rmmod lime failed"
+                fi
+            fi
+            if [[ -d $d/exec ]]; then umount "$d/exec" 2>/dev/null || umount -l "$d/exec" 2>/dev/null; fi
+            rm -rf -- "$d" && log "removed the staging dir of a killed run ($d)"
+        done
+    done
+    return 0
+}
+
 choose_staging() {
     local list=${IRF_STAGING_DIRS:-} explicit=true c
     if [[ -z $list ]]; then
@@ -272,11 +438,14 @@ choose_staging() {
         usable+=("$c")
     done
     CANDIDATES=(${usable[@]+"${usable[@]}"})
+    clean_stale_staging
     for c in ${CANDIDATES[@]+"${CANDIDATES[@]}"}; do
         STAGE=$(mktemp -d "$c/irf-mem.XXXXXX" 2>/dev/null) && break
         STAGE=""
     done
     [[ -n $STAGE ]] || die 8 "no writable memory-backed staging directory (tried ${list})"
+    owner_stamp $$ >"$STAGE/owner"
+    mkdir "$STAGE/done"
 }
 
 choose_exec_staging() {
@@ -295,12 +464,37 @@ choose_exec_staging() {
         fi
         rm -rf -- "$d"
     done
+    # Every candidate is noexec: a tmpfs of our own (RAM only, exec allowed, private to this run).
+    mkdir -m 700 "$STAGE/exec" || return 1
+    if mount -t tmpfs -o size=64m,mode=0700,nosuid,nodev irf-avml "$STAGE/exec" 2>/dev/null; then
+        EXEC_MOUNT="$STAGE/exec"
+        if can_exec_in "$EXEC_MOUNT"; then
+            EXEC_STAGE=$EXEC_MOUNT
+            log "staging AVML in a private tmpfs ($EXEC_MOUNT)"
+            return 0
+        fi
+        release_exec_mount
+    fi
     return 1
 }
 
 # ------------------------------------------------------------------ tools
 # On success, fd 3 (LiME) or the FIFO $SOURCE_FIFO (AVML) carries the image.
 SOURCE_FIFO=""
+
+# Why insmod failed, in one line: its own message, and what lockdown says about it.
+insmod_failure() { # exit code, stderr file
+    local msg
+    msg=$(grep -v '^[[:space:]]*$' "$2" 2>/dev/null | tail -n 1)
+    if grep -qi 'operation not permitted' <<<"$msg" && [[ -n $LOCKDOWN && $LOCKDOWN != none ]]; then
+        printf 'insmod lime refused: kernel lockdown (%s) forbids unsigned modules (Secure Boot: %s): %s' \
+            "$LOCKDOWN" "${SECURE_BOOT:-unknown}" "$msg"
+    elif [[ -n $msg ]]; then
+        printf 'insmod lime failed (exit %s): %s' "$1" "$msg"
+    else
+        printf 'insmod lime failed (exit %s)' "$1"
+    fi
+}
 
 try_lime() {
     local line key url="" entry expected ko
@@ -320,6 +514,10 @@ try_lime() {
         err "no module URL given for $ARCH/$KERNEL_RELEASE"
         return 1
     fi
+    if lime_present; then
+        err "a lime module that this script did not load is already loaded (rmmod lime by hand to let the capture use LiME)"
+        return 1
+    fi
     expected=$(json_field "$entry" sha256)
     ko="$STAGE/lime.ko"
     if ! http_get "$url" "$ko"; then
@@ -333,36 +531,60 @@ try_lime() {
     fi
     TOOL_VERSION=$(json_field "$entry" version)
 
-    insmod "$ko" "path=tcp:${PORT} format=lime localhostonly=1 timeout=0" >&2 &
+    TAINT_BEFORE=$(read_taint)
+    # Written before insmod: a run killed from here on may have left LiME loaded, with this path.
+    echo "tcp:${PORT}" >"$STAGE/lime.loading"
+    insmod "$ko" "path=tcp:${PORT} format=lime localhostonly=1 timeout=0" >&2 2>"$STAGE/insmod.err" &
     INSMOD_PID=$!
-    LIME_LOADED=true
     local deadline=$((SECONDS + CONNECT_TIMEOUT))
     while ((SECONDS < deadline)); do
         if { exec 3<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null; then
+            # Nothing was loaded before (checked above): the listening module is ours.
+            LIME_LOADED=true
+            TAINT_AFTER=$(read_taint)
             TOOL=lime
+            SOURCE=lime
             return 0
         fi
         if ! kill -0 "$INSMOD_PID" 2>/dev/null; then
             local rc=0
             wait "$INSMOD_PID" || rc=$?
             INSMOD_PID=""
-            # The module may have been inserted and failed, or never inserted: try to unload either way.
-            rmmod lime >/dev/null 2>&1
-            LIME_LOADED=false
-            err "insmod lime failed (exit $rc)"
+            cat "$STAGE/insmod.err" >&2 2>/dev/null
+            # A module that initialised and failed is unloaded; one that never loaded is not there.
+            lime_present && LIME_LOADED=true
+            unload_lime
+            err "$(insmod_failure "$rc" "$STAGE/insmod.err")"
             return 1
         fi
         sleep 0.2
     done
     err "LiME listener did not come up within ${CONNECT_TIMEOUT}s"
-    kill_bg "$INSMOD_PID"
+    kill "$INSMOD_PID" 2>/dev/null
+    wait "$INSMOD_PID" 2>/dev/null
     INSMOD_PID=""
+    lime_present && LIME_LOADED=true
     unload_lime
     return 1
 }
 
+# AVML's own choice for a stream, made once (Snapshot::probe_single_source, avml 0.20.0 src/snapshot.rs):
+# /proc/kcore when readable and larger than 0x2000 bytes, else /dev/crash, else /dev/mem.
+probe_avml_source() {
+    local kcore="$SYSROOT/proc/kcore"
+    if [[ -r $kcore ]] && (($(stat -c %s "$kcore" 2>/dev/null || echo 0) > 0x2000)) && { : <"$kcore"; } 2>/dev/null; then
+        printf '/proc/kcore'
+    elif { : <"$SYSROOT/dev/crash"; } 2>/dev/null; then
+        printf '/dev/crash'
+    elif { : <"$SYSROOT/dev/mem"; } 2>/dev/null; then
+        printf '/dev/mem'
+    else
+        return 1
+    fi
+}
+
 try_avml() {
-    local url_var="IRF_AVML_URL_$ARCH" sha_var="IRF_AVML_SHA256_$ARCH" url expected="" from_index="" entry bin
+    local url_var="IRF_AVML_URL_$ARCH" sha_var="IRF_AVML_SHA256_$ARCH" url expected="" from_index="" entry bin src
     url=${!url_var:-}
     entry=$(index_objects "$STAGE/index.json" | grep -vF '"kernelRelease"' | grep -F "\"arch\":\"$ARCH\"" | head -n 1)
     [[ -n $entry ]] && from_index=$(json_field "$entry" sha256)
@@ -379,8 +601,12 @@ try_avml() {
         err "AVML SHA-256 in IRF_AVML_SHA256_$ARCH disagrees with the index"
         return 1
     fi
+    if ! src=$(probe_avml_source); then
+        err "AVML has no memory source to read (/proc/kcore, /dev/crash and /dev/mem are closed${LOCKDOWN:+; lockdown: $LOCKDOWN})"
+        return 1
+    fi
     if ! choose_exec_staging; then
-        err "no staging directory allows executing AVML (all noexec)"
+        err "no staging directory allows executing AVML (all noexec, and no private tmpfs could be mounted)"
         return 1
     fi
     bin="$EXEC_STAGE/avml"
@@ -402,7 +628,7 @@ try_avml() {
     mkfifo "$SOURCE_FIFO" || { err "mkfifo failed"; return 1; }
     rm -f -- "$STAGE/avml.done"
     # AVML opens the FIFO as its output file; that open blocks until the reader opens it.
-    "$bin" "$SOURCE_FIFO" >&2 2>"$STAGE/avml.err" &
+    "$bin" acquire --source "$src" "$SOURCE_FIFO" >&2 2>"$STAGE/avml.err" &
     AVML_PID=$!
     # If AVML dies before opening the FIFO, the reader would wait forever: once AVML has exited, briefly
     # open the FIFO read-write (never blocks) until the reader is done, which lets the reader see EOF.
@@ -416,17 +642,19 @@ try_avml() {
     ) &
     WATCHDOG_PID=$!
     TOOL=avml
+    SOURCE=$src
     return 0
 }
 
 # ------------------------------------------------------------------ streaming
-# Reads the image on stdin, uploads it in parts. Runs in a pipeline subshell: results go to files.
-# Hashes and uploads one part file, then removes it; the outcome goes to <file>.ok or <file>.err.
-# Runs in the background, so that the next part is read (and the stream keeps flowing) meanwhile.
+# Hashes and uploads one part file, then removes it. A confirmed part leaves done/<n> (its size) and
+# <file>.ok; a failed one <file>.err. Runs in the background, so that the stream keeps flowing meanwhile.
 send_part() { # n file url
-    local n=$1 file=$2 url=$3 b64
+    local n=$1 file=$2 url=$3 b64 size
+    size=$(stat -c %s "$file")
     b64=$(hex_to_b64 "$(md5_hex "$file")")
     if http_put_part "$file" "$url" "$b64" >/dev/null; then
+        echo "$size" >"$STAGE/done/$n"
         : >"$file.ok"
     else
         echo "upload of part $n failed" >"$file.err"
@@ -448,8 +676,9 @@ reap_part() {
     return 6
 }
 
+# Reads the image on stdin and uploads it in parts (a background job: results go to files).
 upload_parts() {
-    local n=0 size total=0 banner=false urls part rc=0
+    local n=0 size banner=false urls part rc=0
     local tailf="$STAGE/part.tail" concurrency=${IRF_UPLOAD_CONCURRENCY:-2}
     INFLIGHT_PIDS=()
     INFLIGHT_FILES=()
@@ -485,9 +714,6 @@ upload_parts() {
         send_part "$n" "$part" "${urls[n - 1]}" &
         INFLIGHT_PIDS+=("$!")
         INFLIGHT_FILES+=("$part")
-        total=$((total + size))
-        echo "$total" >"$STAGE/bytes"
-        echo "$n" >>"$STAGE/parts"
         ((size == PART_SIZE)) || break
     done
     # Every part in flight ends before the result is known (a failure after a break is recorded too).
@@ -497,52 +723,68 @@ upload_parts() {
     return "$rc"
 }
 
+# tee (stream -> sha256sum and the part cutter) and the cutter run in the background: `wait` returns
+# at once when a signal comes, and the trap ends them (a foreground pipeline would defer the trap).
 stream() {
-    local sumfifo="$STAGE/sum.fifo" rc=0 statuses
-    mkfifo "$sumfifo" || die 1 "mkfifo failed"
-    : >"$STAGE/parts"
-    echo 0 >"$STAGE/bytes"
-    sha256sum <"$sumfifo" >"$STAGE/stream.sha256" &
+    local sumfifo="$STAGE/sum.fifo" partfifo="$STAGE/part.fifo" rc=0 tee_rc=0
+    mkfifo "$sumfifo" "$partfifo" || die 1 "mkfifo failed"
+    # Only tee holds LiME's socket (fd 3): when tee ends, LiME sees the connection close.
+    sha256sum <"$sumfifo" >"$STAGE/stream.sha256" 3<&- &
     SUM_PID=$!
+    upload_parts <"$partfifo" 3<&- &
+    UPLOAD_PID=$!
     if [[ $TOOL == lime ]]; then
-        tee "$sumfifo" <&3 | upload_parts
-        statuses=("${PIPESTATUS[@]}")
+        tee "$sumfifo" <&3 >"$partfifo" &
+        TEE_PID=$!
         exec 3<&-
     else
-        tee "$sumfifo" <"$SOURCE_FIFO" | upload_parts
-        statuses=("${PIPESTATUS[@]}")
-        : >"$STAGE/avml.done"
+        tee "$sumfifo" <"$SOURCE_FIFO" >"$partfifo" &
+        TEE_PID=$!
     fi
-    rc=${statuses[1]}
+    wait "$UPLOAD_PID" || rc=$?
+    UPLOAD_PID=""
+    if ((rc != 0)); then
+        # The cutter stopped early: stop the tool so tee sees the end of its input.
+        kill "$INSMOD_PID" "$AVML_PID" 2>/dev/null
+    fi
+    wait "$TEE_PID" || tee_rc=$?
+    TEE_PID=""
+    [[ $TOOL == avml ]] && : >"$STAGE/avml.done"
     wait "$SUM_PID"
     SUM_PID=""
-
-    PART_COUNT=$(grep -c . "$STAGE/parts")
-    BYTES=$(cat "$STAGE/bytes")
-    [[ -e $STAGE/banner ]] && BANNER_SEEN=true
-    if ((rc == 0)) && ((statuses[0] != 0)); then
-        err "reading the $TOOL stream failed (tee exit ${statuses[0]})"
+    count_uploaded
+    if ((rc == 0 && tee_rc != 0)); then
+        err "reading the $TOOL stream failed (tee exit $tee_rc)"
     fi
 
     # Tool epilogue: LiME's insmod returns once the dump is sent; AVML exits when done.
+    local trc=0 why=""
     if [[ $TOOL == lime ]]; then
-        local irc=0
-        if ((rc != 0)); then kill_bg "$INSMOD_PID"; else wait "$INSMOD_PID" || irc=$?; fi
+        wait "$INSMOD_PID" || trc=$?
         INSMOD_PID=""
-        ((irc == 0)) || err "insmod lime exited with $irc"
+        ((trc == 0 || rc != 0)) || why="insmod lime exited with $trc"
         unload_lime
     else
-        local arc=0
-        if ((rc != 0)); then kill_bg "$AVML_PID"; else wait "$AVML_PID" || arc=$?; fi
+        wait "$AVML_PID" || trc=$?
         AVML_PID=""
-        kill_bg "$WATCHDOG_PID"
+        kill "$WATCHDOG_PID" 2>/dev/null
+        wait "$WATCHDOG_PID" 2>/dev/null
         WATCHDOG_PID=""
-        ((arc == 0)) || err "avml exited with $arc"
+        if ((trc != 0 && rc == 0)); then
+            # AVML ends its error chain with the root cause ("    1: locked down /proc/kcore").
+            why="avml exited with $trc: $(grep -v '^[[:space:]]*$' "$STAGE/avml.err" 2>/dev/null | tail -n 1 | sed 's/^[[:space:]]*\([0-9]*:[[:space:]]*\)\{0,1\}//')"
+            why=${why%: }
+        fi
     fi
 
     if ((rc != 0)); then
         # A partial stream has no meaningful whole-stream hash.
         die "$rc" "$(cat "$STAGE/upload.err" 2>/dev/null || echo "upload failed")"
+    fi
+    if [[ -n $why ]]; then
+        # The tool did not deliver the whole image: what was uploaded stays listed, without a stream hash.
+        if ((BYTES == 0)); then die 3 "$why"; fi
+        die 9 "$why"
     fi
     STREAM_SHA=$(cut -d' ' -f1 "$STAGE/stream.sha256")
 }
@@ -569,6 +811,7 @@ main() {
         aarch64 | arm64) ARCH=arm64 ;;
         *) die 2 "unsupported architecture $(uname -m)" ;;
     esac
+    read_security_state
     choose_http
     choose_staging
 
@@ -586,7 +829,7 @@ main() {
         log "falling back to AVML"
         try_avml || die 3 "no acquisition tool could be started"
     fi
-    log "capturing with $TOOL"
+    log "capturing with $TOOL${SOURCE:+ from $SOURCE}"
     stream
 
     if ((BYTES < MIN_BYTES)); then

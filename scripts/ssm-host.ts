@@ -37,6 +37,7 @@ import * as os from "os";
 import * as path from "path";
 import { DescribeIamInstanceProfileAssociationsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { ACCOUNT_HEADER, clientConfig, forAccount } from "./aws-clients";
+import { HostKernelState, hostKernelEnv, makeHostRoot } from "./host-kernel";
 import { pickPort } from "./moto";
 import { EmulatedCopy, copySnapshotResponse, sharedSnapshots } from "./shared-snapshots";
 import { Authorizer, NetworkGate, RefusedConnection, RegistrationOptions, SsmAgents, startNetworkGate } from "./ssm-agent";
@@ -69,8 +70,13 @@ export interface HostSpec {
     image: Buffer | string;
     /** Is the SSM agent online (default true)? Unmanaged hosts are unknown to every call, as in SSM. */
     managed?: boolean;
-    /** Does `insmod` succeed (default true)? false: it fails like a module built for another kernel. */
-    limeLoads?: boolean;
+    /**
+     * Does `insmod` succeed (default true)? false: it fails like a module built for another kernel;
+     * "lockdown": the kernel refuses an unsigned module (EPERM), as under Secure Boot.
+     */
+    limeLoads?: boolean | "lockdown";
+    /** What the host script reads of the kernel (lockdown, Secure Boot, taint, AVML's sources...). */
+    kernel?: HostKernelState;
     /** The account the instance lives in; when set, only calls from that account see it. */
     accountId?: string;
     /** The instance's region (default: the region of the command that reaches it). */
@@ -170,6 +176,8 @@ export interface SsmHost {
 
 interface RegisteredHost extends HostSpec {
     imagePath?: string;
+    /** The host's fake root (IRF_SYSROOT), kept across its commands. */
+    root?: string;
 }
 
 /** The SigV4 scope of a request: `Credential=AKID/date/region/service/aws4_request`. */
@@ -316,7 +324,8 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
             unreachableDelayMs: options.unreachableDelayMs, onRefused: (r) => refused.push(r),
         });
         gates.add(gate);
-        const staging = path.join(dir, "staging");
+        // The host's /dev/shm: one per host, so a killed command's leftovers meet the next command.
+        const staging = path.join(workRoot, `${invocation.instanceId}.shm`);
         fs.mkdirSync(staging, { recursive: true });
         if (!host.imagePath) {
             host.imagePath = typeof host.image === "string" ? host.image : path.join(workRoot, `${invocation.instanceId}.image`);
@@ -324,8 +333,11 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
                 writeLarge(host.imagePath, host.image);
             }
         }
+        host.root ??= makeHostRoot(path.join(workRoot, `${invocation.instanceId}.root`), host.kernel);
+        const kernelEnv = hostKernelEnv(host.root, host.kernel);
         const limePort = await pickPort();
         const prefix = [
+            ...Object.entries(kernelEnv).map(([k, v]) => `export ${k}='${v}'`),
             `export PATH='${shimmedPath("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")}'`,
             `export IRF_STAGING_DIRS='${staging}'`,
             `export IRF_LIME_PORT=${limePort}`,
@@ -343,7 +355,7 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
             // The host's HTTP leaves through its VPC: curl and python3 honour http_proxy for every URL.
             http_proxy: gate.url, no_proxy: "",
             FAKE_LIME_PIDFILE: path.join(dir, "lime.pid"),
-            ...(host.limeLoads === false ? { FAKE_INSMOD_FAIL: "1" } : {}),
+            ...(host.limeLoads === false ? { FAKE_INSMOD_FAIL: "format" } : host.limeLoads === "lockdown" ? { FAKE_INSMOD_FAIL: "lockdown" } : {}),
         };
         // Its own process group, so that stop() reaches whatever the script started.
         const child = spawn("bash", [scriptFile], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"], detached: true });

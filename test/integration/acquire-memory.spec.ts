@@ -41,6 +41,7 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
 import { presigningS3Client } from "../../scripts/aws-clients";
 import { PROJECT_ROOT } from "../../scripts/moto";
+import { HostKernelState, hostKernelEnv, makeHostRoot } from "../../scripts/host-kernel";
 import { AVML_STAND_IN, shimmedPath } from "../../scripts/ssm-host";
 import { FORENSIC, SECURITY, useMoto } from "../support/moto";
 
@@ -49,8 +50,8 @@ const MiB = 1024 * 1024;
 const PART_SIZE = 5 * MiB; // S3's minimum for every part but the last
 const KNOWN_KERNEL = "6.1.0-test";
 const BANNER = `Linux version ${KNOWN_KERNEL} (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0) #1 SMP PREEMPT_DYNAMIC`;
-const LIME_VERSION = "1.12.0";
-const AVML_VERSION = "0.14.0";
+const LIME_VERSION = "1.9.1";
+const AVML_VERSION = "0.20.0";
 
 const sha256 = (data: Buffer | string): string => createHash("sha256").update(data).digest("hex");
 
@@ -69,6 +70,10 @@ interface ScriptResult {
     sha256: string | null;
     bannerSeen: boolean;
     partCount: number;
+    source: string | null;
+    lockdown: string | null;
+    secureBoot: boolean | null;
+    taint: { before: number; after: number | null } | null;
     errors: string[];
 }
 
@@ -183,6 +188,15 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         /** Part numbers whose presigned URL is made unusable (a wrong upload id: S3 refuses the PUT). */
         brokenParts?: number[];
         extraEnv?: Record<string, string>;
+        /** The host's kernel state (a fake root per case unless `root` names one to share). */
+        kernelState?: HostKernelState;
+        root?: string;
+        /** Runs while the script runs (e.g. sends it a signal). */
+        during?: (pid: number, caseDir: string) => Promise<void>;
+        /** A killed run leaves its staging dir: do not require it empty. */
+        leavesStaging?: boolean;
+        /** Its own process group (as SSM starts a command), so that the group can be killed. */
+        detached?: boolean;
     }
     interface CaseResult {
         code: number | null;
@@ -194,6 +208,7 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         key: string;
         stagingDirs: string[];
         urls: string[];
+        root: string;
     }
 
     async function runCase(opts: CaseOptions): Promise<CaseResult> {
@@ -229,7 +244,9 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
             assert.doesNotMatch(url, /x-amz-checksum|x-amz-sdk-checksum/i, "the presigned UploadPart URL must not pin a checksum");
         }
 
+        const root = makeHostRoot(opts.root ?? path.join(caseDir, "root"), opts.kernelState);
         const env: NodeJS.ProcessEnv = {
+            ...hostKernelEnv(root, opts.kernelState),
             PATH: shimmedPath(),
             HOME: caseDir,
             FAKE_KERNEL_RELEASE: opts.kernel ?? KNOWN_KERNEL,
@@ -245,20 +262,24 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
             IRF_MIN_BYTES: String(1 * MiB),
             IRF_CONNECT_TIMEOUT: "20",
             IRF_STAGING_DIRS: stagingDirs.join(":"),
+            FAKE_LIME_PIDFILE: path.join(caseDir, "lime.pid"),
         };
         Object.assign(env, opts.extraEnv);
         if (opts.insmodFails) {
-            env.FAKE_INSMOD_FAIL = "1";
+            env.FAKE_INSMOD_FAIL = "format";
         }
         const command = opts.wrap ? opts.wrap(["bash", SCRIPT]) : ["bash", SCRIPT];
         const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-            const child = spawn(command[0], command.slice(1), { env, stdio: ["ignore", "pipe", "pipe"] });
+            const child = spawn(command[0], command.slice(1), { env, stdio: ["ignore", "pipe", "pipe"], detached: opts.detached ?? false });
             let out = "";
             let errText = "";
             child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
             child.stderr.on("data", (d: Buffer) => { errText += d.toString(); });
             child.on("error", reject);
             child.on("close", (c) => resolve({ code: c, stdout: out, stderr: errText }));
+            if (opts.during && child.pid !== undefined) {
+                opts.during(child.pid, caseDir).catch(reject);
+            }
         });
         const lines = stdout.trim().split("\n");
         assert.strictEqual(lines.length, 1, `stdout must be exactly one JSON line, got:\n${stdout}\nstderr:\n${stderr}`);
@@ -271,13 +292,13 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
             assert.doesNotMatch(text, /X-Amz-(Signature|Credential|Security-Token)|https?:\/\//i, `the script printed a URL:\n${text}`);
         }
         // Staging is cleaned up.
-        for (const d of stagingDirs) {
+        for (const d of opts.leavesStaging ? [] : stagingDirs) {
             if (fs.existsSync(d)) {
                 assert.deepStrictEqual(fs.readdirSync(d), [], `staging dir ${d} not cleaned up`);
             }
         }
         const log = fs.readFileSync(logPath, "utf8").split("\n").filter((l) => l);
-        return { code, result, stdout, stderr, log, uploadId: UploadId, key, stagingDirs, urls: [indexUrl, avmlUrl, ...partUrls] };
+        return { code, result, stdout, stderr, log, uploadId: UploadId, key, stagingDirs, urls: [indexUrl, avmlUrl, ...partUrls], root };
     }
 
     /** The parts S3 holds for the case's upload (what the engine completes with: the report only counts them). */
@@ -374,7 +395,11 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         assert.strictEqual(avml.length, 1);
         const call = JSON.parse(avml[0].slice(5)) as { self: string; args: string[] };
         assert.ok(call.self.startsWith(c.stagingDirs[0] + path.sep), `AVML ran from ${call.self}`);
-        assert.ok(call.args[0].startsWith(c.stagingDirs[0] + path.sep), "AVML writes into a FIFO in the staging dir");
+        // AVML 0.20's command line, with the one source probed up front (never its rewrite-on-retry loop).
+        assert.deepStrictEqual(call.args.slice(0, 3), ["acquire", "--source", "/proc/kcore"]);
+        assert.strictEqual(call.args.length, 4);
+        assert.ok(call.args[3].startsWith(c.stagingDirs[0] + path.sep), "AVML writes into a FIFO in the staging dir");
+        assert.strictEqual(c.result.source, "/proc/kcore");
     });
 
     it("module whose SHA-256 does not match the index: not loaded, AVML instead", async function () {
@@ -386,12 +411,12 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         assertCaptured(c, image, await completeAndRead(c), "avml");
     });
 
-    it("insmod fails: LiME cleaned up, AVML instead", async function () {
+    it("insmod fails: its own message reported, nothing unloaded (nothing was loaded), AVML instead", async function () {
         const image = makeImage(PART_SIZE + 5, 0);
         const c = await runCase({ name: "insmod-fails", image, insmodFails: true });
         assert.strictEqual(c.code, 0, c.stderr);
-        assert.ok(c.result.errors.some((e) => /insmod lime failed/.test(e)), c.result.errors.join("; "));
-        assert.ok(c.log.some((l) => l.startsWith("rmmod lime")));
+        assert.ok(c.result.errors.some((e) => /^insmod lime failed \(exit 1\): insmod: ERROR: could not insert module .*: Invalid module format$/.test(e)), c.result.errors.join("; "));
+        assert.ok(!c.log.some((l) => l.startsWith("rmmod")), "rmmod for a module that never loaded");
         assertCaptured(c, image, await completeAndRead(c), "avml");
     });
 
@@ -446,11 +471,137 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         assert.ok(c.result.errors.some((e) => /IRF_UPLOAD_CONCURRENCY/.test(e)));
     });
 
+    it("LiME taints the kernel (out-of-tree, unsigned): the flags before and after are reported", async function () {
+        const image = makeImage(PART_SIZE + 1, 10);
+        const c = await runCase({ name: "taint", image, kernelState: { taint: 0 } });
+        assert.strictEqual(c.code, 0, c.stderr);
+        assert.deepStrictEqual(c.result.taint, { before: 0, after: 4096 + 8192 });
+        assert.strictEqual(c.result.lockdown, "none");
+        assert.strictEqual(c.result.secureBoot, false);
+        assert.strictEqual(c.result.source, "lime");
+        assert.ok(!fs.existsSync(path.join(c.root, "sys/module/lime")), "the module this run loaded is unloaded");
+    });
+
+    it("kernel lockdown under Secure Boot: insmod's refusal is named as lockdown, AVML captures instead", async function () {
+        const image = makeImage(PART_SIZE + 3, 10);
+        const c = await runCase({
+            name: "lockdown", image, kernelState: { lockdown: "integrity", secureBoot: true }, extraEnv: { FAKE_INSMOD_FAIL: "lockdown" },
+        });
+        assert.strictEqual(c.code, 0, c.stderr);
+        assert.strictEqual(c.result.lockdown, "integrity");
+        assert.strictEqual(c.result.secureBoot, true);
+        assert.ok(c.result.errors.some((e) => /^insmod lime refused: kernel lockdown \(integrity\) forbids unsigned modules \(Secure Boot: true\): .*Operation not permitted$/.test(e)),
+            c.result.errors.join("; "));
+        assertCaptured(c, image, await completeAndRead(c), "avml");
+    });
+
+    it("lockdown=confidentiality closes every source AVML reads: exit 3, no hash", async function () {
+        const c = await runCase({
+            name: "confidentiality", image: makeImage(PART_SIZE, 10), kernelState: { lockdown: "confidentiality" }, extraEnv: { FAKE_INSMOD_FAIL: "lockdown" },
+        });
+        assert.strictEqual(c.code, 3, c.stderr);
+        assert.strictEqual(c.result.sha256, null);
+        assert.ok(c.result.errors.some((e) => /AVML has no memory source to read .*lockdown: confidentiality/.test(e)), c.result.errors.join("; "));
+        assert.ok(!c.log.some((l) => l.startsWith("avml ")), "AVML is not started without a source");
+    });
+
+    it("AVML that fails before its first byte: exit 3 and a null hash (never the SHA-256 of an empty stream)", async function () {
+        // The probe sees /proc/kcore, but AVML cannot read it (e.g. a kcore restricted at read time).
+        const c = await runCase({
+            name: "avml-fails", image: makeImage(PART_SIZE, 10), kernel: "6.1.0-unknown", extraEnv: { FAKE_AVML_SOURCES: "" },
+        });
+        assert.strictEqual(c.code, 3, c.stderr);
+        assert.strictEqual(c.result.tool, "avml");
+        assert.strictEqual(c.result.sha256, null);
+        assert.strictEqual(c.result.bytes, 0);
+        assert.ok(c.result.errors.some((e) => /^avml exited with 1: locked down \/proc\/kcore$/.test(e)), c.result.errors.join("; "));
+        assert.strictEqual((await listedParts(c)).length, 0);
+    });
+
+    it("AVML that fails mid-capture: exit 9, the parts it uploaded reported, no stream hash", async function () {
+        const c = await runCase({
+            name: "avml-breaks", image: makeImage(3 * PART_SIZE, 10), kernel: "6.1.0-unknown",
+            extraEnv: { FAKE_AVML_SOURCES: "", FAKE_AVML_BROKEN: "/proc/kcore" },
+        });
+        assert.strictEqual(c.code, 9, c.stderr);
+        assert.strictEqual(c.result.sha256, null);
+        assert.strictEqual(c.result.bytes, 1 << 20, "the shim's source breaks after 1 MiB");
+        const parts = await listedParts(c);
+        assert.strictEqual(c.result.partCount, parts.length);
+        assert.strictEqual(parts.reduce((n, p) => n + p.bytes, 0), c.result.bytes);
+    });
+
+    it("SIGTERM mid-dump (SSM's cancel or timeout): acted on at once, the uploaded parts reported, LiME unloaded, nothing left running", async function () {
+        const image = makeImage(12 * PART_SIZE, 10);
+        let limePid = 0;
+        const c = await runCase({
+            name: "sigterm", image, extraEnv: { FAKE_STREAM_MS_PER_MIB: "150" },
+            during: async (pid, caseDir) => {
+                // Once two parts are confirmed, cancel.
+                for (let i = 0; i < 600 && fs.readdirSync(path.join(caseDir, "shm")).every((d) => {
+                    const done = path.join(caseDir, "shm", d, "done");
+                    return !fs.existsSync(path.join(done, "2"));
+                }); i++) {
+                    await new Promise((r) => setTimeout(r, 50));
+                }
+                limePid = Number(fs.readFileSync(path.join(caseDir, "lime.pid"), "utf8"));
+                process.kill(pid, "SIGTERM");
+            },
+        });
+        assert.strictEqual(c.code, 1, c.stderr);
+        assert.ok(c.result.errors.includes("interrupted by a signal"), c.result.errors.join("; "));
+        const parts = await listedParts(c);
+        assert.ok(parts.length >= 2 && parts.length < 12, `the dump went on after the signal: ${parts.length} parts`);
+        assert.strictEqual(c.result.partCount, parts.length, "the report counts what S3 holds");
+        assert.strictEqual(c.result.bytes, parts.reduce((n, p) => n + p.bytes, 0));
+        assert.strictEqual(c.result.sha256, null, "a partial stream has no whole-stream hash");
+        assert.ok(!fs.existsSync(path.join(c.root, "sys/module/lime")), "LiME unloaded");
+        assert.throws(() => process.kill(limePid, 0), "the LiME stand-in is still running");
+    });
+
+    it("after a SIGKILL mid-dump, the next run unloads the LiME the killed one left, removes its staging, and captures with LiME", async function () {
+        const image = makeImage(8 * PART_SIZE, 10);
+        const root = path.join(tmp, "sigkill-root");
+        const shm = path.join(tmp, "sigkill-shm");
+        const killed = await runCase({
+            name: "sigkill-1", image, root, stagingDirs: [shm], leavesStaging: true, extraEnv: { FAKE_STREAM_MS_PER_MIB: "150" },
+            during: async (pid) => {
+                for (let i = 0; i < 600 && !fs.existsSync(path.join(root, "sys/module/lime")); i++) {
+                    await new Promise((r) => setTimeout(r, 50));
+                }
+                await new Promise((r) => setTimeout(r, 300));
+                // What SSM does to the command's process group at its timeout.
+                process.kill(-pid, "SIGKILL");
+            },
+            detached: true,
+        }).catch((e: Error) => e);
+        // A SIGKILLed script prints nothing: runCase's one-line check fails, as it should.
+        assert.ok(killed instanceof Error, "a killed script cannot have printed its report");
+        assert.ok(fs.existsSync(path.join(root, "sys/module/lime")), "the killed run left LiME loaded (as the real kernel keeps it)");
+        assert.strictEqual(fs.readdirSync(shm).filter((d) => d.startsWith("irf-mem.")).length, 1);
+
+        const c = await runCase({ name: "sigkill-2", image, root, stagingDirs: [shm] });
+        assert.strictEqual(c.code, 0, c.stderr);
+        assert.match(c.stderr, /unloaded the LiME module a killed run left loaded/);
+        assert.match(c.stderr, /removed the staging dir of a killed run/);
+        assertCaptured(c, image, await completeAndRead(c), "lime");
+    });
+
+    it("a LiME a responder loaded by hand is never unloaded: reported, AVML used", async function () {
+        const image = makeImage(PART_SIZE + 9, 10);
+        const c = await runCase({ name: "foreign-lime", image, kernelState: { limeLoadedWithPath: "/root/mem.lime" } });
+        assert.strictEqual(c.code, 0, c.stderr);
+        assert.ok(c.result.errors.some((e) => /a lime module that this script did not load is already loaded/.test(e)), c.result.errors.join("; "));
+        assert.ok(!c.log.some((l) => l.startsWith("rmmod") || l.startsWith("insmod")));
+        assert.ok(fs.existsSync(path.join(c.root, "sys/module/lime/parameters/path")), "the responder's LiME is still loaded");
+        assertCaptured(c, image, await completeAndRead(c), "avml");
+    });
+
     describe("staging when /tmp-like directories are noexec", function () {
         /** Runs the script in a user+mount namespace where staging dir 0 is a tmpfs mounted noexec. */
         const inNoexecNamespace = (noexecDir: string) => (args: string[]): string[] => [
             "unshare", "-rm", "bash", "-c",
-            'mount -t tmpfs -o noexec,nosuid,nodev,size=64m tmpfs "$0" || exit 99; exec "$@"',
+            '/bin/mount -t tmpfs -o noexec,nosuid,nodev,size=64m tmpfs "$0" || exit 99; exec "$@"',
             noexecDir, ...args,
         ];
 
@@ -472,7 +623,7 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
             assertCaptured(c, image, await completeAndRead(c), "avml");
             const call = JSON.parse(c.log.find((l) => l.startsWith("avml "))!.slice(5)) as { self: string; args: string[] };
             assert.ok(call.self.startsWith(execDir + path.sep), `AVML must run from the exec-able dir, ran from ${call.self}`);
-            assert.ok(call.args[0].startsWith(noexec + path.sep), "the FIFO stays in the first (noexec) staging dir");
+            assert.ok(call.args[3].startsWith(noexec + path.sep), "the FIFO stays in the first (noexec) staging dir");
         });
 
         it("LiME works with only a noexec staging dir", async function () {
@@ -483,13 +634,31 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
             assertCaptured(c, image, await completeAndRead(c), "lime");
         });
 
-        it("no module and only noexec staging: exit 3 with the reason, AVML never executed", async function () {
+        it("no module and only noexec staging (Debian's /run, a CIS /dev/shm): AVML runs from a private tmpfs the script mounts, then unmounts", async function () {
             const image = makeImage(PART_SIZE + 10, 50);
             const noexec = path.join(tmp, "noexec-only", "shm");
             const c = await runCase({ name: "noexec-only", image, kernel: "6.1.0-unknown", stagingDirs: [noexec], wrap: inNoexecNamespace(noexec) });
+            assert.strictEqual(c.code, 0, c.stderr);
+            assertCaptured(c, image, await completeAndRead(c), "avml");
+            const call = JSON.parse(c.log.find((l) => l.startsWith("avml "))!.slice(5)) as { self: string };
+            assert.match(call.self, new RegExp(`^${noexec}/irf-mem\\.[^/]+/exec/avml$`), `AVML ran from ${call.self}`);
+            assert.match(c.stderr, /staging AVML in a private tmpfs/);
+        });
+
+        it("no module, only noexec staging and no way to mount: exit 3 with the reason, AVML never executed", async function () {
+            const image = makeImage(PART_SIZE + 10, 50);
+            const noexec = path.join(tmp, "noexec-nomount", "shm");
+            const noMount = path.join(tmp, "nomount-bin");
+            fs.mkdirSync(noMount, { recursive: true });
+            fs.writeFileSync(path.join(noMount, "mount"), "#!/bin/sh\necho 'mount: permission denied' >&2\nexit 32\n", { mode: 0o755 });
+            const c = await runCase({
+                name: "noexec-nomount", image, kernel: "6.1.0-unknown", stagingDirs: [noexec], wrap: inNoexecNamespace(noexec),
+                extraEnv: { PATH: `${noMount}:${shimmedPath()}` },
+            });
             assert.strictEqual(c.code, 3, c.stderr);
             assert.strictEqual(c.result.tool, null);
-            assert.ok(c.result.errors.some((e) => /noexec/.test(e)), c.result.errors.join("; "));
+            assert.strictEqual(c.result.sha256, null);
+            assert.ok(c.result.errors.some((e) => /all noexec, and no private tmpfs could be mounted/.test(e)), c.result.errors.join("; "));
             assert.ok(!c.log.some((l) => l.startsWith("avml")));
         });
     });

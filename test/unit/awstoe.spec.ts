@@ -247,4 +247,39 @@ describe("AWSTOE component documents", () => {
             }
         });
     });
+
+    describe("the workstation's vol wrapper", function () {
+        let dir: string;
+        let wrapper: string;
+        before(function () {
+            const step = load(SIFT_DOCUMENT).phases.flatMap((p) => p.steps).find((st) => st.name === "VolatilityWrapper");
+            dir = fs.mkdtempSync(path.join(os.tmpdir(), "irf-vol-wrapper-"));
+            wrapper = path.join(dir, "vol");
+            fs.writeFileSync(wrapper, step!.inputs[0].content, { mode: 0o755 });
+        });
+        after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+        /** Runs the wrapper over a stand-in Volatility that prints `output` and exits with `code`. */
+        function run(args: string[], output: string, code = 0) {
+            const fake = path.join(dir, "fake-vol");
+            fs.writeFileSync(fake, `#!/bin/sh\nprintf '%s' '${output.replace(/'/g, "'\\''")}'\nexit ${code}\n`, { mode: 0o755 });
+            return spawnSync("bash", [wrapper, ...args], { encoding: "utf8", env: { ...process.env, IRF_VOL: fake } });
+        }
+        const HEADER = "Volatility 3 Framework 2.28.2\n\nOFFSET (V)\tPID\tTID\tPPID\tCOMM\n\n";
+
+        it("fails a process list with no process (symbols that do not fit, 5-level paging), with a hint", function () {
+            const r = run(["-f", "x.lime", "linux.pslist"], HEADER);
+            assert.strictEqual(r.status, 3);
+            assert.match(r.stderr, /linux\.pslist listed no process.*banners\.Banners.*5-level paging/);
+            assert.strictEqual(run(["-r", "json", "-f", "x.lime", "linux.psaux"], "[]\n").status, 3);
+        });
+
+        it("passes a process list with processes, and every other plugin through unchanged", function () {
+            const r = run(["-f", "x.lime", "linux.pslist"], `${HEADER}0x9a\t1\t1\t0\tinit\n`);
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.match(r.stdout, /\tinit/);
+            assert.strictEqual(run(["-f", "x.lime", "linux.sockstat"], HEADER).status, 0);
+            assert.strictEqual(run(["-f", "x.lime", "linux.pslist"], "", 1).status, 1, "Volatility's own failure is kept");
+        });
+    });
 });
