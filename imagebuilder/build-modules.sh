@@ -34,6 +34,11 @@
 #   IRF_SOURCE_AMI, IRF_SOURCE_REGION  required. Recorded in the report.
 #   IRF_LIME_REPO, IRF_LIME_COMMIT, IRF_LIME_VERSION                  required.
 #   IRF_DWARF2JSON_REPO, IRF_DWARF2JSON_COMMIT, IRF_DWARF2JSON_VERSION  required.
+#   IRF_LIME_SOURCE_DIR   optional. LiME's source from a local directory instead of the pinned clone (a
+#                         checkout with src/, or the sources themselves, e.g. Debian's lime-forensics-dkms);
+#                         IRF_LIME_COMMIT is then recorded as given, not checked against a clone.
+#   IRF_DWARF2JSON_BIN    optional. A dwarf2json binary to use instead of building the pinned clone, or
+#                         "none": no symbol tables (each kernel's symbols are recorded unavailable, with why).
 #   IRF_MAX_KERNELS    optional, default 6.    IRF_MAX_MINUTES  optional, default 120.
 #   IRF_SKIP_KERNELS, IRF_WANT_KERNELS        optional, space-separated kernel releases.
 # Test hooks (never set on a builder): IRF_ROOT (prefix of host paths such as /etc/os-release, /boot,
@@ -264,9 +269,22 @@ prepare_tools() {
     if [[ $FAMILY == rpm ]]; then base+=(elfutils-libelf-devel golang); else base+=(build-essential libelf-dev xz-utils golang-go); fi
     pkg_install "${base[@]}" || log "some build packages did not install; continuing with what is there"
     LIME_SRC="$WORK/lime"
-    clone_pinned "$IRF_LIME_REPO" "$IRF_LIME_COMMIT" "$LIME_SRC" || { err "LiME source at $IRF_LIME_COMMIT unavailable"; return 1; }
+    if [[ -n ${IRF_LIME_SOURCE_DIR:-} ]]; then
+        local from=$IRF_LIME_SOURCE_DIR
+        [[ -f $from/src/Makefile ]] || from=$(dirname "$from/x")
+        [[ -f $from/Makefile || -f $from/src/Makefile ]] || { err "IRF_LIME_SOURCE_DIR holds no LiME Makefile"; return 1; }
+        rm -rf -- "$LIME_SRC" && mkdir -p "$LIME_SRC/src" || return 1
+        if [[ -f $from/src/Makefile ]]; then cp -R "$from/src/." "$LIME_SRC/src/"; else cp -R "$from/." "$LIME_SRC/src/"; fi || return 1
+        log "LiME source from $IRF_LIME_SOURCE_DIR"
+    else
+        clone_pinned "$IRF_LIME_REPO" "$IRF_LIME_COMMIT" "$LIME_SRC" || { err "LiME source at $IRF_LIME_COMMIT unavailable"; return 1; }
+    fi
     local d2j="$WORK/dwarf2json"
-    if ! command -v go >/dev/null; then
+    if [[ ${IRF_DWARF2JSON_BIN:-} == none ]]; then
+        DWARF2JSON_PROBLEM="no dwarf2json on this builder (IRF_DWARF2JSON_BIN=none)"
+    elif [[ -n ${IRF_DWARF2JSON_BIN:-} ]]; then
+        if [[ -x $IRF_DWARF2JSON_BIN ]]; then DWARF2JSON=$IRF_DWARF2JSON_BIN; else DWARF2JSON_PROBLEM="IRF_DWARF2JSON_BIN is not an executable"; fi
+    elif ! command -v go >/dev/null; then
         DWARF2JSON_PROBLEM="no Go toolchain to build dwarf2json on this distribution"
     elif ! clone_pinned "$IRF_DWARF2JSON_REPO" "$IRF_DWARF2JSON_COMMIT" "$d2j"; then
         err "dwarf2json source at $IRF_DWARF2JSON_COMMIT unavailable"

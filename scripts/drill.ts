@@ -59,7 +59,8 @@ import { Emulator, startEmulator } from "./emulator";
 import { startFunction } from "./lambda-runtime";
 import { PROJECT_ROOT } from "./moto";
 import type { RefusedConnection } from "./ssm-agent";
-import { AVML_STAND_IN, InjectedError, ProxiedCall, SsmHost } from "./ssm-host";
+import type { AwsCredentialIdentity } from "@smithy/types";
+import { AVML_STAND_IN, HostSpec, InjectedError, ProxiedCall, SsmHost } from "./ssm-host";
 import type { LayerStats, RefusalRecord } from "./strict/layer";
 import type { Principal } from "./strict/types";
 
@@ -432,6 +433,7 @@ interface World {
     machine: { sns: SNSClient; sqs: SQSClient; events: EventBridgeClient; principal?: Principal };
     faults: number;
     engineCalls: number;
+    hooks: DrillHooks;
 }
 
 /** What the drill deployed, for a look at moto before it stops (`DrillHooks.beforeStop`). */
@@ -445,6 +447,29 @@ export interface DeployedWorld {
 export interface DrillHooks {
     /** Called after the cases ran, while moto still runs (tests and debugging inspect it here). */
     beforeStop?: (world: DeployedWorld) => Promise<void>;
+    /**
+     * Fills the module store in place of the drill's stand-ins (the lab: LiME built by the factory's
+     * builder script, the real AVML), writing as the factory's roles do.
+     */
+    seedModuleStore?: (store: ModuleStoreWriters) => Promise<void>;
+    /** The host behind a victim in place of the drill's shimmed one (the lab: a QEMU guest). */
+    victimHost?: (instanceId: string, spec: HostSpec) => HostSpec;
+    /**
+     * Whether a stored memory image is the victim's whole memory, for hosts whose image the drill does not
+     * know in advance (the lab checks it against the guest). Read as the investigator reads evidence.
+     */
+    isHostImage?: (instanceId: string, artifact: { bucket: string; key: string; versionId?: string; sha256: string }, investigator: S3Client) => Promise<boolean>;
+}
+
+/** The module store and the factory's writers: a builder instance's role and the indexer function's. */
+export interface ModuleStoreWriters {
+    endpoint: string;
+    bucket: string;
+    account: string;
+    region: string;
+    builder: S3Client;
+    builderCredentials: AwsCredentialIdentity;
+    indexer: S3Client;
 }
 
 /** What a case should hold and does not, with the reason (an artifact a scenario expects to miss is not listed). */
@@ -479,7 +504,7 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
     activeCleanup = cleanup;
     const started = Date.now();
     try {
-        const world = await prepareWorld(options, progress, cleanups);
+        const world = await prepareWorld(options, progress, cleanups, hooks);
         const deployMs = Date.now() - started;
 
         const victims = await launchVictims(options, world, progress);
@@ -559,7 +584,7 @@ function memberPlacement(security: DeployedStack, region?: string): { account: s
     return chosen;
 }
 
-async function prepareWorld(options: DrillOptions, progress: Progress, cleanups: (() => Promise<void> | void)[]): Promise<World> {
+async function prepareWorld(options: DrillOptions, progress: Progress, cleanups: (() => Promise<void> | void)[], hooks: DrillHooks): Promise<World> {
     const { deployStack } = await import("./mock-deploy");
     const { deployedCallbacks } = await import("./deployed");
     const { loadConfigFile, loadStackConfig } = await import("./render");
@@ -614,7 +639,7 @@ async function prepareWorld(options: DrillOptions, progress: Progress, cleanups:
     cleanups.push(() => Object.values(clients).forEach((c) => Object.values(c).forEach((client) => client.destroy())));
 
     const callbacks = { ...(await deployedCallbacks(forensic)), ...(await deployedCallbacks(security)) };
-    await seedModuleStore(callbacks, security, emulator);
+    await seedModuleStore(callbacks, security, emulator, hooks);
 
     // Each deployed function runs in its own sandbox with its own execution role's credentials, issued as
     // Lambda obtains them; its calls reach AWS through the strict layer. Its log lines go where CloudWatch
@@ -640,7 +665,7 @@ async function prepareWorld(options: DrillOptions, progress: Progress, cleanups:
     });
     cleanups.push(() => investigator.destroy());
     return {
-        investigator, logFile, strictLogFile, images: new Map<string, string>(), emulator, host, forensic, security, clients, accounts, callbacks, handlers,
+        investigator, logFile, strictLogFile, images: new Map<string, string>(), hooks, emulator, host, forensic, security, clients, accounts, callbacks, handlers,
         machine: await machineClients(security, emulator, accounts.security, region, cleanups),
         get faults() { return counters.faults; },
         get engineCalls() { return counters.engineCalls; },
@@ -686,7 +711,7 @@ function faultFor(scenarios: string[], counters: { faults: number; engineCalls: 
 }
 
 /** What the module factory would have put in the store: index.json, a LiME module for the drill's kernel, AVML. */
-async function seedModuleStore(callbacks: Record<string, DeployedCallback>, security: DeployedStack, emulator: Emulator): Promise<void> {
+async function seedModuleStore(callbacks: Record<string, DeployedCallback>, security: DeployedStack, emulator: Emulator, hooks: DrillHooks): Promise<void> {
     const bucket = Object.values(callbacks)
         .map((cb) => { try { return JSON.parse(cb.environment.IRF_SETTINGS ?? "{}")?.memory?.moduleStoreBucket as string | undefined; } catch { return undefined; } })
         .find(Boolean);
@@ -702,13 +727,17 @@ async function seedModuleStore(callbacks: Record<string, DeployedCallback>, secu
     if (!builderRole || !indexer?.roleArn) {
         throw new Error("the security stack has no module builder role or indexer function to seed the module store as");
     }
-    const as = async (roleArn: string, service: string, source?: string) => new S3Client({
-        endpoint: emulator.endpoint, region, forcePathStyle: true,
-        credentials: await emulator.layer.serviceCredentials(roleArn, service, { account, arn: source }, "drill-module-factory"),
-    });
-    const builder = await as(String(builderRole.state.arn), "ec2.amazonaws.com");
-    const index = await as(indexer.roleArn, "lambda.amazonaws.com", indexer.arn);
+    const credentialsOf = (roleArn: string, service: string, source?: string) =>
+        emulator.layer.serviceCredentials(roleArn, service, { account, arn: source }, "drill-module-factory");
+    const as = async (credentials: AwsCredentialIdentity) => new S3Client({ endpoint: emulator.endpoint, region, forcePathStyle: true, credentials });
+    const builderCredentials = await credentialsOf(String(builderRole.state.arn), "ec2.amazonaws.com");
+    const builder = await as(builderCredentials);
+    const index = await as(await credentialsOf(indexer.roleArn, "lambda.amazonaws.com", indexer.arn));
     try {
+        if (hooks.seedModuleStore) {
+            await hooks.seedModuleStore({ endpoint: emulator.endpoint, bucket, account, region, builder, builderCredentials, indexer: index });
+            return;
+        }
         const at = new Date().toISOString();
         const module = randomBytes(32 * 1024);
         const avml = fs.readFileSync(AVML_STAND_IN);
@@ -815,11 +844,12 @@ async function launchVictims(options: DrillOptions, world: World, progress: Prog
                 await member.ec2.send(new AssignIpv6AddressesCommand({ NetworkInterfaceId: eni, Ipv6AddressCount: 1 }));
             }
         }
-        world.host.registerHost(instanceId, {
+        const spec: HostSpec = {
             accountId: world.accounts.member, region, image, arch: "x86_64",
             kernelRelease: options.scenarios.includes("no-module") ? UNKNOWN_KERNEL : DRILL_KERNEL,
             managed: !options.scenarios.includes("no-ssm"),
-        });
+        };
+        world.host.registerHost(instanceId, world.hooks.victimHost?.(instanceId, spec) ?? spec);
         world.images.set(instanceId, imageSha256);
         victims.push({ instanceId, enis });
     }
@@ -1092,6 +1122,16 @@ async function verifyArtifacts(world: World, report: CaseReport): Promise<Artifa
     const checked = report.caseId
         ? (await verifyCase(report.caseId, { s3: world.investigator, bucket, ec2: world.clients.forensic.ec2 })).artifacts
         : [];
+    const isHostImage = async (a: ArtifactCheck, stored: string | undefined): Promise<boolean> => {
+        if (stored === undefined) {
+            return false;
+        }
+        if (world.hooks.isHostImage) {
+            return world.hooks.isHostImage(report.instanceId, { bucket, key: a.key ?? "", versionId: a.versionId, sha256: stored }, world.investigator);
+        }
+        return stored === world.images.get(report.instanceId);
+    };
+    const matches = await Promise.all(report.artifacts.map((a, i) => (a.kind === "memory" ? isHostImage(a, checked[i]?.found?.sha256) : Promise.resolve(undefined))));
     return report.artifacts.map((a, i) => {
         const c = checked[i];
         const stored = c?.found?.sha256;
@@ -1099,7 +1139,7 @@ async function verifyArtifacts(world: World, report: CaseReport): Promise<Artifa
             ...a,
             verification: c ? verdicts[c.verdict] : "missing",
             ...(stored ? { storedSha256: stored } : {}),
-            ...(a.kind === "memory" ? { matchesHostImage: stored !== undefined && stored === world.images.get(report.instanceId) } : {}),
+            ...(a.kind === "memory" ? { matchesHostImage: matches[i] } : {}),
             ...(a.kind === "disk-snapshot" && c?.target ? { key: c.target } : {}),
         };
     });

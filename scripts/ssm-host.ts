@@ -77,12 +77,23 @@ export interface HostSpec {
     limeLoads?: boolean | "lockdown";
     /** What the host script reads of the kernel (lockdown, Secure Boot, taint, AVML's sources...). */
     kernel?: HostKernelState;
+    /** A real machine runs this host's commands (no shims, its own kernel, image and tools). */
+    executor?: RemoteExecutor;
     /** The account the instance lives in; when set, only calls from that account see it. */
     accountId?: string;
     /** The instance's region (default: the region of the command that reaches it). */
     region?: string;
     /** PlatformName reported by DescribeInstanceInformation (default "Amazon Linux"). */
     platformName?: string;
+}
+
+/**
+ * A real machine that runs the command instead of bash here with shims (the lab's QEMU guest): it gets
+ * the script and the proxy URL its HTTP must use (the instance's network gate, seen from the machine),
+ * streams the output back and ends with the script's exit code (null when it was killed).
+ */
+export interface RemoteExecutor {
+    run(job: { id: string; script: string; proxyUrl: string; timeoutSeconds: number }, output: { stdout(text: string): void; stderr(text: string): void }): Promise<{ code: number | null }>;
 }
 
 export type InvocationStatus = "Pending" | "InProgress" | "Success" | "Failed" | "TimedOut" | "Cancelled";
@@ -324,6 +335,10 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
             unreachableDelayMs: options.unreachableDelayMs, onRefused: (r) => refused.push(r),
         });
         gates.add(gate);
+        if (host.executor) {
+            await runRemote(invocation, host.executor, gate, commands, timeoutSeconds);
+            return;
+        }
         // The host's /dev/shm: one per host, so a killed command's leftovers meet the next command.
         const staging = path.join(workRoot, `${invocation.instanceId}.shm`);
         fs.mkdirSync(staging, { recursive: true });
@@ -418,6 +433,42 @@ export async function startSsmHost(options: SsmHostOptions): Promise<SsmHost> {
             liveGroups.add(child.pid);
             installExitHook();
             void exited.then(() => liveGroups.delete(child.pid as number));
+        }
+    }
+
+    /** A command on a real machine: its HTTP leaves through the same network gate; SSM keeps the same output. */
+    async function runRemote(invocation: Invocation, executor: RemoteExecutor, gate: NetworkGate, commands: string[], timeoutSeconds: number): Promise<void> {
+        invocation.script = [...commands].join("\n") + "\n";
+        invocation.status = "InProgress";
+        invocation.startedAt = new Date();
+        options.onInvocation?.(invocation);
+        const keep = (field: "stdout" | "stderr", limit: number) => (text: string) => {
+            invocation[field === "stdout" ? "stdoutChars" : "stderrChars"] += text.length;
+            if (invocation[field].length < limit) {
+                invocation[field] = (invocation[field] + text).slice(0, limit);
+            }
+        };
+        let code: number | null = null;
+        try {
+            ({ code } = await executor.run(
+                { id: `${invocation.commandId}-${invocation.instanceId}`, script: invocation.script, proxyUrl: gate.url, timeoutSeconds },
+                { stdout: keep("stdout", STDOUT_LIMIT), stderr: keep("stderr", STDERR_LIMIT) },
+            ));
+        } catch (err) {
+            keep("stderr", STDERR_LIMIT)(`${(err as Error).message}\n`);
+        } finally {
+            await gate.stop();
+            gates.delete(gate);
+        }
+        if (invocation.status !== "InProgress") {
+            return;
+        }
+        if (code === 0) {
+            finish(invocation, "Success", "Success", 0);
+        } else if (code === null) {
+            finish(invocation, "TimedOut", "ExecutionTimedOut", -1);
+        } else {
+            finish(invocation, "Failed", "Failed", code);
         }
     }
 

@@ -417,6 +417,24 @@ describe("module builder script (build-modules.sh, bash with shims, uploads to m
         assert.match(result.log, /^shutdown -h now/m);
     });
 
+    it("takes LiME's source from a local directory and builds no symbols with IRF_DWARF2JSON_BIN=none (the lab's builder)", async () => {
+        const source = path.join(tmp, "lime-forensics-dkms");
+        fs.mkdirSync(source, { recursive: true });
+        fs.writeFileSync(path.join(source, "Makefile"), "obj-m := lime.o\n");
+        fs.writeFileSync(path.join(source, "main.c"), "/* LiME */\n");
+        const result = await run({
+            osRelease: AL2023, kernel: AL_RUNNING, machine: "x86_64", hide: ["apt-get", "apt-cache"], offered: [AL_RUNNING],
+            env: { IRF_LIME_SOURCE_DIR: source, IRF_DWARF2JSON_BIN: "none" },
+        });
+        assert.strictEqual(result.status, 0, result.stderr);
+        assert.doesNotMatch(result.log, /^git /m, "nothing is cloned");
+        assert.match(result.stderr, /LiME source from /);
+        const built = await report(result.buildId);
+        assert.deepStrictEqual(built.kernels.map((k: any) => [k.kernelRelease, k.symbolsStatus]), [[AL_RUNNING, "unavailable"]]);
+        assert.match(built.kernels[0].symbolsReason, /IRF_DWARF2JSON_BIN=none/);
+        assert.ok(await object(`lime/x86_64/${AL_RUNNING}/lime.ko`));
+    });
+
     it("refuses bad input before doing anything, and still powers off", async () => {
         const result = await run({
             osRelease: AL2023, kernel: AL_RUNNING, machine: "x86_64", offered: [], env: { IRF_LIME_COMMIT: "v1.9.1" },
