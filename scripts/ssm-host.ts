@@ -21,9 +21,12 @@
  * security groups, routes and VPC endpoints would not let through.
  *
  * What only a real host has comes from PATH shims (scripts/host-shims): `uname` reports the host's kernel
- * and machine, `insmod` plays LiME (serves the host's memory image on 127.0.0.1:<path=tcp:PORT>), `rmmod`
- * stops it. Each command gets its own work directory, staging directory (IRF_STAGING_DIRS) and a free
- * LiME port (IRF_LIME_PORT). Hosts are registered per instance with {@link SsmHost.registerHost}.
+ * and machine, `insmod` plays LiME (serves the host's memory image on 127.0.0.1:<path=tcp:PORT>, shows the
+ * module in the host's fake /sys and taints its kernel), `rmmod` stops it. Each host has a fake root
+ * (IRF_SYSROOT, scripts/host-kernel.ts: lockdown, Secure Boot, taint, AVML's sources) and a /dev/shm of its
+ * own (IRF_STAGING_DIRS), kept across its commands; each command gets its own work directory and a free
+ * LiME port (IRF_LIME_PORT). A host with an `executor` (the lab's QEMU guest) runs its commands itself,
+ * with the same network gate as its proxy. Hosts are registered per instance with {@link SsmHost.registerHost}.
  *
  * Calls are attributed to an account as moto does: the `x-moto-account-id` header, else the account of the
  * access key (asked of moto's STS once per key).
