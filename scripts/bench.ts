@@ -201,7 +201,7 @@ async function hostScriptThroughput(imageMiB: number) {
         const imageSha256 = imageHash.digest("hex");
 
         const moduleBytes = Buffer.from("LiME module stand-in (the insmod shim serves the image)\n");
-        const index = { modules: [{ arch: "x86_64", kernelRelease: kernel, path: `lime/x86_64/${kernel}/lime.ko`, sha256: createHash("sha256").update(moduleBytes).digest("hex"), version: "1.12.0" }], avml: [] };
+        const index = { modules: [{ arch: "x86_64", kernelRelease: kernel, path: `lime/x86_64/${kernel}/lime.ko`, sha256: createHash("sha256").update(moduleBytes).digest("hex"), version: "1.9.1" }], avml: [] };
         const sizing = memorySizing(imageMiB);
         const files: Record<string, Buffer> = { "/index.json": Buffer.from(JSON.stringify(index)), "/lime.ko": moduleBytes };
         const server = await uploadSink(files, sizing.partSize);

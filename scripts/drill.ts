@@ -742,10 +742,10 @@ async function seedModuleStore(callbacks: Record<string, DeployedCallback>, secu
         const module = randomBytes(32 * 1024);
         const avml = fs.readFileSync(AVML_STAND_IN);
         let document = withModules(emptyIndex(at), [{
-            arch: "x86_64", kernelRelease: DRILL_KERNEL, path: lime("x86_64", DRILL_KERNEL), sha256: sha256(module), version: "1.12.0",
+            arch: "x86_64", kernelRelease: DRILL_KERNEL, path: lime("x86_64", DRILL_KERNEL), sha256: sha256(module), version: "1.9.1",
             banner: BANNER, sourceAmi: "ami-0123456789abcdef0", builtAt: at, symbolsStatus: "unavailable",
         } as never], at);
-        document = withAvml(document, [{ arch: "x86_64", path: avmlKey("x86_64"), sha256: sha256(avml), version: "0.14.0", stagedAt: at } as never], at);
+        document = withAvml(document, [{ arch: "x86_64", path: avmlKey("x86_64"), sha256: sha256(avml), version: "0.20.0", stagedAt: at } as never], at);
         await builder.send(new PutObjectCommand({ Bucket: bucket, Key: lime("x86_64", DRILL_KERNEL), Body: module }));
         await index.send(new PutObjectCommand({ Bucket: bucket, Key: avmlKey("x86_64"), Body: avml }));
         await index.send(new PutObjectCommand({ Bucket: bucket, Key: "index.json", Body: Buffer.from(renderIndex(document)) }));

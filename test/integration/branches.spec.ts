@@ -146,7 +146,7 @@ describe("acquisition branches, round by round (moto)", function () {
             caseId: "c", instance, startedAt: "t", status: "accepted", polls: 3, actions: [], artifacts: [],
             attempts: [{
                 attempt: 1, key: "k", uploadId: "u", startedAt: "t", decision: { accepted: true, reasons: [] },
-                report: { tool: "avml", toolVersion: "0.14.0", bytes: 1, sha256: "x", bannerSeen: true, partCount: 1, errors: ["no LiME module in the index for x86_64/6.1.0-99-cloud-amd64"] },
+                report: { tool: "avml", toolVersion: "0.20.0", bytes: 1, sha256: "x", bannerSeen: true, partCount: 1, errors: ["no LiME module in the index for x86_64/6.1.0-99-cloud-amd64"] },
             }],
         };
         assert.deepStrictEqual(missingModule(progress), { arch: "x86_64", kernelRelease: "6.1.0-99-cloud-amd64" });

@@ -130,7 +130,7 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
             partCount++;
         }
         return {
-            tool: "lime", toolVersion: "1.12.0", kernelRelease: KERNEL, arch: "x86_64", bytes: image.length, sha256: sha256(image),
+            tool: "lime", toolVersion: "1.9.1", kernelRelease: KERNEL, arch: "x86_64", bytes: image.length, sha256: sha256(image),
             bannerSeen: image.includes(Buffer.from("Linux version ")), minBytes: 1 * MiB, partCount, errors: [],
         };
     }
@@ -170,7 +170,7 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         }));
         await security.s3.send(new CreateBucketCommand({ Bucket: storeBucket, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION } }));
         // The store's index: a module for KERNEL on each architecture (only the instance's is presigned).
-        const module = (arch: string) => ({ arch, kernelRelease: KERNEL, path: `lime/${arch}/${KERNEL}/lime.ko`, sha256: "0".repeat(64), version: "1.12.0" });
+        const module = (arch: string) => ({ arch, kernelRelease: KERNEL, path: `lime/${arch}/${KERNEL}/lime.ko`, sha256: "0".repeat(64), version: "1.9.1" });
         await security.s3.send(new PutObjectCommand({
             Bucket: storeBucket, Key: "index.json", Body: JSON.stringify({ schemaVersion: 1, modules: [module("x86_64"), module("arm64")], avml: [] }),
         }));
@@ -335,7 +335,7 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         // The upload carries no checksum algorithm (parts are sent with Content-MD5, which S3 checks): the
         // engine's own SHA-256 of what S3 holds is the record.
         assert.strictEqual(artifact.s3Checksum, undefined);
-        assert.strictEqual(artifact.producedBy, "acquire-memory.sh lime 1.12.0");
+        assert.strictEqual(artifact.producedBy, "acquire-memory.sh lime 1.9.1");
         const stored = await forensic.s3.send(new GetObjectCommand({ Bucket: settings.evidenceBucket, Key: attempt.key, VersionId: artifact.versionId }));
         assert.strictEqual(sha256(Buffer.from(await stored.Body?.transformToByteArray() ?? [])), sha256(image));
 
@@ -383,7 +383,7 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         assert.notStrictEqual(retried.attempts[1].key, retried.attempts[0].key);
         assert.ok(!presigned.some((p) => p.key.startsWith("lime/")), "no module offered to the AVML retry");
         const retryReport = await simulateHost(retried, makeImage(9 * MiB, false));
-        const again = await completeCapture(await pollWith(retried, { ...retryReport, tool: "avml", toolVersion: "0.14.0" }, 5), { s3: forensic.s3, settings });
+        const again = await completeCapture(await pollWith(retried, { ...retryReport, tool: "avml", toolVersion: "0.20.0" }, 5), { s3: forensic.s3, settings });
         assert.strictEqual(again.status, "rejected");
         assert.strictEqual(again.retry, false, "only one retry");
         assert.strictEqual(again.artifacts.length, 2);
