@@ -555,7 +555,7 @@ export interface LimeStructure {
  * write it): header, range data, header... A stream that ends inside a header or a range, or a header
  * without the magic, is not a complete capture: a truncated upload would otherwise pass every other check.
  */
-export function limeWalker(): { update(chunk: Buffer): void; finish(): LimeStructure } {
+export function limeWalker(onRange?: (first: bigint, last: bigint) => void): { update(chunk: Buffer): void; finish(): LimeStructure } {
     let offset = 0;
     let header = Buffer.alloc(0);
     let remaining = 0n;
@@ -587,6 +587,7 @@ export function limeWalker(): { update(chunk: Buffer): void; finish(): LimeStruc
                     error = `no LiME range header at byte ${start} (magic 0x${magic.toString(16)}, version ${version})`;
                     break;
                 }
+                onRange?.(first, last);
                 remaining = last - first + 1n;
                 dataBytes += remaining;
                 ranges += 1;

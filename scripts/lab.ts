@@ -33,16 +33,16 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
-import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand } from "@aws-sdk/client-s3";
 import type { Readable } from "stream";
-import { avmlKey, emptyIndex, renderIndex, withAvml } from "../functions/moduleIndex";
+import { emptyIndex } from "../functions/moduleIndex";
 import { limeWalker, parseHostReport } from "../functions/memory";
 import { DrillReport, Progress, parseDrillArgs, runDrill } from "./drill";
 import { PROJECT_ROOT } from "./moto";
 import { AVML_STAND_IN } from "./ssm-host";
 import { run } from "./lab/commands";
 import { Guest, bootGuest, guestRoot } from "./lab/guest";
-import { AVML_VERSION, avml, avmlStandInConformance, buildModuleStore, currentKernel, dwarf2json, limeSource, prerequisites, volatility } from "./lab/tools";
+import { AVML_VERSION, avml, avmlStandInConformance, buildModuleStore, stageAvml, currentKernel, dwarf2json, limeSource, prerequisites, volatility } from "./lab/tools";
 
 const CASES = {
     "lime": { append: "", expectTool: "lime", module: true },
@@ -109,19 +109,7 @@ async function main(): Promise<void> {
     const cacheDir = path.join(PROJECT_ROOT, ".cache", "lab");
     fs.mkdirSync(cacheDir, { recursive: true });
     const setup: Stage[] = [];
-    const timed = async <T>(stage: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> => {
-        const started = Date.now();
-        try {
-            const value = await fn();
-            setup.push({ stage, ok: true, ms: Date.now() - started, detail: detail?.(value) });
-            log(`lab: ${stage} ok (${((Date.now() - started) / 1000).toFixed(1)} s)${detail ? `: ${detail(value)}` : ""}`);
-            return value;
-        } catch (err) {
-            setup.push({ stage, ok: false, ms: Date.now() - started, detail: (err as Error).message });
-            throw new StageError(stage, (err as Error).message);
-        }
-    };
-
+    const timed = stageRunner(setup, log, "");
     let results: CaseResult[] = [];
     let symbolsReason: string | undefined;
     try {
@@ -177,6 +165,27 @@ async function main(): Promise<void> {
     process.exitCode = passed === results.length ? 0 : 1;
 }
 
+/**
+ * Runs named stages, recording each with its time; a failure is recorded, reported to `onFailure`, and
+ * rethrown as a StageError that names the stage.
+ */
+function stageRunner(stages: Stage[], log: (line: string) => void, prefix: string, onFailure?: (stage: string) => void) {
+    return async <T>(stage: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> => {
+        const started = Date.now();
+        try {
+            const value = await fn();
+            const ms = Date.now() - started;
+            stages.push({ stage, ok: true, ms, detail: detail?.(value) });
+            log(`lab: ${prefix}${stage} ok (${(ms / 1000).toFixed(1)} s)${detail ? `: ${detail(value)}` : ""}`);
+            return value;
+        } catch (err) {
+            stages.push({ stage, ok: false, ms: Date.now() - started, detail: (err as Error).message });
+            onFailure?.(stage);
+            throw err instanceof StageError ? err : new StageError(stage, (err as Error).message);
+        }
+    };
+}
+
 class StageError extends Error {
     constructor(readonly stage: string, message: string) {
         super(message);
@@ -202,19 +211,7 @@ async function runLabCase(name: CaseName, ctx: CaseContext): Promise<CaseResult>
     const runDir = path.join(ctx.cacheDir, "runs", name);
     fs.rmSync(runDir, { recursive: true, force: true });
     fs.mkdirSync(runDir, { recursive: true });
-    const stage = async <T>(stageName: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> => {
-        const started = Date.now();
-        try {
-            const value = await fn();
-            result.stages.push({ stage: stageName, ok: true, ms: Date.now() - started, detail: detail?.(value) });
-            ctx.log(`lab: ${name}: ${stageName} ok (${((Date.now() - started) / 1000).toFixed(1)} s)${detail ? `: ${detail(value)}` : ""}`);
-            return value;
-        } catch (err) {
-            result.stages.push({ stage: stageName, ok: false, ms: Date.now() - started, detail: (err as Error).message });
-            result.failedStage = stageName;
-            throw err;
-        }
-    };
+    const stage = stageRunner(result.stages, ctx.log, `${name}: `, (failed) => { result.failedStage = failed; });
     let guest: Guest | undefined;
     try {
         guest = await stage("boot", () => bootGuest({
@@ -253,17 +250,15 @@ async function runLabCase(name: CaseName, ctx: CaseContext): Promise<CaseResult>
                         limeDir: ctx.lime.dir, limeVersion: ctx.lime.version, dwarf2jsonBin: ctx.dwarf2json, avml: ctx.avml,
                     });
                 } else {
-                    const at = new Date().toISOString();
-                    await store.indexer.send(new PutObjectCommand({ Bucket: store.bucket, Key: avmlKey("x86_64"), Body: fs.readFileSync(ctx.avml.bin) }));
-                    const index = withAvml(emptyIndex(at), [{ arch: "x86_64", path: avmlKey("x86_64"), sha256: ctx.avml.sha256, version: AVML_VERSION, stagedAt: at } as never], at);
-                    await store.indexer.send(new PutObjectCommand({ Bucket: store.bucket, Key: "index.json", Body: Buffer.from(renderIndex(index)) }));
+                    await stageAvml(store.indexer, store.bucket, ctx.avml, emptyIndex(new Date().toISOString()));
                 }
                 builderMs = Date.now() - started;
             },
             victimHost: (_id, host) => ({ ...host, kernelRelease: ctx.kernel, image: Buffer.alloc(0), executor, platformName: "Debian GNU/Linux" }),
             isHostImage: async (_id, artifact, investigator) => {
                 const got = await investigator.send(new GetObjectCommand({ Bucket: artifact.bucket, Key: artifact.key, VersionId: artifact.versionId }));
-                const walker = limeWalker();
+                const ranges: { start: bigint; end: bigint }[] = [];
+                const walker = limeWalker((start, end) => ranges.push({ start, end }));
                 const hash = createHash("sha256");
                 const file = fs.createWriteStream(imagePath);
                 for await (const chunk of got.Body as Readable) {
@@ -276,7 +271,6 @@ async function runLabCase(name: CaseName, ctx: CaseContext): Promise<CaseResult>
                 labSha = hash.digest("hex");
                 // LiME dumps the "System RAM" ranges of /proc/iomem as they are; AVML reading /proc/kcore dumps
                 // their intersection with kcore's segments (Snapshot::find_kcore_blocks): inside them, never outside.
-                const ranges = limeRanges(imagePath);
                 const expected = booted.info.ramRanges;
                 const matchesIomem = hostReport?.tool === "lime"
                     ? ranges.length === expected.length && ranges.every((r, i) => r.start === expected[i].start && r.end === expected[i].end)
@@ -350,30 +344,6 @@ async function runLabCase(name: CaseName, ctx: CaseContext): Promise<CaseResult>
     }
     result.ok = !result.failedStage;
     return result;
-}
-
-/** The ranges a LiME image describes (its headers, read from the file). */
-function limeRanges(file: string): { start: bigint; end: bigint }[] {
-    const fd = fs.openSync(file, "r");
-    const ranges: { start: bigint; end: bigint }[] = [];
-    try {
-        const header = Buffer.alloc(32);
-        let offset = 0n;
-        const size = BigInt(fs.fstatSync(fd).size);
-        while (offset + 32n <= size) {
-            fs.readSync(fd, header, 0, 32, Number(offset));
-            if (header.readUInt32LE(0) !== 0x4c694d45) {
-                break;
-            }
-            const start = header.readBigUInt64LE(8);
-            const end = header.readBigUInt64LE(16);
-            ranges.push({ start, end });
-            offset += 32n + (end - start + 1n);
-        }
-    } finally {
-        fs.closeSync(fd);
-    }
-    return ranges;
 }
 
 async function timedPlugin(vol: string, image: string, plugin: string, extra: string[]): Promise<{ ok: boolean; ms: number; detail: string }> {

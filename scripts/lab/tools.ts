@@ -10,7 +10,7 @@ import * as yaml from "js-yaml";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { AwsCredentialIdentity } from "@smithy/types";
 import { recordBuild } from "../../functions/moduleBuild";
-import { avmlKey, parseIndex, renderIndex, withAvml } from "../../functions/moduleIndex";
+import { ModuleIndex, avmlKey, parseIndex, renderIndex, withAvml } from "../../functions/moduleIndex";
 import { DEFAULTS } from "../../stacks/config";
 import { PROJECT_ROOT } from "../moto";
 import { has, run } from "./commands";
@@ -157,7 +157,7 @@ export async function buildModuleStore(args: {
     cacheDir: string; kernel: string; endpoint: string; bucket: string; region: string;
     builderCredentials: AwsCredentialIdentity; builder: S3Client; indexer: S3Client;
     limeDir: string; limeVersion: string; dwarf2jsonBin?: string; avml: { bin: string; sha256: string };
-}): Promise<{ ms: number; log: string; index: ReturnType<typeof parseIndex> }> {
+}): Promise<{ ms: number; log: string; index: ModuleIndex }> {
     const started = Date.now();
     const root = path.join(args.cacheDir, "builder-root");
     fs.mkdirSync(path.join(root, "etc"), { recursive: true });
@@ -190,15 +190,20 @@ export async function buildModuleStore(args: {
         throw new Error(`module builder: ${(err as Error).message}`, { cause: err });
     }
     await recordBuild(args.indexer, args.bucket, `builds/${buildId}/report.json`);
-    const avmlBody = fs.readFileSync(args.avml.bin);
-    await args.indexer.send(new PutObjectCommand({ Bucket: args.bucket, Key: avmlKey("x86_64"), Body: avmlBody }));
     const current = parseIndex(await (await args.indexer.send(new GetObjectCommand({ Bucket: args.bucket, Key: "index.json" }))).Body!.transformToString());
-    const at = new Date().toISOString();
-    const index = withAvml(current, [{ arch: "x86_64", path: avmlKey("x86_64"), sha256: args.avml.sha256, version: AVML_VERSION, stagedAt: at } as never], at);
-    await args.indexer.send(new PutObjectCommand({ Bucket: args.bucket, Key: "index.json", Body: Buffer.from(renderIndex(index)) }));
+    const index = await stageAvml(args.indexer, args.bucket, args.avml, current);
     const text = fs.existsSync(log) ? fs.readFileSync(log, "utf8") : "";
     fs.rmSync(work, { recursive: true, force: true });
     return { ms: Date.now() - started, log: text, index };
+}
+
+/** AVML in the store and in `index` (as the factory's indexer stages it), written back as index.json. */
+export async function stageAvml(indexer: S3Client, bucket: string, tool: { bin: string; sha256: string }, index: ModuleIndex): Promise<ModuleIndex> {
+    await indexer.send(new PutObjectCommand({ Bucket: bucket, Key: avmlKey("x86_64"), Body: fs.readFileSync(tool.bin) }));
+    const at = new Date().toISOString();
+    const next = withAvml(index, [{ arch: "x86_64", path: avmlKey("x86_64"), sha256: tool.sha256, version: AVML_VERSION, stagedAt: at } as never], at);
+    await indexer.send(new PutObjectCommand({ Bucket: bucket, Key: "index.json", Body: Buffer.from(renderIndex(next)) }));
+    return next;
 }
 
 /** The AVML stand-in of the tests (scripts/host-shims/store/avml) against the real 0.20.0 binary: same exit code and first line. */
