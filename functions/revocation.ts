@@ -2,7 +2,7 @@
  * Credential revocation: the old role's credentials denied to one instance (`ec2:SourceInstanceARN`),
  * other instances sharing the role unaffected. Containment adds entries, `cases release` lifts them.
  */
-import { GetRolePolicyCommand, IAMClient, PutRolePolicyCommand } from "@aws-sdk/client-iam";
+import { DeleteRolePolicyCommand, GetRolePolicyCommand, IAMClient, PutRolePolicyCommand } from "@aws-sdk/client-iam";
 import { errorCode } from "./steps";
 
 /** The inline policy, one per role, that denies the role's credentials to the instances it lists. */
@@ -79,4 +79,35 @@ export async function addRevokedInstance(iam: IAMClient, roleName: string, arn: 
 /** Whether the role's revocation policy denies its credentials to the instance `arn`. */
 export async function isInstanceRevoked(iam: IAMClient, roleName: string, arn: string): Promise<boolean> {
     return (await readRevoked(iam, roleName)).includes(arn);
+}
+
+/**
+ * Lifts the revocation of the instance `arn` (release): the other entries stay. Same write, settle,
+ * re-read loop as `addRevokedInstance`, until `arn` is absent. "noop" when it was not revoked.
+ */
+export async function removeRevokedInstance(iam: IAMClient, roleName: string, arn: string, settleMs = 1000): Promise<"ok" | "noop"> {
+    let arns = await readRevoked(iam, roleName);
+    if (!arns.includes(arn)) {
+        return "noop";
+    }
+    for (let attempt = 0; attempt < REVOCATION_TRIES; attempt++) {
+        const rest = arns.filter((a) => a !== arn);
+        if (rest.length === 0) {
+            try {
+                await iam.send(new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName: REVOCATION_POLICY }));
+            } catch (err) {
+                if (errorCode(err) !== "NoSuchEntity" && errorCode(err) !== "NoSuchEntityException") {
+                    throw err;
+                }
+            }
+        } else {
+            await iam.send(new PutRolePolicyCommand({ RoleName: roleName, PolicyName: REVOCATION_POLICY, PolicyDocument: revocationPolicy(rest) }));
+        }
+        await pause(settleMs);
+        arns = await readRevoked(iam, roleName);
+        if (!arns.includes(arn)) {
+            return "ok";
+        }
+    }
+    throw new Error(`${REVOCATION_POLICY} on ${roleName} kept changing: ${arn} still in it after ${REVOCATION_TRIES} writes`);
 }
