@@ -1,12 +1,14 @@
 /**
  * The incident state machine's definition (Amazon States Language), one execution per case:
  *
- *   Prepare → Triage → (analyze) Isolate → Record → Acquire [memory ∥ disk] → NotifyAcquisition → Contain → Close
- *                    → (contain) Contain → Close
+ *   (analyze) Isolate → Triage → Record → Acquire [memory ∥ disk snapshots started] → NotifyAcquisition
+ *             → Contain (retried until it holds) → EvidenceCopies (disk chain) → Close
+ *   (contain) Contain (retried until it holds) → Triage → EvidenceCopies → Close
  *
- * Every task catches its own failure into `$.lastError` and the case moves on: acquisition branches
- * never cancel each other, and containment always runs, after acquisition succeeded or failed. The
- * execution ends FAILED when the case ended uncontained, so that it stands out in the console.
+ * The cut comes first; containment waits for memory and for CreateSnapshots, never for the copies of
+ * the snapshots (hours for a first snapshot of a large volume). Every task catches its own failure
+ * into `$.lastError` and the case moves on: acquisition never cancels itself, and containment always
+ * runs. The execution ends FAILED (NotContained) when containment did not hold after its retries.
  */
 
 /** Function ARNs (or names) of the engine's step callbacks. */
@@ -110,11 +112,102 @@ function acquisitionBranch(step: "memory" | "disk", fn: string, waitSeconds: num
     };
 }
 
+/**
+ * The disk evidence chain after containment: rounds of the disk function on `$.diskProgress` (the
+ * document DiskBegin returned inside Acquire) until it is done, then its record in `$.diskResult`.
+ * A failed round is kept on the document and the chain finishes with what it has; a failed finish
+ * still leaves a failed record. Every path goes on to `next`.
+ */
+function diskCopyChain(fn: string, waitSeconds: number, timeout: number, next: string): Record<string, State> {
+    const call = (parameters: Record<string, unknown>, resultPath: string, onSuccess: string, errorPath: string, onError: string): State => ({
+        ...task(fn, onSuccess, timeout, onError),
+        Parameters: parameters,
+        ResultPath: resultPath,
+        Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: errorPath, Next: onError }],
+    });
+    return {
+        EvidenceCopies: {
+            Type: "Choice",
+            Comment: "The disk chain (member copies, sharing, forensic copies, lock) goes on after containment",
+            Choices: [{ Variable: "$.diskProgress", IsPresent: true, Next: "DiskCopyNext" }],
+            Default: next,
+        },
+        DiskCopyNext: {
+            Type: "Choice",
+            Choices: [
+                { Variable: "$.diskProgress.done", BooleanEquals: true, Next: "DiskCopyFinish" },
+                { Variable: "$.diskProgress.waiting", BooleanEquals: true, Next: "DiskCopyWait" },
+            ],
+            Default: "DiskCopyAdvance",
+        },
+        DiskCopyWait: { Type: "Wait", Seconds: waitSeconds, Next: "DiskCopyAdvance" },
+        DiskCopyAdvance: call({ action: "advance", "progress.$": "$.diskProgress" }, "$.diskProgress", "DiskCopyNext", "$.diskProgress.branchError", "DiskCopyFinish"),
+        DiskCopyFinish: call({ action: "finish", "progress.$": "$.diskProgress" }, "$.diskResult", next, "$.diskError", "DiskCopyLost"),
+        DiskCopyLost: {
+            Type: "Pass",
+            Comment: "The disk function could not finish: a failed record, so the case still shows it",
+            Parameters: {
+                step: "disk",
+                status: "failed",
+                "startedAt.$": "$$.State.EnteredTime",
+                "endedAt.$": "$$.State.EnteredTime",
+                actions: [],
+                error: "disk acquisition: the branch's function failed (see detail.branchError)",
+                detail: { "branchError.$": "$.diskError" },
+            },
+            ResultPath: "$.diskResult",
+            Next: next,
+        },
+    };
+}
+
+/**
+ * Containment, retried until it holds on the instance itself: the contain function reports
+ * `$.containment.holds` and, when it does not, `retryInSeconds` (its backoff) until its attempts are
+ * spent; then the case goes on (copies, record) and ends NotContained.
+ */
+function containmentLoop(fn: string, timeout: number, next: string): Record<string, State> {
+    return {
+        Contain: {
+            ...task(fn, "ContainHolds", timeout, "ContainHolds"),
+            // A crashed or timed-out attempt (the function itself records its failures) is tried again too.
+            Retry: [
+                { ErrorEquals: LAMBDA_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2 },
+                { ErrorEquals: ["States.ALL"], IntervalSeconds: 5, MaxAttempts: 3, BackoffRate: 3 },
+            ],
+        },
+        ContainHolds: {
+            Type: "Choice",
+            Choices: [
+                { And: [{ Variable: "$.containment.holds", IsPresent: true }, { Variable: "$.containment.holds", BooleanEquals: true }], Next: next },
+                { Variable: "$.containment.retryInSeconds", IsPresent: true, Next: "ContainBackoff" },
+            ],
+            Default: next,
+        },
+        ContainBackoff: { Type: "Wait", SecondsPath: "$.containment.retryInSeconds", Next: "Contain" },
+    };
+}
+
+/**
+ * The disk branch inside Acquire: only DiskBegin (one crash-consistent CreateSnapshots). Its document
+ * leaves the Parallel state beside the memory record; containment moves it to `$.diskProgress`.
+ */
+function diskSnapshotBranch(fn: string, timeout: number): State {
+    const branch = acquisitionBranch("disk", fn, 0, timeout) as { States: Record<string, State> };
+    return {
+        StartAt: "DiskBegin",
+        States: {
+            DiskBegin: last({ ...branch.States.DiskBegin, Next: "" }),
+            DiskLost: branch.States.DiskLost,
+        },
+    };
+}
+
 export function incidentDefinition(fns: IncidentFunctions, options: IncidentDefinitionOptions): Record<string, unknown> {
     const timeout = options.stepTimeoutSeconds ?? 300;
     const acquisitionTimeout = options.acquisitionTimeoutSeconds ?? 900;
     return {
-        Comment: "ir-forensics incident: triage, fast isolation, acquisition, containment, chain of custody",
+        Comment: "ir-forensics incident: the cut first, acquisition, containment without waiting for copies, the evidence chain, chain of custody",
         StartAt: "Prepare",
         States: {
             Prepare: {
@@ -130,22 +223,23 @@ export function incidentDefinition(fns: IncidentFunctions, options: IncidentDefi
                     steps: [],
                     artifacts: [],
                 },
-                Next: "Triage",
+                Next: "ModeChoice",
             },
-            Triage: task(fns.triage, "ModeChoice", timeout),
             ModeChoice: {
                 Type: "Choice",
                 Choices: [{ Variable: "$.mode", StringEquals: "contain", Next: "Contain" }],
                 Default: "Isolate",
             },
-            Isolate: task(fns.isolate, "Record", timeout),
+            // The cut comes first: triage's reads and the metadata evidence follow it.
+            Isolate: task(fns.isolate, "Triage", timeout),
+            Triage: task(fns.triage, "Record", timeout),
             Record: task(fns.record, "Acquire", timeout),
             Acquire: {
                 Type: "Parallel",
-                Comment: "Memory and disk acquisition; each branch records its own failure and never cancels the other",
+                Comment: "Memory acquisition, and the disk snapshots started (their copies go on after containment); each branch records its own failure",
                 Branches: [
                     acquisitionBranch("memory", fns.memory, options.memoryPollSeconds ?? 20, acquisitionTimeout),
-                    acquisitionBranch("disk", fns.disk, options.diskPollSeconds ?? 120, acquisitionTimeout),
+                    diskSnapshotBranch(fns.disk, acquisitionTimeout),
                 ],
                 ResultPath: "$.acquisition",
                 Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.lastError", Next: "Contain" }],
@@ -168,7 +262,15 @@ export function incidentDefinition(fns: IncidentFunctions, options: IncidentDefi
                 Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: null, Next: "Contain" }],
                 Next: "Contain",
             },
-            Contain: task(fns.contain, "Close", timeout),
+            ...containmentLoop(fns.contain, timeout, "AfterContain"),
+            AfterContain: {
+                Type: "Choice",
+                Comment: "A contain-only case is triaged after the cut (its record of the instance); an analysis was triaged before",
+                Choices: [{ Variable: "$.mode", StringEquals: "contain", Next: "TriageContained" }],
+                Default: "EvidenceCopies",
+            },
+            TriageContained: task(fns.triage, "EvidenceCopies", timeout),
+            ...diskCopyChain(fns.disk, options.diskPollSeconds ?? 120, acquisitionTimeout, "Close"),
             Close: {
                 ...task(fns.close, "Outcome", timeout, "CloseFailed"),
             },

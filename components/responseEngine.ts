@@ -42,6 +42,7 @@ export const ENGINE_NAMES = {
     stateMachine: "ir-forensics-incident",
     casesTable: "ir-forensics-cases",
     topic: "ir-forensics-notifications",
+    failedExecutionsAlarm: "ir-forensics-incident-failures",
 } as const;
 
 /**
@@ -55,6 +56,8 @@ export class ResponseEngine extends pulumi.ComponentResource {
     public readonly stateMachine: aws.sfn.StateMachine;
     public readonly casesTable: aws.dynamodb.Table;
     public readonly topic: aws.sns.Topic;
+    /** Failed, timed-out and aborted incident executions; its actions page the topic. */
+    public readonly failedExecutionsAlarm: aws.cloudwatch.MetricAlarm;
     /** The engine's callbacks by name (openCase, triage, isolate, record, contain, close, slack). */
     public readonly functions: Record<string, EngineFunction> = {};
     /** Rules that open cases, by pattern name. */
@@ -140,7 +143,8 @@ export class ResponseEngine extends pulumi.ComponentResource {
         };
 
         define("open-case", "opens one case per instance from tag-change and GuardDuty events", {
-            statements: [statements.registry, statements.startCase, statements.notify],
+            // assumeMember: "contained" is read from the instance itself.
+            statements: [statements.registry, statements.startCase, statements.notify, statements.assumeMember],
             callbackFactory: handlers.openCaseHandler,
             timeout: 60,
         });
@@ -153,12 +157,13 @@ export class ResponseEngine extends pulumi.ComponentResource {
             callbackFactory: handlers.isolateHandler,
         });
         const record = define("record", "writes the case manifest", {
-            statements: [statements.writeEvidence, statements.encryptEvidence],
+            // registry: the fallback record when the evidence bucket refuses the manifest.
+            statements: [statements.writeEvidence, statements.encryptEvidence, statements.registry],
             callbackFactory: handlers.recordHandler,
             timeout: 60,
         });
         const contain = define("contain", "contains the instance and revokes its credentials", {
-            statements: [statements.assumeMember, statements.registry, statements.notify],
+            statements: [statements.assumeMember, statements.registry, statements.notify, statements.writeEvidence, statements.encryptEvidence],
             callbackFactory: handlers.containHandler,
         });
         const memory = define("memory", "acquires the instance's memory: SSM command, presigned upload, verification", {
@@ -250,6 +255,41 @@ export class ResponseEngine extends pulumi.ComponentResource {
             },
             tracingConfiguration: { enabled: true },
         }, { parent: this, dependsOn: [machinePolicy] });
+
+        // Executions that fail (NotContained, a lost record), time out or are aborted page the topic through
+        // a function: CloudWatch cannot publish to a topic under the AWS managed SNS key itself.
+        const alarmForwarder = define("alarm", "forwards the failed-executions alarm to the notification topic", {
+            statements: [statements.notify],
+            callbackFactory: handlers.alarmHandler,
+            timeout: 30,
+        });
+        const metric = (id: string, metricName: string) => ({
+            id,
+            metric: { namespace: "AWS/States", metricName, dimensions: { StateMachineArn: this.stateMachine.arn }, period: 60, stat: "Sum" },
+        });
+        this.failedExecutionsAlarm = new aws.cloudwatch.MetricAlarm(`${name}-failed-executions`, {
+            name: ENGINE_NAMES.failedExecutionsAlarm,
+            alarmDescription: "ir-forensics: an incident execution failed (NotContained, record lost), timed out or was aborted",
+            comparisonOperator: "GreaterThanOrEqualToThreshold",
+            threshold: 1,
+            evaluationPeriods: 1,
+            treatMissingData: "notBreaching",
+            metricQueries: [
+                metric("failed", "ExecutionsFailed"),
+                metric("timedout", "ExecutionsTimedOut"),
+                metric("aborted", "ExecutionsAborted"),
+                { id: "ended", expression: "SUM([FILL(failed, 0), FILL(timedout, 0), FILL(aborted, 0)])", label: "executions ended without success", returnData: true },
+            ],
+            alarmActions: [alarmForwarder.fn.arn],
+            okActions: [alarmForwarder.fn.arn],
+        }, parent);
+        new aws.lambda.Permission(`${name}-alarm-invoke`, {
+            action: "lambda:InvokeFunction",
+            function: alarmForwarder.fn.name,
+            principal: "lambda.alarms.cloudwatch.amazonaws.com",
+            sourceArn: this.failedExecutionsAlarm.arn,
+            sourceAccount: acct,
+        }, parent);
 
         // Cases open from the engine bus (member rules forward there) and, for GuardDuty, from this
         // account's default bus (a GuardDuty administrator account receives every member's findings).

@@ -2,15 +2,17 @@
  * The case opener: one incoming event → at most one incident state machine execution. The registry's
  * conditional claim keeps one running analysis per instance; the execution's name is the case id, so
  * Step Functions itself refuses a second run of the same case. Common path (first Analyze): PutItem,
- * StartExecution, then UpdateItem and Publish in parallel.
+ * StartExecution, Publish. "Contained" is answered from the instance itself, and a GuardDuty finding
+ * never opens a second case (its updates are duplicates; a new one is added to the running case).
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { SNSClient } from "@aws-sdk/client-sns";
-import { EngineSettings, errorText } from "./aws";
+import { EngineSettings, MemberClientFactory, errorText } from "./aws";
+import { containmentOnInstance } from "./containmentCheck";
 import { parseTrigger, ParsedTrigger } from "./events";
 import { notify, Notification } from "./notify";
-import { claimInstance, endCase, getInstance, RegistryItem, setExecution } from "./registry";
+import { addFindingToCase, claimInstance, endCase, findingSeen, getInstance, RegistryItem, rememberFinding } from "./registry";
 import { CaseInput, InstanceRef } from "./types";
 
 export interface OpenDeps {
@@ -21,10 +23,15 @@ export interface OpenDeps {
     memberAccounts: string[];
     guardDutyMinSeverity?: number;
     clock?: () => Date;
+    /**
+     * Member clients, to look at an instance the registry calls contained: "contained" is answered from
+     * the instance itself. Without them (tests of the registry alone) the registry answers.
+     */
+    member?: MemberClientFactory;
 }
 
 export interface OpenResult {
-    outcome: "opened" | "duplicate" | "already-contained" | "ignored" | "rejected";
+    outcome: "opened" | "duplicate" | "already-contained" | "finding-added" | "ignored" | "rejected";
     caseId?: string;
     executionArn?: string;
     reason?: string;
@@ -53,9 +60,82 @@ export async function openCase(event: unknown, deps: OpenDeps): Promise<OpenResu
         return ignore(parsed, deps);
     }
     const input = caseInput(parsed, (deps.clock ?? (() => new Date()))());
-    const result = input.mode === "analyze" ? await openAnalyze(input, deps) : await openContain(input, deps);
+    const findingId = findingIdOf(input);
+    const result = (findingId ? await routeFinding(input, findingId, deps) : undefined)
+        ?? (input.mode === "analyze" ? await openAnalyze(input, deps) : await openContain(input, deps));
+    if (findingId && result.outcome === "opened" && result.caseId) {
+        // Remembered once the case runs: a retry of an event whose case could not start must still open it.
+        await settleAll(result.caseId, [rememberFinding(deps.dynamodb, deps.settings.casesTable, findingId, input.instance, result.caseId)]);
+    }
     console.log(JSON.stringify({ msg: "open-case", ...result, mode: input.mode, instance: input.instance, eventId: input.trigger.eventId }));
     return result;
+}
+
+/** The GuardDuty finding id of a case opened by GuardDuty (event detail `id`). */
+function findingIdOf(input: CaseInput): string | undefined {
+    const id = input.trigger.source === "guardduty" ? (input.trigger.finding as { id?: unknown } | undefined)?.id : undefined;
+    return typeof id === "string" && id.length > 0 ? id : undefined;
+}
+
+/**
+ * A GuardDuty finding never opens a second case: a finding seen before (its updates) is a duplicate,
+ * and a new finding on an instance whose case is running, or that is contained, is added to that case
+ * and notified. Undefined: open a case as usual.
+ */
+async function routeFinding(input: CaseInput, findingId: string, deps: OpenDeps): Promise<OpenResult | undefined> {
+    const table = deps.settings.casesTable;
+    if (await findingSeen(deps.dynamodb, table, findingId)) {
+        return duplicateFinding(input, findingId);
+    }
+    const current = await getInstance(deps.dynamodb, table, input.instance);
+    const owner = current?.status === "running" && await isLive(current, input, deps) ? current
+        : current?.status === "contained" && await heldOnInstance(input, current, deps) !== false ? current
+            : undefined;
+    if (!owner) {
+        return undefined;
+    }
+    if (!await rememberFinding(deps.dynamodb, table, findingId, input.instance, owner.caseId)) {
+        return duplicateFinding(input, findingId);
+    }
+    await addFindingToCase(deps.dynamodb, table, input.instance, owner.caseId, findingId).catch((err) => {
+        console.error(JSON.stringify({ msg: "open-case", caseId: owner.caseId, findingId, error: errorText(err) }));
+    });
+    await send(deps, {
+        kind: "duplicate",
+        caseId: owner.caseId,
+        instance: input.instance,
+        summary: `GuardDuty finding ${findingId} added to case ${owner.caseId} (${owner.status}); no new case`,
+        detail: { findingId, type: (input.trigger.finding as { type?: string } | undefined)?.type, eventId: input.trigger.eventId },
+    });
+    return { outcome: "finding-added", caseId: owner.caseId, reason: `finding ${findingId} added to case ${owner.caseId}` };
+}
+
+async function duplicateFinding(input: CaseInput, findingId: string): Promise<OpenResult> {
+    const reason = `GuardDuty finding ${findingId} was acted on before (an update of it opens no case)`;
+    console.log(JSON.stringify({ msg: "open-case", outcome: "duplicate", reason, instance: input.instance }));
+    return { outcome: "duplicate", reason };
+}
+
+/**
+ * Whether containment holds on the instance itself (groups, rules, profile, tags; the revocation is
+ * checked by containment, which knows the roles). Undefined when there are no member clients; false
+ * also when the instance cannot be read, so that containment runs again (it is idempotent).
+ */
+async function heldOnInstance(input: CaseInput, current: RegistryItem, deps: OpenDeps): Promise<boolean | undefined> {
+    if (!deps.member) {
+        return undefined;
+    }
+    try {
+        const clients = await deps.member(input.instance, `irf-open-${input.instance.instanceId}`);
+        const view = await containmentOnInstance(clients, input.instance, deps.settings, { revokedRoleNames: [] });
+        if (!view.contained) {
+            console.log(JSON.stringify({ msg: "open-case", registry: "contained", caseId: current.caseId, open: view.open }));
+        }
+        return view.contained;
+    } catch (err) {
+        console.error(JSON.stringify({ msg: "open-case", caseId: current.caseId, error: `reading the instance: ${errorText(err)}` }));
+        return false;
+    }
 }
 
 /** `<account>-<region>-<instance>-<YYYYMMDDTHHMMSSZ>` (UTC). */
@@ -111,7 +191,8 @@ async function openAnalyze(input: CaseInput, deps: OpenDeps): Promise<OpenResult
  */
 async function openContain(input: CaseInput, deps: OpenDeps): Promise<OpenResult> {
     const current = await getInstance(deps.dynamodb, deps.settings.casesTable, input.instance);
-    if (current?.status === "contained") {
+    // The registry says contained: the instance itself decides (someone may have released it by hand).
+    if (current?.status === "contained" && await heldOnInstance(input, current, deps) !== false) {
         return { outcome: "already-contained", caseId: current.caseId, reason: `contained by case ${current.caseId}` };
     }
     const running = current?.status === "running" ? current : undefined;
@@ -160,8 +241,8 @@ async function start(input: CaseInput, deps: OpenDeps, claimed: boolean): Promis
         throw err;
     }
     // The execution runs now: failures below are logged, never thrown (a retry would only report a duplicate).
+    // The registry needs no execution ARN (it is the state machine's and the case id's): one call fewer before the cut.
     await settleAll(input.caseId, [
-        claimed ? setExecution(deps.dynamodb, settings.casesTable, input.instance, input.caseId, executionArn) : Promise.resolve(),
         send(deps, {
             kind: "case-opened",
             caseId: input.caseId,
@@ -189,15 +270,16 @@ async function abandon(input: CaseInput, deps: OpenDeps, claimed: boolean, err: 
 
 async function duplicate(input: CaseInput, deps: OpenDeps, running: { caseId: string; executionArn?: string } | undefined): Promise<OpenResult> {
     const caseId = running?.caseId;
+    const executionArn = running?.executionArn ?? (caseId ? executionArnFor(deps.settings.stateMachineArn, caseId) : undefined);
     const reason = `case ${caseId ?? "(unknown)"} is already running for this instance`;
     await send(deps, {
         kind: "duplicate",
         caseId,
         instance: input.instance,
         summary: `${input.mode} request not started: ${reason}`,
-        detail: { executionArn: running?.executionArn, requested: input.mode, source: input.trigger.source, eventId: input.trigger.eventId },
+        detail: { executionArn, requested: input.mode, source: input.trigger.source, eventId: input.trigger.eventId },
     });
-    return { outcome: "duplicate", caseId, executionArn: running?.executionArn, reason };
+    return { outcome: "duplicate", caseId, executionArn, reason };
 }
 
 function send(deps: OpenDeps, n: Notification): Promise<string | undefined> {

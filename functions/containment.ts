@@ -1,16 +1,20 @@
 /**
  * Containment: every ENI to the no-rules group, the deny-all instance profile, the instance's old role
- * credentials denied for this instance only, then the registry and the `Contain` tag. Runs after
- * acquisition (whatever its outcome) and alone when a human tags `Contain`, so it starts from a fresh
- * describe rather than triage's facts. Idempotent (a second run records no-ops) and fail closed.
+ * credentials denied for this instance only, then the registry and the `Contain` tag, and a look at
+ * the instance itself to see that every part holds. Runs once memory acquisition has ended and the
+ * snapshots are started (never waiting for their copies), and alone when a human tags `Contain`, so
+ * it starts from a fresh describe. Idempotent (a further attempt records no-ops) and fail closed.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateTagsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { GetInstanceProfileCommand, IAMClient, Role } from "@aws-sdk/client-iam";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
-import { EngineSettings, MemberClientFactory, errorText } from "./aws";
-import { foldAcquisition } from "./fold";
+import { EngineSettings, MemberClientFactory, errorText, now } from "./aws";
+import { containmentOnInstance } from "./containmentCheck";
+import { diskChainOf, foldAcquisition } from "./fold";
 import { ProfileAssociationFacts, cutNetwork, profileNameOf, protectInstance, publish, swapProfile } from "./isolation";
+import { writeRecord } from "./record";
 import { getInstance, markContained } from "./registry";
 import { REVOCATION_POLICY, addRevokedInstance } from "./revocation";
 import { VpcLookups } from "./securityGroups";
@@ -22,6 +26,8 @@ export interface ContainmentDeps {
     settings: EngineSettings;
     dynamodb: DynamoDBClient;
     sns?: SNSClient;
+    /** The evidence bucket's client: the manifest is written after every attempt (fallback: the case table). */
+    s3?: S3Client;
     /** Pause before checking that a revocation write survived concurrent writers (default 1000 ms). */
     revocationSettleMs?: number;
 }
@@ -50,7 +56,7 @@ function originalProfile(state: CaseState, replaced: ProfileAssociationFacts | u
  */
 async function revokeCredentials(
     iam: IAMClient, arn: string, original: string | undefined, deps: ContainmentDeps, rec: StepRecorder,
-): Promise<void> {
+): Promise<string[]> {
     const { member } = deps.settings;
     const profiles = [
         ...(original ? [{ profile: original, mayBeProtected: false }] : []),
@@ -71,6 +77,8 @@ async function revokeCredentials(
         await rec.attempt("iam:PutRolePolicy", roleName, () => addRevokedInstance(iam, roleName, arn, deps.revocationSettleMs),
             (outcome) => ({ outcome, detail: { policy: REVOCATION_POLICY, instanceArn: arn, profile } }));
     }));
+    rec.detail.revokedRoles = [...seen].filter((r) => !rec.actions.some((a) => a.action === "iam:PutRolePolicy" && a.target === r && a.outcome === "skipped"));
+    return rec.detail.revokedRoles as string[];
 }
 
 /** Marks the instance contained in the registry (before the tag, whose event must then be a no-op), then tags it. */
@@ -95,21 +103,46 @@ async function markAndTag(ec2: EC2Client, deps: ContainmentDeps, state: CaseStat
     })), () => ({ detail: wanted }));
 }
 
-/** Folds the acquisition branches' results (the Parallel state's output) into the case; returns their records. */
+/**
+ * Folds the memory record (the Parallel state's output) into the case and moves the disk chain's
+ * document to `diskProgress` (its copies go on after containment); returns the folded records.
+ */
 function withAcquisition(state: CaseState, next: CaseState): StepRecord[] {
+    const chain = diskChainOf(state);
     const folded = foldAcquisition({ ...next, acquisition: state.acquisition });
     next.steps = folded.steps;
     next.artifacts = folded.artifacts;
     delete next.acquisition;
+    if (chain) {
+        next.diskProgress = chain;
+    }
     return next.steps.filter((s) => s.step === "memory" || s.step === "disk");
 }
 
+/** Waits before each further attempt (the state machine's backoff); its length is the attempts allowed. */
+export const CONTAIN_RETRY_SECONDS = [5, 15, 45, 120];
+
 /**
- * Contains the instance. Fails (without throwing) when the instance is gone or the network cut fails,
- * and then does not mark or tag it contained; partial when anything else failed. Notifies "contained"
- * only when everything succeeded, "failed" otherwise (a partial containment needs a human).
+ * One attempt at containing the instance, then a look at the instance itself: every part must hold
+ * (the no-rules group alone on every ENI, the deny-all profile, the revocation, the tags). While a part
+ * is open and attempts remain, `containment.retryInSeconds` has the state machine try again; after
+ * the last attempt the notification names each open part, and the case ends NotContained. A missing
+ * or terminated instance is not retried. Notifies "contained" once everything holds.
  */
 export async function contain(state: CaseState, deps: ContainmentDeps): Promise<CaseState> {
+    const contained = await containStep(state, deps);
+    if (deps.s3) {
+        // Every attempt is recorded at once: a contain-only case, or one whose close fails, still has a record.
+        const written = await writeRecord(contained, { s3: deps.s3, dynamodb: deps.dynamodb, settings: deps.settings })
+            .catch((err: unknown) => ({ ok: false as const, error: errorText(err) }));
+        if (!written.ok) {
+            contained.steps.at(-1)?.actions.push({ action: "record-manifest", outcome: "failed", at: now(), error: written.error });
+        }
+    }
+    return contained;
+}
+
+async function containStep(state: CaseState, deps: ContainmentDeps): Promise<CaseState> {
     return runStep(state, "containment", async (rec, next) => {
         const acquisition = withAcquisition(state, next);
         if (acquisition.length > 0) {
@@ -117,26 +150,43 @@ export async function contain(state: CaseState, deps: ContainmentDeps): Promise<
         }
         if (state.lastError) {
             rec.detail.lastError = state.lastError;
+            delete next.lastError;
         }
+        const attempts = (state.containment?.attempts ?? 0) + 1;
+        rec.detail.attempt = attempts;
+        let open: string[];
         try {
-            await containInstance(state, next, deps, rec);
+            open = await containInstance(state, next, deps, rec);
         } catch (err) {
             rec.fail(errorText(err));
+            open = [`containment could not run: ${errorText(err)}`];
         }
-        const ok = !rec.failed && !rec.actions.some((a) => a.outcome === "failed");
-        await publish(deps.sns, deps.settings, state, ok ? "contained" : "failed", ok
-            ? "contained: no network, deny-all profile, old credentials denied to this instance"
-            : `containment ${rec.failed ? "FAILED" : "incomplete"}: see the case record`, rec);
+        const holds = open.length === 0;
+        rec.detail.holds = holds;
+        rec.detail.open = open;
+        const missing = rec.detail.instanceMissing === true;
+        const retryInSeconds = holds || missing ? undefined : CONTAIN_RETRY_SECONDS[attempts - 1];
+        next.containment = { attempts, holds, open, ...(retryInSeconds !== undefined ? { retryInSeconds } : {}) };
+        if (holds) {
+            await publish(deps.sns, deps.settings, state, "contained",
+                `contained${attempts > 1 ? ` (attempt ${attempts})` : ""}: no network, deny-all profile, old credentials denied to this instance`, rec);
+        } else if (retryInSeconds === undefined) {
+            await publish(deps.sns, deps.settings, state, "failed",
+                `NOT CONTAINED after ${attempts} attempt(s): ${open.join("; ")}`.slice(0, 900), rec);
+        }
     });
 }
 
-async function containInstance(state: CaseState, next: CaseState, deps: ContainmentDeps, rec: StepRecorder): Promise<void> {
+/** Contains the instance; returns the parts still open as the instance itself shows them. */
+async function containInstance(state: CaseState, next: CaseState, deps: ContainmentDeps, rec: StepRecorder): Promise<string[]> {
     const { settings } = deps;
     const instanceId = state.instance.instanceId;
     const clients = await deps.member(state.instance, state.caseId);
     const found = await describeInstance(clients.ec2, instanceId);
     if (!found) {
-        return rec.fail("instance not found");
+        rec.detail.instanceMissing = true;
+        rec.fail("instance not found");
+        return [`instance ${instanceId} not found`];
     }
     const facts = instanceFacts(found.instance);
     next.facts ??= facts;
@@ -147,7 +197,8 @@ async function containInstance(state: CaseState, next: CaseState, deps: Containm
         const original = originalProfile(state, undefined, settings);
         rec.detail.originalProfile = original ?? null;
         await revokeCredentials(clients.iam, instanceArn(settings.partition, state.instance), original && profileNameOf(original.profileArn), deps, rec);
-        return rec.fail(`instance ${stateName}: nothing to contain (its role's credentials are denied for it)`);
+        rec.fail(`instance ${stateName}: nothing to contain (its role's credentials are denied for it)`);
+        return [`instance ${stateName}`];
     }
     const lookups = new VpcLookups(clients.ec2);
     const cut = await cutNetwork(clients.ec2, facts.networkInterfaces, "contained", settings, lookups, rec);
@@ -164,10 +215,16 @@ async function containInstance(state: CaseState, next: CaseState, deps: Containm
     ]);
     const original = originalProfile(state, profile?.previous, settings);
     rec.detail.originalProfile = original ?? null;
-    await revokeCredentials(clients.iam, instanceArn(settings.partition, state.instance), original && profileNameOf(original.profileArn), deps, rec);
+    const revokedRoles = await revokeCredentials(clients.iam, instanceArn(settings.partition, state.instance), original && profileNameOf(original.profileArn), deps, rec);
     if (!cut.ok) {
         rec.record("registry:markContained", "skipped", { target: instanceId, detail: { reason: "the network cut failed: not contained" } });
-        return;
+    } else {
+        await markAndTag(clients.ec2, deps, state, facts, rec);
     }
-    await markAndTag(clients.ec2, deps, state, facts, rec);
+    const view = await rec.read("check-containment", instanceId, () => containmentOnInstance(clients, state.instance, settings, { revokedRoleNames: revokedRoles, caseId: state.caseId }));
+    if (!view.ok) {
+        return [`the instance could not be read back: ${view.error}`];
+    }
+    rec.detail.onInstance = { enis: view.value.enis, profileArn: view.value.profileArn, revokedRoles: view.value.revokedRoles };
+    return view.value.open;
 }

@@ -18,7 +18,7 @@ import {
     DescribeSnapshotsCommand, EC2Client, LockSnapshotCommand, ModifySnapshotAttributeCommand, Snapshot, Tag,
 } from "@aws-sdk/client-ec2";
 import { EngineSettings, MemberClientFactory, errorText, now } from "./aws";
-import { StepRecorder, describeInstance, errorCode } from "./steps";
+import { StepRecorder, appendActions, describeInstance, errorCode } from "./steps";
 import { ActionRecord, Artifact, CaseState, InstanceRef, StepRecord } from "./types";
 
 export const DISK_CASE_TAG = "ir-forensics:case";
@@ -68,6 +68,9 @@ export interface DiskFailure {
     snapshotId?: string;
     error: string;
     at: string;
+    /** The same failure again in later rounds: how often, and the last time. */
+    repeats?: number;
+    lastAt?: string;
 }
 
 /** The disk branch's document, passed from Task to Task. */
@@ -132,6 +135,13 @@ function failEntry(progress: DiskProgress, entry: DiskSnapshot | undefined, stag
     if (entry) {
         entry.error = `${stage}: ${error}`;
     }
+    // A round that fails the same way again is counted on the first record (the document stays bounded).
+    const same = progress.failed.find((f) => f.stage === stage && f.sourceVolumeId === entry?.sourceVolumeId && f.snapshotId === snapshotId && f.error === error);
+    if (same) {
+        same.repeats = (same.repeats ?? 1) + 1;
+        same.lastAt = now();
+        return;
+    }
     progress.failed.push({ stage, sourceVolumeId: entry?.sourceVolumeId, snapshotId, error, at: now() });
 }
 
@@ -147,7 +157,7 @@ async function task(
     const next: DiskProgress = {
         ...progress,
         snapshots: progress.snapshots.map((s) => ({ ...s })),
-        failed: [...progress.failed],
+        failed: progress.failed.map((f) => ({ ...f })),
         actions: [...progress.actions],
     };
     const rec = new StepRecorder("disk");
@@ -158,7 +168,7 @@ async function task(
         rec.record(`disk-${stage}`, "failed", { error });
         failEntry(next, undefined, stage, error);
     }
-    next.actions.push(...rec.actions);
+    next.actions = appendActions(next.actions, rec.actions);
     next.allCompleted = next.snapshots.every((s) => s.error !== undefined || currentState(s) === "completed");
     return next;
 }

@@ -14,6 +14,7 @@ import { STSClient } from "@aws-sdk/client-sts";
 import { DiskRound, advanceDisk, beginDisk, finishDisk } from "./diskBranch";
 import { MemoryRound, advanceMemory, beginMemory, finishMemory } from "./memoryBranch";
 import { assumedCredentials, assumingMemberClients, RuntimeSettings } from "./aws";
+import { AlarmEvent, forwardAlarm } from "./alarm";
 import { openCase } from "./cases";
 import { contain } from "./containment";
 import { isolate } from "./isolation";
@@ -36,6 +37,7 @@ export function openCaseHandler(): Handler<unknown, unknown> {
         settings,
         memberAccounts: settings.memberAccounts,
         guardDutyMinSeverity: settings.guardDutyMinSeverity,
+        member: assumingMemberClients(new STSClient({}), settings),
     };
     return async (event) => openCase(event, deps);
 }
@@ -54,7 +56,7 @@ export function isolateHandler(): Handler<CaseState, CaseState> {
 
 export function recordHandler(): Handler<CaseState, CaseState> {
     const settings = settingsFromEnvironment<RuntimeSettings>();
-    const deps = { s3: new S3Client({ region: settings.evidenceRegion }), settings };
+    const deps = { s3: new S3Client({ region: settings.evidenceRegion }), dynamodb: new DynamoDBClient({}), settings };
     return async (state) => recordCase(state, deps);
 }
 
@@ -64,6 +66,7 @@ export function containHandler(): Handler<CaseState, CaseState> {
         member: assumingMemberClients(new STSClient({}), settings),
         dynamodb: new DynamoDBClient({}),
         sns: new SNSClient({}),
+        s3: new S3Client({ region: settings.evidenceRegion }),
         settings,
     };
     return async (state) => contain(state, deps);
@@ -132,6 +135,12 @@ export function securityHubHandler(): Handler<unknown, unknown> {
     }
     const deps = { member: assumingMemberClients(new STSClient({}), settings), actions: settings.securityHubActions };
     return async (event) => tagFromFinding(event, deps);
+}
+
+export function alarmHandler(): Handler<AlarmEvent, unknown> {
+    const settings = settingsFromEnvironment<RuntimeSettings>();
+    const deps = { sns: new SNSClient({}), topicArn: settings.topicArn, stateMachineArn: settings.stateMachineArn };
+    return async (event) => forwardAlarm(event, deps);
 }
 
 export function slackHandler(): Handler<unknown, unknown> {

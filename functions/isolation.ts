@@ -25,7 +25,7 @@ import { NotificationKind, notify } from "./notify";
 import {
     EnsuredGroup, GROUP_NAMES, GroupPurpose, GroupRef, VpcLookups, ensureFound, findGroups, groupKey, isInterfaceEndpoint, reconcileGroup,
 } from "./securityGroups";
-import { ActionError, StepRecorder, currentProfileAssociation, runStep } from "./steps";
+import { ActionError, StepRecorder, currentProfileAssociation, describeInstance, instanceFacts, runStep, ssmView } from "./steps";
 import { BlockDeviceFacts, CaseState, EniFacts, InstanceFacts } from "./types";
 
 export interface IsolationDeps {
@@ -451,31 +451,36 @@ export async function publish(
 // The step
 
 /**
- * Isolates the instance triage described. Skipped when config disables isolation or triage found no
- * instance. Fails when the network cut fails (everything else is still attempted); partial when
- * anything after it failed.
+ * The first step of an analysis: the cut comes before triage's reads. Describes the instance (one
+ * call), cuts its network, then protects it and swaps its profile, after asking SSM whether its agent
+ * is online (the memory branch waits for it to come back after the swap). Skipped when config disables
+ * isolation; fails when the instance is not found or the network cut fails (everything else is still
+ * attempted); partial when anything after the cut failed. Sets the case's `facts`.
  */
 export async function isolate(state: CaseState, deps: IsolationDeps): Promise<CaseState> {
-    return runStep(state, "isolation", async (rec) => {
-        const { facts } = state;
+    return runStep(state, "isolation", async (rec, next) => {
         if (!deps.settings.isolation.enabled) {
             return rec.skip("isolation is disabled (isolation.enabled=false)");
         }
-        if (!facts) {
-            return rec.skip("no instance facts: triage did not find the instance");
-        }
         try {
-            await isolateInstance(state, facts, deps, rec);
+            await isolateInstance(state, next, deps, rec);
         } catch (err) {
-            // Only getting the member clients can throw: nothing was cut, and someone must know.
+            // Getting the member clients or describing the instance failed: nothing was cut, and someone must know.
             rec.fail(errorText(err));
             await publish(deps.sns, deps.settings, state, "failed", `isolation FAILED: ${errorText(err)}`, rec);
         }
     });
 }
 
-async function isolateInstance(state: CaseState, facts: InstanceFacts, deps: IsolationDeps, rec: StepRecorder): Promise<void> {
+async function isolateInstance(state: CaseState, next: CaseState, deps: IsolationDeps, rec: StepRecorder): Promise<void> {
     const clients = await deps.member(state.instance, state.caseId);
+    const instanceId = state.instance.instanceId;
+    const found = await describeInstance(clients.ec2, instanceId);
+    if (!found) {
+        return rec.fail("instance not found");
+    }
+    const facts = instanceFacts(found.instance);
+    next.facts = facts;
     const lookups = new VpcLookups(clients.ec2);
     const cut = await cutNetwork(clients.ec2, facts.networkInterfaces, "acquisition-isolation", deps.settings, lookups, rec);
     if (!cut.ok) {
@@ -485,12 +490,21 @@ async function isolateInstance(state: CaseState, facts: InstanceFacts, deps: Iso
     const notified = publish(deps.sns, deps.settings, state, cut.ok ? "isolated" : "failed", cut.ok
         ? `network cut: ${facts.networkInterfaces.length} ENI(s) in the acquisition-isolation group`
         : "isolation FAILED: the network cut did not complete", rec);
-    const instanceId = state.instance.instanceId;
+    const swapped = (async () => {
+        // SSM's view before the swap (its PingStatus still reflects the old profile's last heartbeat).
+        const agent = await ssmView(clients.ssm, instanceId);
+        facts.ssmAtStart = agent.pingStatus;
+        rec.detail.ssmAtStart = agent;
+        return swapProfile(clients.ec2, instanceId, deps.settings.member.irProfileName, rec);
+    })();
     const [, profile] = await Promise.all([
         protectInstance(clients, instanceId, facts, lookups, rec),
-        swapProfile(clients.ec2, instanceId, deps.settings.member.irProfileName, rec),
+        swapped,
         refreshGroups(clients.ec2, cut, deps.settings, lookups, rec),
     ]);
     rec.detail.previousProfile = profile?.previous ?? null;
+    if (profile?.previous) {
+        facts.profileAssociation = profile.previous;
+    }
     await notified;
 }

@@ -24,7 +24,7 @@ import {
 import { DescribeInstanceTypesCommand, _InstanceType } from "@aws-sdk/client-ec2";
 import { DescribeInstanceInformationCommand, GetCommandInvocationCommand, SSMClient, SendCommandCommand } from "@aws-sdk/client-ssm";
 import { EngineSettings, MemberClientFactory, errorText, now } from "./aws";
-import { StepRecorder, describeInstance, errorCode } from "./steps";
+import { StepRecorder, appendActions, describeInstance, errorCode } from "./steps";
 import { ActionRecord, Artifact, CaseState, InstanceRef, StepRecord } from "./types";
 
 const MiB = 1024 * 1024;
@@ -170,7 +170,7 @@ export function memorySizing(memoryMiB: number, options: PlanOptions = {}): Memo
 }
 
 function withActions(progress: MemoryProgress, rec: StepRecorder): MemoryProgress {
-    return { ...progress, actions: [...progress.actions, ...rec.actions] };
+    return { ...progress, actions: appendActions(progress.actions, rec.actions) };
 }
 
 // ---------------------------------------------------------------------------------------------

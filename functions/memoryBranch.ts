@@ -12,7 +12,7 @@ import { EngineSettings, MemberClientFactory, errorText } from "./aws";
 import {
     MemoryProgress, MemorySettings, PlanOptions, StartDeps, awaitAgent, completeCapture, memoryStepRecord, planCapture, pollCapture, startCapture,
 } from "./memory";
-import { StepRecorder } from "./steps";
+import { StepRecorder, appendActions } from "./steps";
 import { AcquisitionResult, CaseState, InstanceRef } from "./types";
 
 
@@ -124,7 +124,7 @@ export async function finishMemory(progress: MemoryProgress & BranchError, reque
                 throw new Error(out.Entries?.[0]?.ErrorMessage ?? "the event was not accepted");
             }
         }, () => ({ detail: { moduleBuildRequested: detail } }));
-        step.actions = [...step.actions, ...rec.actions];
+        step.actions = appendActions(step.actions, rec.actions);
     }
     return withBranchError({ ...step, artifacts }, progress);
 }

@@ -11,7 +11,8 @@ export type NotificationKind =
 export interface Notification {
     kind: NotificationKind;
     caseId?: string;
-    instance: InstanceRef;
+    /** The instance concerned; absent for the engine's own alarms. */
+    instance?: InstanceRef;
     /** One line for humans (Slack, e-mail subject). */
     summary: string;
     detail?: Record<string, unknown>;
@@ -19,7 +20,7 @@ export interface Notification {
 
 /** Publishes one notification; returns the message id. */
 export async function notify(sns: SNSClient, topicArn: string, n: Notification): Promise<string | undefined> {
-    const where = `${n.instance.accountId}/${n.instance.region}/${n.instance.instanceId}`;
+    const where = n.instance ? `${n.instance.accountId}/${n.instance.region}/${n.instance.instanceId}` : "response engine";
     const subject = `[ir-forensics] ${n.kind}: ${where}`.slice(0, 100);
     const out = await sns.send(new PublishCommand({
         TopicArn: topicArn,

@@ -10,7 +10,7 @@ import { EngineSettings, errorText, now } from "./aws";
 import { EvidenceRef, putEvidenceJson } from "./evidence";
 import { foldAcquisition } from "./fold";
 import { notify } from "./notify";
-import { endCase } from "./registry";
+import { endCase, putCaseRecord } from "./registry";
 import { ActionRecord, Artifact, CASES_PREFIX, CaseOutcome, CaseState, InstanceFacts, StepRecord } from "./types";
 
 export const MANIFEST_SCHEMA_VERSION = 1;
@@ -100,9 +100,32 @@ export async function writeManifest(s3: S3Client, settings: EngineSettings, stat
     return putEvidenceJson(s3, settings, manifestKey(state.caseId), buildManifest(state, now()));
 }
 
+/**
+ * Writes the manifest as the case stands; when the bucket refuses it, the case table keeps the same
+ * document as the case's fallback record (`cases show` reads it). Throws only when neither could be
+ * written; returns the manifest's error when the fallback was used.
+ */
+export async function writeRecord(state: CaseState, deps: RecordDeps & { dynamodb?: DynamoDBClient }): Promise<{ ok: true; ref: ManifestRef } | { ok: false; error: string }> {
+    try {
+        return { ok: true, ref: await writeManifest(deps.s3, deps.settings, state) };
+    } catch (err) {
+        const error = `manifest: ${errorText(err)}`;
+        if (!deps.dynamodb) {
+            throw err;
+        }
+        try {
+            await putCaseRecord(deps.dynamodb, deps.settings.casesTable, state.caseId, buildManifest(state, now()), error);
+        } catch (fallback) {
+            throw new Error(`${error}; fallback record: ${errorText(fallback)}`, { cause: fallback });
+        }
+        console.error(JSON.stringify({ msg: "record", caseId: state.caseId, error, fallback: "case table" }));
+        return { ok: false, error };
+    }
+}
+
 /** Records the case as it stands (between stages); the state passes on unchanged. */
-export async function recordCase(state: CaseState, deps: RecordDeps): Promise<CaseState> {
-    await writeManifest(deps.s3, deps.settings, state);
+export async function recordCase(state: CaseState, deps: RecordDeps & { dynamodb?: DynamoDBClient }): Promise<CaseState> {
+    await writeRecord(state, deps);
     return state;
 }
 
@@ -132,7 +155,11 @@ export async function closeCase(state: CaseState, deps: CloseDeps): Promise<Case
         return "ok";
     }));
     const closed = closedWith(actions);
-    await writeManifest(deps.s3, deps.settings, closed);
+    const written = await writeRecord(closed, deps);
+    if (!written.ok) {
+        // The table holds the record; the execution still ends CaseRecordFailed so that the alarm pages.
+        throw new Error(`${written.error} (kept in the case table as ${closed.caseId}'s fallback record)`);
+    }
     return closed;
 }
 
@@ -148,12 +175,16 @@ export function caseOutcome(state: CaseState): CaseOutcome {
 }
 
 /**
- * The containment step's own verdict (`detail.networkContained`) when it gives one; else, when it
+ * The containment attempt's look at the instance (`detail.holds`), or its own verdict (`detail.networkContained`) when it gives one; else, when it
  * recorded per-ENI actions, every ENI must have been isolated; else its status decides.
  */
 function networkContained(step: StepRecord, facts: InstanceFacts | undefined): boolean {
     if (step.status !== "succeeded" && step.status !== "partial") {
         return false;
+    }
+    // The instance itself, read back after the attempt: every part of containment holds.
+    if (typeof step.detail?.holds === "boolean") {
+        return step.detail.holds;
     }
     const verdict = step.detail?.networkContained;
     if (typeof verdict === "boolean") {

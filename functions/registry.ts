@@ -18,13 +18,15 @@ export interface RegistryItem {
     openedAt: string;
     updatedAt: string;
     executionArn?: string;
+    /** GuardDuty findings added to the case after it opened (they opened no case of their own). */
+    addedFindings?: string[];
 }
 
 export function instanceKey(ref: InstanceRef): string {
     return `${ref.accountId}#${ref.region}#${ref.instanceId}`;
 }
 
-function fromItem(item: Record<string, { S?: string }> | undefined): RegistryItem | undefined {
+function fromItem(item: Record<string, { S?: string; SS?: string[] }> | undefined): RegistryItem | undefined {
     if (!item) {
         return undefined;
     }
@@ -37,12 +39,13 @@ function fromItem(item: Record<string, { S?: string }> | undefined): RegistryIte
         openedAt: s("openedAt") ?? "",
         updatedAt: s("updatedAt") ?? "",
         executionArn: s("executionArn"),
+        ...(item.addedFindings?.SS ? { addedFindings: item.addedFindings.SS } : {}),
     };
 }
 
 export async function getInstance(db: DynamoDBClient, table: string, ref: InstanceRef): Promise<RegistryItem | undefined> {
     const out = await db.send(new GetItemCommand({ TableName: table, Key: { instanceKey: { S: instanceKey(ref) } }, ConsistentRead: true }));
-    return fromItem(out.Item as Record<string, { S?: string }> | undefined);
+    return fromItem(out.Item as Record<string, { S?: string; SS?: string[] }> | undefined);
 }
 
 /**
@@ -122,6 +125,86 @@ export async function endCase(db: DynamoDBClient, table: string, ref: InstanceRe
         }
         throw err;
     }
+}
+
+/** Key of the item that remembers a GuardDuty finding (the same table: finding ids never look like instance keys). */
+export function findingKey(findingId: string): string {
+    return `finding#${findingId}`;
+}
+
+/** Whether a GuardDuty finding was acted on before (a case opened from it, or it was added to one). */
+export async function findingSeen(db: DynamoDBClient, table: string, findingId: string): Promise<boolean> {
+    const out = await db.send(new GetItemCommand({ TableName: table, Key: { instanceKey: { S: findingKey(findingId) } }, ConsistentRead: true }));
+    return out.Item !== undefined;
+}
+
+/**
+ * Remembers that a GuardDuty finding was acted on, for `caseId`: true the first time, false when the
+ * finding was seen before (its updates never open a case again).
+ */
+export async function rememberFinding(db: DynamoDBClient, table: string, findingId: string, ref: InstanceRef, caseId: string): Promise<boolean> {
+    try {
+        await db.send(new PutItemCommand({
+            TableName: table,
+            Item: {
+                instanceKey: { S: findingKey(findingId) },
+                caseId: { S: caseId },
+                instance: { S: instanceKey(ref) },
+                updatedAt: { S: new Date().toISOString() },
+            },
+            ConditionExpression: "attribute_not_exists(instanceKey)",
+        }));
+        return true;
+    } catch (err) {
+        if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === "ConditionalCheckFailedException") {
+            return false;
+        }
+        throw err;
+    }
+}
+
+/** Adds a finding to the record of the case that owns the instance (`cases show` and the close step read it). */
+export async function addFindingToCase(db: DynamoDBClient, table: string, ref: InstanceRef, caseId: string, findingId: string): Promise<void> {
+    await db.send(new UpdateItemCommand({
+        TableName: table,
+        Key: { instanceKey: { S: instanceKey(ref) } },
+        UpdateExpression: "ADD addedFindings :finding SET updatedAt = :now",
+        ConditionExpression: "caseId = :case",
+        ExpressionAttributeValues: { ":finding": { SS: [findingId] }, ":case": { S: caseId }, ":now": { S: new Date().toISOString() } },
+    }));
+}
+
+/** Key of a case's fallback record (written when the evidence bucket refuses the manifest). */
+export function caseRecordKey(caseId: string): string {
+    return `case#${caseId}`;
+}
+
+/**
+ * Keeps what the case's manifest would have said in the case table, when the evidence bucket (or its
+ * key) refuses every write: the case is never without a record. DynamoDB items hold 400 KB; the case
+ * document is bounded well below that.
+ */
+export async function putCaseRecord(db: DynamoDBClient, table: string, caseId: string, record: unknown, writeError: string): Promise<void> {
+    await db.send(new PutItemCommand({
+        TableName: table,
+        Item: {
+            instanceKey: { S: caseRecordKey(caseId) },
+            caseId: { S: caseId },
+            record: { S: JSON.stringify(record) },
+            writeError: { S: writeError },
+            updatedAt: { S: new Date().toISOString() },
+        },
+    }));
+}
+
+/** The fallback record of a case, if the manifest could not be written at some stage. */
+export async function getCaseRecord(db: DynamoDBClient, table: string, caseId: string): Promise<{ record: unknown; writeError: string; updatedAt: string } | undefined> {
+    const out = await db.send(new GetItemCommand({ TableName: table, Key: { instanceKey: { S: caseRecordKey(caseId) } }, ConsistentRead: true }));
+    const item = out.Item as Record<string, { S?: string }> | undefined;
+    if (!item?.record?.S) {
+        return undefined;
+    }
+    return { record: JSON.parse(item.record.S), writeError: item.writeError?.S ?? "", updatedAt: item.updatedAt?.S ?? "" };
 }
 
 async function update(

@@ -5,6 +5,7 @@
 import {
     DescribeIamInstanceProfileAssociationsCommand, DescribeInstancesCommand, EC2Client, IamInstanceProfileAssociation, Instance,
 } from "@aws-sdk/client-ec2";
+import { DescribeInstanceInformationCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { errorText, now } from "./aws";
 import { ActionOutcome, ActionRecord, CaseState, EniFacts, InstanceFacts, InstanceRef, StepName, StepRecord } from "./types";
 
@@ -19,6 +20,35 @@ export class ActionError extends Error {
         super(message);
         this.name = "ActionError";
     }
+}
+
+/** Actions kept in full per step; past this, later repeats are only counted (the document stays bounded). */
+export const MAX_ACTIONS_PER_STEP = 120;
+
+const sameAction = (a: ActionRecord, b: ActionRecord) =>
+    a.action === b.action && a.target === b.target && a.outcome === b.outcome && a.error === b.error;
+
+/**
+ * Appends actions of a later round to a step's list, counting a repeat of an action already there
+ * (same action, target, outcome and error: a poll that failed the same way again) instead of adding it:
+ * `repeats` and `lastAt` say how often and until when. Rounds of polling never grow the case document.
+ */
+export function appendActions(list: ActionRecord[], more: ActionRecord[]): ActionRecord[] {
+    const out = [...list];
+    for (const action of more) {
+        const i = out.findIndex((a) => sameAction(a, action));
+        if (i >= 0 && (action.outcome === "failed" || out.length >= MAX_ACTIONS_PER_STEP)) {
+            out[i] = { ...out[i], repeats: (out[i].repeats ?? 1) + 1, lastAt: action.at };
+        } else if (out.length < MAX_ACTIONS_PER_STEP) {
+            out.push(action);
+        } else {
+            const overflow = out[out.length - 1];
+            out[out.length - 1] = overflow.action === "actions-elided"
+                ? { ...overflow, repeats: (overflow.repeats ?? 1) + 1, lastAt: action.at }
+                : { action: "actions-elided", outcome: "skipped", at: action.at, detail: { reason: `more than ${MAX_ACTIONS_PER_STEP} distinct actions: later ones are counted` }, repeats: 1 };
+        }
+    }
+    return out;
 }
 
 /** What a finished action says about itself: its outcome (default "ok") and detail. */
@@ -183,4 +213,20 @@ export function instanceFacts(instance: Instance, association?: IamInstanceProfi
         architecture: instance.Architecture,
         tags: Object.fromEntries((instance.Tags ?? []).map((t) => [t.Key ?? "", t.Value ?? ""])),
     };
+}
+
+/**
+ * SSM's view of the instance before the profile swap (whether to wait for its agent to reconnect after it).
+ * Supplementary: a failure to ask is kept in the step's detail ("unknown") and does not fail the step.
+ */
+export async function ssmView(ssm: SSMClient | undefined, id: string): Promise<{ pingStatus: string; error?: string }> {
+    if (!ssm) {
+        return { pingStatus: "unknown", error: "no SSM client" };
+    }
+    try {
+        const out = await ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: "InstanceIds", Values: [id] }] }));
+        return { pingStatus: out.InstanceInformationList?.find((i) => i.InstanceId === id)?.PingStatus ?? "unmanaged" };
+    } catch (err) {
+        return { pingStatus: "unknown", error: errorText(err) };
+    }
 }

@@ -1,16 +1,16 @@
 /**
- * Triage: the first step of a case. Records the instance as it is at incident time (describe output,
- * ENIs, security group rules, volumes, profile, console output) as one evidence object, and gives the
- * later steps their `InstanceFacts`.
+ * Triage: right after isolation's cut (after containment, in a contain-only case). Records the instance
+ * as it is at incident time (describe output, ENIs, the security group rules from before and after the
+ * cut, volumes, profile, console output) as one evidence object, and gives the later steps their
+ * `InstanceFacts`.
  */
 import {
     DescribeIamInstanceProfileAssociationsCommand, DescribeSecurityGroupsCommand, DescribeVolumesCommand, EC2Client, GetConsoleOutputCommand,
 } from "@aws-sdk/client-ec2";
 import { S3Client } from "@aws-sdk/client-s3";
-import { DescribeInstanceInformationCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { EngineSettings, MemberClientFactory, errorText, now } from "./aws";
+import { EngineSettings, MemberClientFactory, now } from "./aws";
 import { putEvidenceJson } from "./evidence";
-import { Attempt, describeInstance, instanceFacts, runStep } from "./steps";
+import { Attempt, describeInstance, instanceFacts, runStep, ssmView } from "./steps";
 import { Artifact, CASES_PREFIX, CaseState } from "./types";
 
 export interface TriageDeps {
@@ -21,6 +21,10 @@ export interface TriageDeps {
 
 export function metadataKey(caseId: string): string {
     return `${CASES_PREFIX}${caseId}/triage/instance-metadata.json`;
+}
+
+function isolationDetail(state: CaseState): { previousGroups?: Record<string, string[]> } | undefined {
+    return state.steps.find((s) => s.step === "isolation")?.detail as { previousGroups?: Record<string, string[]> } | undefined;
 }
 
 /** The value of a secondary call for the evidence document: its result, or why there is none. */
@@ -39,24 +43,8 @@ async function putEvidence(s3: S3Client, settings: EngineSettings, key: string, 
 }
 
 /**
- * SSM's view of the instance before the profile swap (whether to wait for its agent to reconnect after it).
- * Supplementary: a failure to ask is kept in the step's detail ("unknown") and does not make triage partial.
- */
-async function ssmView(ssm: SSMClient | undefined, id: string): Promise<{ pingStatus: string; error?: string }> {
-    if (!ssm) {
-        return { pingStatus: "unknown", error: "no SSM client" };
-    }
-    try {
-        const out = await ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: "InstanceIds", Values: [id] }] }));
-        return { pingStatus: out.InstanceInformationList?.find((i) => i.InstanceId === id)?.PingStatus ?? "unmanaged" };
-    } catch (err) {
-        return { pingStatus: "unknown", error: errorText(err) };
-    }
-}
-
-/**
- * Describes the instance and everything around it in parallel, stores that as evidence, and sets
- * `facts`. A missing instance fails the step (no facts); failed secondary calls make it partial.
+ * Describes the instance and everything around it in parallel (after isolation's cut: the security
+ * groups from before the cut are described too), stores that as evidence, and sets `facts`. A missing instance fails the step (no facts); failed secondary calls make it partial.
  * Who tagged: the trigger's identity only (a CloudTrail lookup does not fit the isolation budget).
  */
 export async function triage(state: CaseState, deps: TriageDeps): Promise<CaseState> {
@@ -65,6 +53,8 @@ export async function triage(state: CaseState, deps: TriageDeps): Promise<CaseSt
         const id = state.instance.instanceId;
         const byInstance = [{ Name: "attachment.instance-id", Values: [id] }];
         // Everything that needs only the instance id starts at once; security groups need the describe.
+        // Isolation, which runs first, asked SSM before its profile swap: that answer stands.
+        const asked = state.facts?.ssmAtStart;
         const [found, volumes, associations, console, agent] = await Promise.all([
             rec.attempt("ec2:DescribeInstances", id, () => describeInstance(ec2, id)),
             rec.attempt("ec2:DescribeVolumes", id, async () => (await ec2.send(new DescribeVolumesCommand({ Filters: byInstance }))).Volumes ?? []),
@@ -72,7 +62,7 @@ export async function triage(state: CaseState, deps: TriageDeps): Promise<CaseSt
                 Filters: [{ Name: "instance-id", Values: [id] }],
             }))).IamInstanceProfileAssociations ?? []),
             rec.attempt("ec2:GetConsoleOutput", id, () => consoleOutput(ec2, id)),
-            ssmView(ssm, id),
+            asked === undefined ? ssmView(ssm, id) : { pingStatus: asked },
         ]);
         if (!found.ok) {
             return rec.fail(`describe failed: ${found.error}`);
@@ -81,7 +71,9 @@ export async function triage(state: CaseState, deps: TriageDeps): Promise<CaseSt
             return rec.fail("instance not found");
         }
         const { instance, reservation } = found.value;
-        const groupIds = [...new Set((instance.NetworkInterfaces ?? []).flatMap((e) => (e.Groups ?? []).map((g) => g.GroupId ?? "")))].filter(Boolean);
+        // The groups the ENIs had before the cut (isolation recorded them) and the ones they are in now.
+        const before = Object.values(isolationDetail(state)?.previousGroups ?? {}).flat();
+        const groupIds = [...new Set([...before, ...(instance.NetworkInterfaces ?? []).flatMap((e) => (e.Groups ?? []).map((g) => g.GroupId ?? ""))])].filter(Boolean);
         const groups = await rec.attempt("ec2:DescribeSecurityGroups", groupIds.join(","), async () => groupIds.length === 0
             ? []
             : (await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: groupIds }))).SecurityGroups ?? []);
@@ -89,7 +81,13 @@ export async function triage(state: CaseState, deps: TriageDeps): Promise<CaseSt
         const association = associations.ok
             ? associations.value.find((a) => a.InstanceId === id && (a.State === "associated" || a.State === "associating"))
             : undefined;
-        next.facts = { ...instanceFacts(instance, association), ssmAtStart: agent.pingStatus };
+        // The profile from before isolation's swap, when isolation replaced one.
+        const previousProfile = state.facts?.profileAssociation;
+        next.facts = {
+            ...instanceFacts(instance, association),
+            ...(previousProfile ? { profileAssociation: previousProfile } : {}),
+            ssmAtStart: agent.pingStatus,
+        };
         rec.detail.ssmAtStart = agent;
         rec.detail.identity = state.trigger.identity ?? null;
 

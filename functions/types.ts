@@ -64,6 +64,9 @@ export interface ActionRecord {
     at: string;
     detail?: Record<string, unknown>;
     error?: string;
+    /** How many times this same action (and outcome, and error) happened, when more than once; the last at `lastAt`. */
+    repeats?: number;
+    lastAt?: string;
 }
 
 export type StepName = "open" | "triage" | "isolation" | "memory" | "disk" | "containment" | "close";
@@ -151,9 +154,26 @@ export interface CaseState extends CaseInput {
     lastError?: { Error?: string; Cause?: string };
     /** The acquisition branches' results, as the Parallel state returns them (containment folds them into the case). */
     acquisition?: AcquisitionResult[];
+    /** The disk chain's document between DiskBegin and DiskFinish (its copies go on after containment). */
+    diskProgress?: Record<string, unknown>;
+    /** The disk chain's record, folded into the case by the close step. */
+    diskResult?: AcquisitionResult;
+    /** How containment stands after its last attempt (the state machine retries until it holds). */
+    containment?: ContainmentProgress;
     /** Set by the close step: how the case ended (the state machine fails the execution unless contained). */
     outcome?: CaseOutcome;
 }
 
 /** Outcome the close step and the registry record: the case's end state. */
 export type CaseOutcome = "contained" | "uncontained" | "instance-missing";
+
+/** Containment's attempts so far and what the instance itself showed after the last one. */
+export interface ContainmentProgress {
+    attempts: number;
+    /** Every part holds on the instance (groups, rules, profile, revocation, tags). */
+    holds: boolean;
+    /** The parts still open after the last attempt. */
+    open: string[];
+    /** Set while attempts remain: the state machine waits this long, then containment runs again. */
+    retryInSeconds?: number;
+}

@@ -1,7 +1,7 @@
 /**
  * Benchmarks. Print figures, assert nothing.
  *
- *   npm run bench [-- --runs 7 --fleet 20,50 --image-mib 1024 --only isolation,fleets,throughput,packages,render,strict --lenient --json]
+ *   npm run bench [-- --runs 7 --fleet 20,50 --image-mib 1024 --only isolation,fleets,throughput,packages,render,strict,timeline --lenient --json]
  *
  * Sections 1 and 2 run on moto behind the strict layer (--lenient turns its checks off, for comparison).
  *
@@ -20,6 +20,8 @@
  * 5. Rendering both stacks under Pulumi mocks: the first render (loads the program) and the median of
  *    three more; the idle monthly cost of those renders, as `npm run plan` prices it.
  * 6. The strict layer's cost: the drill (1 instance) under the strict layer, then with --lenient, in one run.
+ * 7. Trigger to contained and to closed, on a simulated clock with the definition's real Wait durations
+ *    (2 volumes, first snapshots and their copies of 30 min each): containment does not wait for the copies.
  *
  * The functions are the ones the Lambdas run; the member role is assumed through moto's STS as on AWS.
  */
@@ -47,7 +49,7 @@ import { triage } from "../functions/triage";
 import { CaseInput, CaseState, InstanceRef, STATUS_TAG } from "../functions/types";
 import { MEMBER_NAMES } from "../stacks/conventions";
 import { clientConfig, clientsFor, DEFAULT_REGION, forAccount } from "./aws-clients";
-import { launchSuspect, prepareEngine, runIncident, suspectNetwork } from "./emulated-engine";
+import { allStates, launchSuspect, prepareEngine, runIncident, suspectNetwork } from "./emulated-engine";
 import { startEmulator } from "./emulator";
 import { pickPort, PROJECT_ROOT } from "./moto";
 import { forensicStandIn, providerName } from "./plan";
@@ -429,8 +431,9 @@ async function responseBenchmarks(runs: number, fleets: number[], withIsolation:
                     caseId: opened.caseId, mode: "analyze", instance: ref, openedAt: new Date(t0).toISOString(),
                     trigger: { source: "tag", requested: "analyze", eventId: "bench", eventTime: new Date(t0).toISOString() },
                 };
-                let state = await triage(prepare(input, opened.executionArn), { member: memberClients, s3: security.s3, settings });
-                state = await isolate(state, { member: memberClients, settings });
+                // The cut comes first (isolation describes the instance itself); triage's reads follow it.
+                const state = await isolate(prepare(input, opened.executionArn), { member: memberClients, settings });
+                await triage(state, { member: memberClients, s3: security.s3, settings });
                 const moves = state.steps.find((s) => s.step === "isolation")?.actions.filter((a) => a.action === "isolate-eni") ?? [];
                 const cutAt = Math.max(...moves.map((a) => Date.parse(a.at)));
                 // The ENI moves are the only ModifyNetworkInterfaceAttribute calls before containment: the cut is the last of them.
@@ -450,7 +453,7 @@ async function responseBenchmarks(runs: number, fleets: number[], withIsolation:
             log(`| first case in the VPC (creates the groups) | ${cold.ms} ms | ${cold.callsToIsolated} |`);
             log(`| median of ${warm.length} further cases | ${isolation.warm.medianMs} ms | ${isolation.warm.medianCallsToIsolated} |`);
             log(`\ncalls of a warm case up to the cut, in order: ${isolation.warmCallSequence.join(", ")}`);
-            log("(UpdateItem and Publish are the case opener recording the execution and notifying, after StartExecution; on AWS they run while the execution starts)");
+            log("(Publish is the case opener's case-opened notification, after StartExecution; on AWS it runs while the execution starts)");
         }
 
         // 2. Fleets tagged at once, each case run to the end through the incident definition.
@@ -467,12 +470,13 @@ async function responseBenchmarks(runs: number, fleets: number[], withIsolation:
             MemoryBegin: async () => ({ done: true }),
             MemoryFinish: notAcquired("memory"),
             DiskBegin: async () => ({ done: true }),
-            DiskFinish: notAcquired("disk"),
+            DiskCopyFinish: notAcquired("disk"),
             Triage: (s: CaseState) => triage(s, { member: memberClients, s3: security.s3, settings }),
+            TriageContained: (s: CaseState) => triage(s, { member: memberClients, s3: security.s3, settings }),
             Isolate: (s: CaseState) => isolate(s, { member: memberClients, settings, sns: security.sns }),
             Record: (s: CaseState) => recordCase(s, { s3: security.s3, settings }),
             NotifyAcquisition: async () => ({}),
-            Contain: (s: CaseState) => contain(s, { member: memberClients, settings, dynamodb: security.dynamodb, sns: security.sns }),
+            Contain: (s: CaseState) => contain(s, { member: memberClients, settings, dynamodb: security.dynamodb, sns: security.sns, s3: security.s3 }),
             Close: (s: CaseState) => closeCase(s, { s3: security.s3, dynamodb: security.dynamodb, sns: security.sns, settings }),
         };
         const fleetResults = [];
@@ -551,7 +555,64 @@ async function strictLayerCost(log: (line: string) => void) {
     return rows;
 }
 
-const SECTIONS = ["isolation", "fleets", "throughput", "packages", "render", "strict"];
+/**
+ * 7. Trigger to contained and to closed on a simulated clock: the deployed definition, with its real
+ * Wait durations, run by the local interpreter while a virtual clock advances by each Wait's seconds
+ * (a Wait is what stands between two rounds). The case: 2 volumes, memory captured in `memoryMinutes`,
+ * each of the three snapshot stages (first snapshots, re-encrypted member copies, forensic copies)
+ * taking `snapshotMinutes`. Step latencies are left out (milliseconds beside the waits; section 1 has them).
+ */
+async function simulatedTimeline(log: (line: string) => void, snapshotMinutes = 30, memoryMinutes = 5) {
+    const functionArns = { triage: "triage", isolate: "isolate", record: "record", contain: "contain", close: "close", memory: "memory", disk: "disk" };
+    const options = { partition: "aws", topicArn: "arn:aws:sns:us-east-1:222233334444:ir-forensics-notifications" };
+    const definition = JSON.parse(JSON.stringify(incidentDefinition(functionArns, options)));
+    const waits = Object.fromEntries(allStates(definition).filter(([, st]) => (st as { Type?: string; Seconds?: number }).Type === "Wait" && (st as { Seconds?: number }).Seconds !== undefined)
+        .map(([name, st]) => [name, (st as { Seconds?: number }).Seconds ?? 0]));
+    let clock = 0;
+    const marks: Record<string, number> = {};
+    let transitions = 0;
+    const step = (name: string, extra: (st: Record<string, unknown>) => Record<string, unknown> = () => ({})) => async (st: Record<string, unknown>) => {
+        transitions++;
+        marks[name] ??= clock;
+        return { ...st, ...extra(st) };
+    };
+    // Each round after a Wait: the clock moves by that Wait's seconds.
+    const memoryDoneAt = memoryMinutes * 60;
+    const stageSeconds = snapshotMinutes * 60;
+    const at = new Date().toISOString();
+    const record = (stepName: string) => ({ step: stepName, status: "succeeded", startedAt: at, endedAt: at, actions: [] });
+    const handlers = {
+        Isolate: step("isolated"), Triage: step("triaged"), TriageContained: step("triaged"), Record: step("recorded"),
+        NotifyAcquisition: async () => ({}),
+        MemoryBegin: async () => { transitions++; return { waiting: true, done: false }; },
+        MemoryAdvance: async () => { transitions++; clock += waits.MemoryWait; return { waiting: clock < memoryDoneAt, done: clock >= memoryDoneAt }; },
+        MemoryFinish: async () => { transitions++; marks.memory = clock; return record("memory"); },
+        DiskBegin: async () => { transitions++; marks.snapshotsStarted = clock; return { stage: "snapshots", startedAt: clock, waiting: true, done: false }; },
+        DiskCopyAdvance: async (input: { progress: { startedAt: number } }) => {
+            transitions++;
+            clock += waits.DiskCopyWait;
+            const elapsed = clock - input.progress.startedAt;
+            return { ...input.progress, waiting: elapsed < 3 * stageSeconds, done: elapsed >= 3 * stageSeconds };
+        },
+        DiskCopyFinish: async () => { transitions++; marks.evidenceCopied = clock; return record("disk"); },
+        Contain: step("contained", (st) => ({ containment: { attempts: 1, holds: true, open: [] }, acquisition: (st.acquisition as object[]).slice(0, 1), diskProgress: (st.acquisition as object[])[1] })),
+        Close: step("closed", () => ({ outcome: "contained" })),
+    };
+    const input = { caseId: "bench", mode: "analyze", instance: { accountId: "444455556666", region: "us-east-1", instanceId: "i-0bench" },
+        trigger: { source: "tag", requested: "analyze", eventId: "bench", eventTime: at }, openedAt: at };
+    await runIncident(definition, input, "arn:aws:states:us-east-1:222233334444:execution:ir-forensics-incident:bench", handlers as never);
+    const minutes = (sec: number | undefined) => sec === undefined ? "n/a" : `${(sec / 60).toFixed(1)} min`;
+    log(`\n## Trigger to contained, trigger to closed (simulated clock: memory ${memoryMinutes} min, each snapshot stage ${snapshotMinutes} min, 2 volumes)\n`);
+    log("| milestone | after the trigger |");
+    log("|---|---|");
+    for (const [label, key] of [["isolated (the cut)", "isolated"], ["snapshots started", "snapshotsStarted"], ["memory acquired", "memory"], ["contained", "contained"], ["evidence copies done", "evidenceCopied"], ["closed", "closed"]]) {
+        log(`| ${label} | ${minutes(marks[key])} |`);
+    }
+    log(`\nWait durations of the deployed definition: ${Object.entries(waits).map(([n, sec]) => `${n} ${sec} s`).join(", ")}; task invocations: ${transitions}`);
+    return { snapshotMinutes, memoryMinutes, containedAfterSeconds: marks.contained, closedAfterSeconds: marks.closed, taskInvocations: transitions };
+}
+
+const SECTIONS = ["isolation", "fleets", "throughput", "packages", "render", "strict", "timeline"];
 
 async function main(): Promise<void> {
     const runs = Number(option("runs", "7"));
@@ -577,6 +638,9 @@ async function main(): Promise<void> {
     }
     if (only.includes("strict")) {
         figures.strictLayerCost = await strictLayerCost(log);
+    }
+    if (only.includes("timeline")) {
+        figures.timeline = await simulatedTimeline(log);
     }
 
     if (only.includes("throughput")) {

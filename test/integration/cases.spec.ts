@@ -5,11 +5,19 @@
  */
 import * as assert from "assert";
 import { randomBytes } from "crypto";
+import {
+    AssociateIamInstanceProfileCommand, CreateSecurityGroupCommand, CreateTagsCommand, DescribeSecurityGroupsCommand, ModifyNetworkInterfaceAttributeCommand,
+    RevokeSecurityGroupEgressCommand, RunInstancesCommand,
+} from "@aws-sdk/client-ec2";
+import { CreateInstanceProfileCommand } from "@aws-sdk/client-iam";
 import { DescribeExecutionCommand, StopExecutionCommand } from "@aws-sdk/client-sfn";
-import { OpenDeps, OpenResult, openCase } from "../../functions/cases";
+import { forwardAlarm } from "../../functions/alarm";
+import { OpenDeps, OpenResult, executionArnFor, openCase } from "../../functions/cases";
 import { claimInstance, endCase, getInstance, markContained, setExecution } from "../../functions/registry";
-import { InstanceRef } from "../../functions/types";
-import { DEFAULT_REGION } from "../../scripts/aws-clients";
+import { MemberClients } from "../../functions/aws";
+import { GROUP_NAMES } from "../../functions/securityGroups";
+import { CASE_TAG, InstanceRef, STATUS_CONTAIN, STATUS_TAG } from "../../functions/types";
+import { DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
 import { captureLogs, countCalls, createEngine, Engine } from "../support/engine";
 import { EVENT_TIME, guardDutyEvent, instanceId, tagEvent } from "../support/events";
 import { MEMBER, SECURITY, useMoto } from "../support/moto";
@@ -74,7 +82,7 @@ describe("openCase: one case per instance, against moto", function () {
         return published[0];
     }
 
-    it("first Analyze: case id from the clock, execution named by it with the CaseInput, registry claim, case-opened — in 4 AWS calls", async function () {
+    it("first Analyze: case id from the clock, execution named by it with the CaseInput, registry claim, case-opened — in 3 AWS calls", async function () {
         const ref = newInstance();
         const event = tagEvent(ref, "Analyze");
         const counter = countCalls(engine.clients.dynamodb, engine.clients.sfn, engine.clients.sns);
@@ -85,8 +93,8 @@ describe("openCase: one case per instance, against moto", function () {
             counter.stop();
         }
         process.stdout.write(`      openCase common path: ${counter.calls.length} AWS calls: ${counter.calls.join(", ")}\n`);
-        assert.deepStrictEqual(counter.calls.slice(0, 2), ["PutItem", "StartExecution"]);
-        assert.deepStrictEqual([...counter.calls.slice(2)].sort(), ["Publish", "UpdateItem"]);
+        // No UpdateItem: the execution's ARN follows from the state machine and the case id.
+        assert.deepStrictEqual(counter.calls, ["PutItem", "StartExecution", "Publish"]);
 
         const caseId = `${MEMBER}-${DEFAULT_REGION}-${ref.instanceId}-20261123T101530Z`;
         assert.strictEqual(result.outcome, "opened");
@@ -105,7 +113,7 @@ describe("openCase: one case per instance, against moto", function () {
         assert.strictEqual(item?.status, "running");
         assert.strictEqual(item?.caseId, caseId);
         assert.strictEqual(item?.mode, "analyze");
-        assert.strictEqual(item?.executionArn, result.executionArn);
+        assert.strictEqual(executionArnFor(engine.settings.stateMachineArn, item?.caseId ?? ""), result.executionArn);
         const note = await onlyNotification("case-opened");
         assert.strictEqual(note.message.caseId, caseId);
         assert.strictEqual(note.message.detail?.executionArn, result.executionArn);
@@ -219,7 +227,7 @@ describe("openCase: one case per instance, against moto", function () {
         assert.strictEqual(exec.input.mode, "contain");
         const item = await registry(ref);
         assert.strictEqual(item?.caseId, analysis.caseId);
-        assert.strictEqual(item?.executionArn, analysis.executionArn);
+        assert.strictEqual(executionArnFor(engine.settings.stateMachineArn, item?.caseId ?? ""), analysis.executionArn);
         assert.strictEqual((await engine.executions(casePrefix(ref))).filter((e) => e.status === "RUNNING").length, 2);
         const note = await onlyNotification("case-opened");
         assert.strictEqual(note.message.detail?.mode, "contain");
@@ -231,7 +239,7 @@ describe("openCase: one case per instance, against moto", function () {
         const item = await registry(ref);
         assert.strictEqual(item?.caseId, contain.caseId);
         assert.strictEqual(item?.mode, "contain");
-        assert.strictEqual(item?.executionArn, contain.executionArn);
+        assert.strictEqual(executionArnFor(engine.settings.stateMachineArn, item?.caseId ?? ""), contain.executionArn);
         const again = await openCase(tagEvent(ref, "Contain"), deps());
         assert.strictEqual(again.outcome, "duplicate");
         assert.strictEqual(again.caseId, contain.caseId);
@@ -248,7 +256,7 @@ describe("openCase: one case per instance, against moto", function () {
         const next = await opened(tagEvent(ref, "Analyze"));
         const item = await registry(ref);
         assert.strictEqual(item?.caseId, next.caseId);
-        assert.strictEqual(item?.executionArn, next.executionArn);
+        assert.strictEqual(executionArnFor(engine.settings.stateMachineArn, item?.caseId ?? ""), next.executionArn);
     });
 
     it("a running claim naming an execution that does not exist is taken over", async function () {
@@ -273,6 +281,62 @@ describe("openCase: one case per instance, against moto", function () {
         assert.strictEqual((await registry(ref))?.caseId, late.caseId);
     });
 
+    describe("\"contained\" is read from the instance itself", function () {
+        let member: ReturnType<typeof clientsFor>;
+        const memberClients = async () => member as unknown as MemberClients;
+
+        before(function () {
+            member = clientsFor(moto().endpoint, MEMBER);
+        });
+
+        /** An instance in the member account; `contained`: in a rule-less contained group, deny-all profile, tagged. */
+        async function memberInstance(contained: boolean): Promise<InstanceRef> {
+            const { Instances } = await member.ec2.send(new RunInstancesCommand({ ImageId: "ami-04681a1dbd79675a5", InstanceType: "t3.micro", MinCount: 1, MaxCount: 1 }));
+            const id = Instances![0].InstanceId!;
+            if (contained) {
+                const vpcId = Instances![0].VpcId!;
+                const { GroupId } = await member.ec2.send(new CreateSecurityGroupCommand({ GroupName: GROUP_NAMES.contained, Description: "contained", VpcId: vpcId }))
+                    .catch(async () => ({ GroupId: (await member.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: "group-name", Values: [GROUP_NAMES.contained] }, { Name: "vpc-id", Values: [vpcId] }] }))).SecurityGroups![0].GroupId }));
+                await member.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId, IpPermissions: [{ IpProtocol: "-1", IpRanges: [{ CidrIp: "0.0.0.0/0" }] }] })).catch(() => undefined);
+                const eni = Instances![0].NetworkInterfaces![0].NetworkInterfaceId!;
+                await member.ec2.send(new ModifyNetworkInterfaceAttributeCommand({ NetworkInterfaceId: eni, Groups: [GroupId!] }));
+                const profile = engine.settings.member.containedProfileName;
+                await member.iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: profile })).catch(() => undefined);
+                await member.ec2.send(new AssociateIamInstanceProfileCommand({ InstanceId: id, IamInstanceProfile: { Name: profile } }));
+                await member.ec2.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: STATUS_TAG, Value: STATUS_CONTAIN }, { Key: CASE_TAG, Value: "earlier-case" }] }));
+            }
+            return { accountId: MEMBER, region: DEFAULT_REGION, instanceId: id };
+        }
+
+        it("a Contain on an instance the registry calls contained but that was released by hand contains it again", async function () {
+            const ref = await memberInstance(false);
+            await markContained(engine.clients.dynamodb, engine.settings.casesTable, ref, "earlier-case");
+            const result = await openCase(tagEvent(ref, "Contain"), deps({ member: memberClients }));
+            assert.strictEqual(result.outcome, "opened", JSON.stringify(result));
+            assert.strictEqual((await execution(result.executionArn!)).input.mode, "contain");
+        });
+
+        it("a Contain on an instance that still holds containment is a no-op (the engine's own Contain tag)", async function () {
+            const ref = await memberInstance(true);
+            await markContained(engine.clients.dynamodb, engine.settings.casesTable, ref, "earlier-case");
+            const result = await openCase(tagEvent(ref, "Contain"), deps({ member: memberClients }));
+            assert.strictEqual(result.outcome, "already-contained", JSON.stringify(result));
+            assert.strictEqual((await engine.executions(casePrefix(ref))).length, 0);
+        });
+
+        it("a new GuardDuty finding on a contained instance is added to its case, and reopens nothing", async function () {
+            const ref = await memberInstance(true);
+            await markContained(engine.clients.dynamodb, engine.settings.casesTable, ref, "earlier-case");
+            const event = guardDutyEvent(ref, 8);
+            const added = await openCase(event, deps({ member: memberClients, guardDutyMinSeverity: 7 }));
+            assert.strictEqual(added.outcome, "finding-added", JSON.stringify(added));
+            assert.strictEqual(added.caseId, "earlier-case");
+            assert.deepStrictEqual((await registry(ref))?.addedFindings, [event.detail.id]);
+            assert.match((await onlyNotification("duplicate")).message.summary, new RegExp(`${event.detail.id} added to case earlier-case`));
+            assert.strictEqual((await engine.executions(casePrefix(ref))).length, 0);
+        });
+    });
+
     describe("GuardDuty findings", function () {
         it("a finding at or above the threshold opens an analyze case carrying the finding", async function () {
             const ref = newInstance();
@@ -285,6 +349,32 @@ describe("openCase: one case per instance, against moto", function () {
             assert.deepStrictEqual(exec.input.instance, ref);
         });
 
+        it("updates of one finding never open a second case; a new finding while the case runs is added to it", async function () {
+            const ref = newInstance();
+            const event = guardDutyEvent(ref, 8);
+            const first = await opened(event, { guardDutyMinSeverity: 7 });
+            await engine.published();
+            // GuardDuty sends the same finding id again as it updates it (count, last seen).
+            const update = await openCase({ ...event, id: "update-1", detail: { ...event.detail, updatedAt: "later" } }, deps({ guardDutyMinSeverity: 7 }));
+            assert.strictEqual(update.outcome, "duplicate", JSON.stringify(update));
+            // Even once the first case has ended.
+            await endCase(engine.clients.dynamodb, engine.settings.casesTable, ref, first.caseId, "uncontained");
+            const later = await openCase({ ...event, id: "update-2" }, deps({ guardDutyMinSeverity: 7 }));
+            assert.strictEqual(later.outcome, "duplicate", JSON.stringify(later));
+            assert.strictEqual((await engine.executions(casePrefix(ref))).length, 1);
+
+            const ref2 = newInstance();
+            const running = await opened(guardDutyEvent(ref2, 8), { guardDutyMinSeverity: 7 });
+            await engine.published();
+            const other = guardDutyEvent(ref2, 9);
+            const added = await openCase(other, deps({ guardDutyMinSeverity: 7 }));
+            assert.strictEqual(added.outcome, "finding-added", JSON.stringify(added));
+            assert.strictEqual(added.caseId, running.caseId);
+            assert.deepStrictEqual((await registry(ref2))?.addedFindings, [other.detail.id]);
+            await onlyNotification("duplicate");
+            assert.strictEqual((await engine.executions(casePrefix(ref2))).length, 1);
+        });
+
         it("a finding below the threshold, or with GuardDuty triggers off, opens nothing and notifies nobody", async function () {
             const ref = newInstance();
             for (const extra of [{ guardDutyMinSeverity: 7 }, {}]) {
@@ -294,6 +384,28 @@ describe("openCase: one case per instance, against moto", function () {
             assert.deepStrictEqual(await engine.published(), []);
             assert.strictEqual((await engine.executions(casePrefix(ref))).length, 0);
         });
+    });
+
+    it("the failed-executions alarm reaches the topic as a 'failed' notification; its idle state does not", async function () {
+        // The payload CloudWatch sends a Lambda alarm action (CloudWatch user guide, "Lambda alarm actions").
+        const event = {
+            source: "aws.cloudwatch", alarmArn: `arn:aws:cloudwatch:${DEFAULT_REGION}:${SECURITY}:alarm:ir-forensics-incident-failures`,
+            accountId: SECURITY, time: "2026-11-23T12:36:15.490+0000", region: DEFAULT_REGION,
+            alarmData: {
+                alarmName: "ir-forensics-incident-failures",
+                state: { value: "ALARM", reason: "Threshold Crossed: 1 datapoint [1.0] was >= the threshold (1.0).", timestamp: "2026-11-23T12:36:15.490+0000" },
+                previousState: { value: "OK" },
+            },
+        };
+        const deps = { sns: engine.clients.sns, topicArn: engine.settings.topicArn, stateMachineArn: engine.settings.stateMachineArn };
+        const sent = await forwardAlarm(event, deps);
+        assert.ok(sent.messageId);
+        const note = await onlyNotification("failed");
+        assert.match(note.message.summary, /FAILED, timed out or were aborted/);
+        assert.strictEqual(note.message.detail?.stateMachineArn, engine.settings.stateMachineArn);
+        const idle = await forwardAlarm({ ...event, alarmData: { ...event.alarmData, state: { ...event.alarmData.state, value: "INSUFFICIENT_DATA" } } }, deps);
+        assert.ok(idle.ignored);
+        assert.deepStrictEqual(await engine.published(), []);
     });
 
     it("the state machine lives in the security account", function () {

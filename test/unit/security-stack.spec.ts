@@ -153,11 +153,14 @@ describe("security stack (Pulumi.security.yaml)", () => {
             for (const [state, fn] of [["Triage", "triage"], ["Isolate", "isolate"], ["Record", "record"], ["Contain", "contain"], ["Close", "close"]]) {
                 assert.strictEqual(definition.States[state].Resource, arn(fn));
             }
+            assert.strictEqual(definition.States.TriageContained.Resource, arn("triage"));
             const [memoryBranch, diskBranch] = definition.States.Acquire.Branches;
-            for (const [branch, prefix, fn] of [[memoryBranch, "Memory", "memory"], [diskBranch, "Disk", "disk"]]) {
-                for (const state of ["Begin", "Advance", "Finish"]) {
-                    assert.strictEqual(branch.States[`${prefix}${state}`].Resource, arn(fn));
-                }
+            for (const state of ["Begin", "Advance", "Finish"]) {
+                assert.strictEqual(memoryBranch.States[`Memory${state}`].Resource, arn("memory"));
+            }
+            // The disk branch only starts the snapshots; their copies run after containment, on the same function.
+            for (const state of [diskBranch.States.DiskBegin, definition.States.DiskCopyAdvance, definition.States.DiskCopyFinish]) {
+                assert.strictEqual(state.Resource, arn("disk"));
             }
             const invoke = statement(policyOf(one(stack, aws.iam.RolePolicy, "engine-incident-policy")), "InvokeStepCallbacks");
             assert.strictEqual(invoke.Resource.length, 14);
@@ -209,11 +212,33 @@ describe("security stack (Pulumi.security.yaml)", () => {
             assert.deepStrictEqual(settings.isolation, { enabled: true, fallbackHttpsEgress: "0.0.0.0/0", bucketRegions: ["eu-west-1"] });
         });
 
+        it("alarms on failed, timed-out and aborted executions, and pages the topic through a function", () => {
+            const alarm = one(stack, aws.cloudwatch.MetricAlarm, "engine-failed-executions");
+            const machine = one(stack, aws.sfn.StateMachine, "engine-incident");
+            const metrics = alarm.inputs.metricQueries.filter((q: any) => q.metric).map((q: any) => q.metric);
+            assert.deepStrictEqual(metrics.map((m: any) => m.metricName).sort(), ["ExecutionsAborted", "ExecutionsFailed", "ExecutionsTimedOut"]);
+            for (const m of metrics) {
+                assert.strictEqual(m.namespace, "AWS/States");
+                assert.strictEqual(m.dimensions.StateMachineArn, machine.state.arn);
+            }
+            assert.strictEqual(alarm.inputs.threshold, 1);
+            assert.strictEqual(alarm.inputs.treatMissingData, "notBreaching");
+            const forwarder = one(stack, aws.lambda.Function, "engine-alarm");
+            assert.deepStrictEqual(alarm.inputs.alarmActions, [forwarder.state.arn]);
+            // CloudWatch cannot publish to a topic under the AWS managed SNS key: the function can.
+            assert.strictEqual(one(stack, aws.sns.Topic, "engine-notifications").inputs.kmsMasterKeyId, "alias/aws/sns");
+            const invoke = one(stack, aws.lambda.Permission, "engine-alarm-invoke");
+            assert.strictEqual(invoke.inputs.principal, "lambda.alarms.cloudwatch.amazonaws.com");
+            assert.strictEqual(invoke.inputs.sourceArn, alarm.state.arn);
+        });
+
         it("lets only the step callbacks that need it assume member roles or write evidence", () => {
             const policyFor = (fn: string) => policyOf(one(stack, aws.iam.RolePolicy, `engine-${fn}-policy`));
             const actions = (fn: string) => policyFor(fn).Statement.flatMap((s) => asList(s.Action));
             assert.ok(actions("triage").includes("sts:AssumeRole") && actions("triage").includes("s3:PutObject"));
-            assert.ok(!actions("open-case").includes("sts:AssumeRole") && !actions("open-case").includes("s3:PutObject"));
+            // The opener assumes member roles to read a "contained" instance itself; it writes no evidence.
+            assert.ok(actions("open-case").includes("sts:AssumeRole") && !actions("open-case").includes("s3:PutObject"));
+            assert.ok(!actions("alarm").includes("sts:AssumeRole") && !actions("alarm").includes("s3:PutObject"));
             assert.ok(!actions("record").includes("sts:AssumeRole"));
             const assume = statement(policyFor("contain"), "AssumeMemberResponderRoles");
             assert.deepStrictEqual(assume.Resource, Object.keys(MEMBERS).map((a) => `arn:aws:iam::${a}:role/ir-forensics/ir-forensics-responder`));
