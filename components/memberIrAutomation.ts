@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { dnsSuffixOf } from "../stacks/conventions";
 import { managedPolicyArn, policyJson, serviceTrustPolicy, Statement } from "./iam";
+import { REVOCATION_POLICY_PATH } from "../functions/revocation";
 
 /** Names shared by every member account (the engine's functions address them by these names). */
 export interface MemberNames {
@@ -390,11 +391,26 @@ export function responderStatements(
             Resource: `arn:${partition}:iam::${account}:instance-profile/*`,
         },
         {
-            // A deny conditioned on ec2:SourceInstanceARN revokes one instance's credentials, not the role's.
+            // A deny conditioned on ec2:SourceInstanceARN revokes one instance's credentials, not the role's
+            // (functions/revocation.ts): the role's inline revocation policy, and the room its other policies leave.
             Sid: "RevokeInstanceCredentials",
             Effect: "Allow",
-            Action: ["iam:GetRolePolicy", "iam:PutRolePolicy"],
+            Action: ["iam:GetRolePolicy", "iam:PutRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies"],
             Resource: `arn:${partition}:iam::${account}:role/*`,
+        },
+        {
+            // When the inline room is used up: the engine's own managed revocation policies, under their path only.
+            Sid: "RevocationOverflowPolicies",
+            Effect: "Allow",
+            Action: ["iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:ListPolicyVersions", "iam:GetPolicy", "iam:GetPolicyVersion"],
+            Resource: `arn:${partition}:iam::${account}:policy${REVOCATION_POLICY_PATH}*`,
+        },
+        {
+            Sid: "AttachOnlyRevocationPolicies",
+            Effect: "Allow",
+            Action: "iam:AttachRolePolicy",
+            Resource: `arn:${partition}:iam::${account}:role/*`,
+            Condition: { ArnLike: { "iam:PolicyARN": `arn:${partition}:iam::${account}:policy${REVOCATION_POLICY_PATH}*` } },
         },
         {
             Sid: "NeverEditTheEngineRoles",

@@ -27,6 +27,9 @@ import { checkPayload, errorResponse, verifySignature } from "./signature";
 import { MotoState, Organization } from "./state";
 import { AuthRequest, AwsRequest, NotFound, Principal, Refusal } from "./types";
 
+/** IAM's quotas the layer applies (IAM User Guide, "IAM and AWS STS quotas"; the attachment quota at its default). */
+export const IAM_QUOTAS = { rolePolicySize: 10_240, policySize: 6_144, policiesPerRole: 10 } as const;
+
 export interface StrictLayerOptions {
     /** Where accepted requests go (moto, or an emulator in front of it). */
     upstream: string;
@@ -254,6 +257,38 @@ export async function startStrictLayer(options: StrictLayerOptions): Promise<Str
         }
     }
 
+    /**
+     * IAM's size and count quotas, which moto does not apply (it does refuse a sixth policy version): the
+     * aggregate of a role's inline policies, a managed policy's size, the managed policies attached to a role
+     * (IAM User Guide, "IAM and AWS STS quotas": 10,240 and 6,144 characters, white space not counted; 10
+     * attached by default). Checked once the request is authorized, as AWS answers AccessDenied first.
+     */
+    async function quotas(req: AwsRequest, principal: Principal): Promise<void> {
+        if (req.service !== "iam") {
+            return;
+        }
+        const size = (doc: string) => doc.replace(/\s/g, "").length;
+        const param = (name: string) => String(req.params[name] ?? "");
+        if (req.operation === "PutRolePolicy") {
+            const role = await state.roleByName(principal.account, param("RoleName"));
+            const others = (role?.inlinePolicies ?? []).filter((p) => p.name !== param("PolicyName")).reduce((n, p) => n + size(p.document), 0);
+            if (role && others + size(param("PolicyDocument")) > IAM_QUOTAS.rolePolicySize) {
+                throw new Refusal("iam-role-policy-size", "LimitExceeded",
+                    `Maximum policy size of ${IAM_QUOTAS.rolePolicySize} bytes exceeded for role ${role.name}`, 409);
+            }
+        }
+        if ((req.operation === "CreatePolicy" || req.operation === "CreatePolicyVersion") && size(param("PolicyDocument")) > IAM_QUOTAS.policySize) {
+            throw new Refusal("iam-policy-size", "LimitExceeded", `Cannot exceed quota for PolicySize: ${IAM_QUOTAS.policySize}`, 409);
+        }
+        if (req.operation === "AttachRolePolicy") {
+            const role = await state.roleByName(principal.account, param("RoleName"));
+            const attached = role?.attachedPolicyArns ?? [];
+            if (role && !attached.includes(param("PolicyArn")) && attached.length >= IAM_QUOTAS.policiesPerRole) {
+                throw new Refusal("iam-policies-per-role", "LimitExceeded", `Cannot exceed quota for PoliciesPerRole: ${IAM_QUOTAS.policiesPerRole}`, 409);
+            }
+        }
+    }
+
     async function handle(incoming: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
         const body = await readBody(incoming);
         const req = parseRequest(incoming.method ?? "GET", incoming.url ?? "/", incoming.headers, body);
@@ -323,6 +358,15 @@ export async function startStrictLayer(options: StrictLayerOptions): Promise<Str
                 action: denied.request.action, resource: denied.request.resource, reason: `${denied.reason}${denied.request.why ? ` (${denied.request.why})` : ""}`,
             }, status, message);
             return;
+        }
+        try {
+            await quotas(req, principal);
+        } catch (err) {
+            if (err instanceof Refusal) {
+                refuse(res, req, { rule: err.rule, code: err.code, principal: principal.arn, reason: err.message }, err.status, err.message);
+                return;
+            }
+            throw err;
         }
         forward(incoming, res, req, principal, principal.account, requests.map((r) => r.resourceAccount ?? "").filter(Boolean));
     }

@@ -1168,6 +1168,8 @@ const IAM: Record<string, Authorizer> = {
     GetPolicy: iam("iam:GetPolicy", { target: byPolicyArn }),
     GetPolicyVersion: iam("iam:GetPolicyVersion", { target: byPolicyArn }),
     CreatePolicyVersion: iam("iam:CreatePolicyVersion", { target: byPolicyArn }),
+    ListPolicyVersions: iam("iam:ListPolicyVersions", { target: byPolicyArn }),
+    DeletePolicyVersion: iam("iam:DeletePolicyVersion", { target: byPolicyArn }),
     DeletePolicy: iam("iam:DeletePolicy", { target: byPolicyArn }),
     CreateInstanceProfile: iam("iam:CreateInstanceProfile", { target: creating("instance-profile", "InstanceProfileName"), tagAction: "iam:TagInstanceProfile" }),
     GetInstanceProfile: iam("iam:GetInstanceProfile", { target: byProfileName }),

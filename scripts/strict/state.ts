@@ -270,6 +270,7 @@ export class MotoState implements EmulatorState {
                 const doc = (await iam.send(new GetRolePolicyCommand({ RoleName: name, PolicyName: policyName }))).PolicyDocument ?? "";
                 policies.push({ name: policyName, document: decode(doc) ?? "" });
             }
+            const inlinePolicies = [...policies];
             const attached = (await iam.send(new ListAttachedRolePoliciesCommand({ RoleName: name }))).AttachedPolicies ?? [];
             for (const a of attached) {
                 policies.push({ name: a.PolicyName ?? a.PolicyArn ?? "", document: await this.managedPolicy(account, a.PolicyArn ?? "") });
@@ -277,7 +278,8 @@ export class MotoState implements EmulatorState {
             const boundaryArn = role.PermissionsBoundary?.PermissionsBoundaryArn;
             return {
                 arn: role.Arn, name, path: role.Path ?? "/", account, trustPolicy: decode(role.AssumeRolePolicyDocument) ?? "",
-                policies, permissionsBoundary: boundaryArn ? await this.managedPolicy(account, boundaryArn) : undefined,
+                policies, inlinePolicies, attachedPolicyArns: attached.map((a) => a.PolicyArn ?? ""),
+                permissionsBoundary: boundaryArn ? await this.managedPolicy(account, boundaryArn) : undefined,
                 maxSessionSeconds: role.MaxSessionDuration ?? 3600,
                 tags: Object.fromEntries((role.Tags ?? []).map((t) => [t.Key ?? "", t.Value ?? ""])),
             };

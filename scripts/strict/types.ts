@@ -164,6 +164,10 @@ export interface RoleFacts {
     trustPolicy: string;
     /** Inline and attached (managed) policy documents, by name. */
     policies: { name: string; document: string }[];
+    /** The inline ones alone (IAM's aggregate inline size quota), when known. */
+    inlinePolicies?: { name: string; document: string }[];
+    /** ARNs of the attached managed policies (IAM's attachment quota), when known. */
+    attachedPolicyArns?: string[];
     permissionsBoundary?: string;
     maxSessionSeconds: number;
     tags: Record<string, string>;

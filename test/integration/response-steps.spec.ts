@@ -34,12 +34,11 @@ import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } 
 import { AccountClients, DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
 import { EngineSettings, MemberClientFactory } from "../../functions/aws";
 import { contain } from "../../functions/containment";
-import { REVOCATION_POLICY, revokedArns } from "../../functions/revocation";
+import { REVOCATION_POLICY, revokedInstanceIds } from "../../functions/revocation";
 import { caseOutcome } from "../../functions/record";
 import { isolate } from "../../functions/isolation";
 import { getInstance } from "../../functions/registry";
 import { GROUP_NAMES, GroupPurpose, PURPOSE_TAG } from "../../functions/securityGroups";
-import { instanceArn } from "../../functions/steps";
 import { triage } from "../../functions/triage";
 import { CASE_TAG, CaseState, Requested, STATUS_CONTAIN, STATUS_TAG, StepName, StepRecord } from "../../functions/types";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
@@ -570,7 +569,7 @@ describe("response steps against moto: triage, isolation, containment", function
         assert.match(c.error ?? "", /instance terminated: nothing to contain/);
         assert.strictEqual(c.detail?.instanceMissing, true);
         const policy = await member.iam.send(new GetRolePolicyCommand({ RoleName: "etl-worker", PolicyName: REVOCATION_POLICY }));
-        assert.deepStrictEqual(revokedArns(policy.PolicyDocument), [instanceArn("aws", triaged.instance)], "the role's credentials are denied for it");
+        assert.deepStrictEqual(revokedInstanceIds(policy.PolicyDocument), [triaged.instance.instanceId], "the role's credentials are denied for it");
         assert.strictEqual(caseOutcome(contained), "instance-missing");
         assert.deepStrictEqual((await notifications()).map((n) => n.kind), ["failed"]);
     });
@@ -601,13 +600,12 @@ describe("response steps against moto: triage, isolation, containment", function
         await assertProtected(id);
 
         // Credentials: denied to this instance on its original role (shared with the bystander) and the IR role.
-        const arn = instanceArn("aws", input.instance);
         const policy = await member.iam.send(new GetRolePolicyCommand({ RoleName: "batch-worker", PolicyName: REVOCATION_POLICY }));
-        assert.deepStrictEqual(revokedArns(policy.PolicyDocument), [arn]);
+        assert.deepStrictEqual(revokedInstanceIds(policy.PolicyDocument), [input.instance.instanceId]);
         const document = JSON.parse(policy.PolicyDocument!.startsWith("{") ? policy.PolicyDocument! : decodeURIComponent(policy.PolicyDocument!));
         assert.deepStrictEqual(document.Statement.map((s: any) => [s.Effect, s.Action, s.Resource]), [["Deny", "*", "*"]]);
         const ir = await member.iam.send(new GetRolePolicyCommand({ RoleName: "ir-forensics-ir", PolicyName: REVOCATION_POLICY }));
-        assert.ok(revokedArns(ir.PolicyDocument).includes(arn));
+        assert.ok(revokedInstanceIds(ir.PolicyDocument).includes(input.instance.instanceId));
         await assert.rejects(member.iam.send(new GetRolePolicyCommand({ RoleName: "ir-forensics-contained", PolicyName: REVOCATION_POLICY })),
             /NoSuchEntity/, "the project's own (protected) roles are never touched");
         assert.strictEqual((c.detail?.originalProfile as any)?.profileArn.split("/").pop(), BATCH_PROFILE);
@@ -650,9 +648,9 @@ describe("response steps against moto: triage, isolation, containment", function
             assert.strictEqual(stepOf(s, "containment").status, "succeeded", JSON.stringify(stepOf(s, "containment"), null, 1));
         }
         const policy = await member.iam.send(new GetRolePolicyCommand({ RoleName: "batch-worker", PolicyName: REVOCATION_POLICY }));
-        const expected = [alone.input.instance.instanceId, ...ids].map((instanceId) => instanceArn("aws", { ...alone!.input.instance, instanceId }));
-        assert.deepStrictEqual(revokedArns(policy.PolicyDocument).sort(), expected.sort());
-        assert.ok(!revokedArns(policy.PolicyDocument).some((a) => a.endsWith(alone!.bystander)), "the bystander is not revoked");
+        const expected = [alone.input.instance.instanceId, ...ids];
+        assert.deepStrictEqual(revokedInstanceIds(policy.PolicyDocument).sort(), expected.sort());
+        assert.ok(!revokedInstanceIds(policy.PolicyDocument).includes(alone.bystander), "the bystander is not revoked");
     });
 
     it("containment after isolation and acquisition: records the acquisition results and the earlier failure, revokes the role isolation replaced", async function () {
@@ -688,11 +686,10 @@ describe("response steps against moto: triage, isolation, containment", function
         }
         assert.strictEqual(await profileOf(id), CONTAINED_PROFILE);
         // The instance held the IR profile at containment: the original role comes from isolation's record.
-        const arn = instanceArn("aws", contained.instance);
         const original = await member.iam.send(new GetRolePolicyCommand({ RoleName: "web-app", PolicyName: REVOCATION_POLICY }));
-        assert.ok(revokedArns(original.PolicyDocument).includes(arn));
+        assert.ok(revokedInstanceIds(original.PolicyDocument).includes(contained.instance.instanceId));
         const ir = await member.iam.send(new GetRolePolicyCommand({ RoleName: "ir-forensics-ir", PolicyName: REVOCATION_POLICY }));
-        assert.ok(revokedArns(ir.PolicyDocument).includes(arn));
+        assert.ok(revokedInstanceIds(ir.PolicyDocument).includes(contained.instance.instanceId));
     });
 
     it("a failed profile swap (the IR profile is missing) leaves the step partial and the instance isolated: nothing is rolled back", async function () {

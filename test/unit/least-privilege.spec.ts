@@ -82,7 +82,7 @@ describe("least privilege: roles match the calls of the code they run", () => {
 
     it("the member responder role allows every call of triage, isolation, acquisition, containment and the Security Hub tagger, and nothing else", () => {
         const called = new Set([...actionsCalledBy([
-            "triage.ts", "isolation.ts", "containment.ts", "securityGroups.ts", "steps.ts", "securityHub.ts", "identity.ts", "disk.ts", "memory.ts",
+            "triage.ts", "isolation.ts", "containment.ts", "revocation.ts", "securityGroups.ts", "steps.ts", "securityHub.ts", "identity.ts", "disk.ts", "memory.ts",
         ])].filter((a) => MEMBER_SIDE.includes(a.split(":")[0]) && !FORENSIC_SIDE.includes(a)));
         const grants = allowed(policyOf(one(stack, aws.iam.RolePolicy, "member-444455556666-responder")));
         // Passing the IR and contained roles is what the profile swaps need (not an SDK call of their own); the

@@ -403,6 +403,8 @@ const SAMPLES: Sample[] = [
     ...["GetPolicy", "DeletePolicy"].map((op): Sample => ({ service: "iam", op, input: { PolicyArn: BOUNDARY_ARN } })),
     { service: "iam", op: "GetPolicyVersion", input: { PolicyArn: BOUNDARY_ARN, VersionId: "v1" } },
     { service: "iam", op: "CreatePolicyVersion", input: { PolicyArn: BOUNDARY_ARN, PolicyDocument: "{}" } },
+    { service: "iam", op: "ListPolicyVersions", input: { PolicyArn: BOUNDARY_ARN } },
+    { service: "iam", op: "DeletePolicyVersion", input: { PolicyArn: BOUNDARY_ARN, VersionId: "v1" } },
     { service: "iam", op: "CreateInstanceProfile", input: { InstanceProfileName: "p", Path: "/ir-forensics/", Tags: iamTags } },
     ...["GetInstanceProfile", "DeleteInstanceProfile"].map((op): Sample => ({ service: "iam", op, input: { InstanceProfileName: PROFILE } })),
     ...["AddRoleToInstanceProfile", "RemoveRoleFromInstanceProfile"].map((op): Sample => ({ service: "iam", op, input: { InstanceProfileName: PROFILE, RoleName: "ir-forensics-ir" } })),
