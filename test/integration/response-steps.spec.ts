@@ -535,7 +535,7 @@ describe("response steps against moto: triage, isolation, containment", function
         assert.deepStrictEqual(nlb, [byIdArn], "the TCP target group's flows stay tracked");
     });
 
-    it("a missing instance: triage fails without facts, isolation is skipped, containment records the failure without throwing", async function () {
+    it("a missing instance: triage fails without facts, isolation fails, containment records the failure without throwing", async function () {
         await notifications();
         const triaged = await triage(newCase("i-0123456789abcdef0"), triageDeps());
         const t = stepOf(triaged, "triage");
@@ -544,8 +544,10 @@ describe("response steps against moto: triage, isolation, containment", function
         assert.strictEqual(triaged.facts, undefined);
         assert.deepStrictEqual(triaged.artifacts, []);
 
+        // Isolation describes the instance itself (it runs first): not found fails it, nothing is cut.
         const isolated = await isolate(triaged, isolationDeps());
-        assert.strictEqual(stepOf(isolated, "isolation").status, "skipped");
+        assert.strictEqual(stepOf(isolated, "isolation").status, "failed");
+        assert.strictEqual(stepOf(isolated, "isolation").error, "instance not found");
 
         const lastError = { Error: "States.TaskFailed", Cause: "an earlier step threw" };
         const contained = await contain({ ...isolated, lastError }, containmentDeps());
