@@ -48,6 +48,14 @@ export interface MemberIrAutomationArgs {
 export const ENGINE_TAG_KEYS = ["SecurityIncidentStatus", "SecurityIncidentCase"];
 
 /**
+ * The member role `npm run cases -- release` assumes (beside the footprint's path): the engine's own
+ * responder role may pass only the IR and deny-all roles, and releasing must pass the instance's own role
+ * back. Only a responder (a security-account role under the responders' path) whose own policy names this
+ * role can assume it; the engine's functions cannot (their policies name the responder role only).
+ */
+export const RELEASER_ROLE_NAME = "ir-forensics-releaser";
+
+/**
  * The thin footprint of the response in one member account: the responder role the engine assumes
  * (least privilege for triage, isolation and containment), the IR and deny-all instance profiles it
  * swaps in, and per region an EventBridge rule that forwards only `SecurityIncidentStatus` tag changes
@@ -59,6 +67,8 @@ export class MemberIrAutomation extends pulumi.ComponentResource {
     public readonly irProfile: aws.iam.InstanceProfile;
     public readonly containedProfile: aws.iam.InstanceProfile;
     public readonly forwarderRole: aws.iam.Role;
+    /** Assumed by `npm run cases -- release` (a responder, never the engine). */
+    public readonly releaserRole: aws.iam.Role;
     /** Rule ARNs by `<region>/<pattern name>`. */
     public readonly ruleArns: Record<string, pulumi.Output<string>> = {};
     /** The IR KMS key's ARN by region. */
@@ -119,6 +129,27 @@ export class MemberIrAutomation extends pulumi.ComponentResource {
             policy: policyJson(responderStatements(p, acct, n, [irRole.arn, containedRole.arn], args.forensicAccountId)),
         }, global);
 
+        this.releaserRole = new aws.iam.Role(`${name}-releaser`, {
+            name: RELEASER_ROLE_NAME,
+            path: n.path,
+            description: "ir-forensics: assumed by a responder to release a contained instance (npm run cases -- release)",
+            maxSessionDuration: 3600,
+            assumeRolePolicy: policyJson([{
+                Sid: "RespondersOnly",
+                Effect: "Allow",
+                Principal: { AWS: `arn:${p}:iam::${args.securityAccountId}:root` },
+                Action: "sts:AssumeRole",
+                Condition: {
+                    ArnLike: { "aws:PrincipalArn": args.engineRolePattern },
+                    StringEquals: { "aws:PrincipalOrgID": args.organizationId },
+                },
+            }]),
+        }, global);
+        new aws.iam.RolePolicy(`${name}-releaser`, {
+            role: this.releaserRole.name,
+            policy: policyJson(releaserStatements(p, acct, n)),
+        }, global);
+
         this.forwarderRole = new aws.iam.Role(`${name}-forwarder`, {
             name: n.forwarderRoleName,
             path: n.path,
@@ -166,6 +197,7 @@ export class MemberIrAutomation extends pulumi.ComponentResource {
 
         this.registerOutputs({
             responderRoleArn: this.responderRole.arn,
+            releaserRoleArn: this.releaserRole.arn,
             irProfileArn: this.irProfile.arn,
             containedProfileArn: this.containedProfile.arn,
             ruleArns: this.ruleArns,
@@ -420,7 +452,87 @@ export function responderStatements(
                 `arn:${partition}:iam::${account}:role${names.path}${names.responderRoleName}`,
                 `arn:${partition}:iam::${account}:role${names.path}${names.forwarderRoleName}`,
                 `arn:${partition}:iam::${account}:role${names.path}${names.containedProfileName}`,
+                `arn:${partition}:iam::${account}:role${names.path}${RELEASER_ROLE_NAME}`,
             ],
+        },
+    ];
+}
+
+/**
+ * What releasing an instance needs (functions/caseCommands.ts releaseCase), on instances a case tagged
+ * only: read it, put its groups and instance profile back (passing its own role to EC2), lift its
+ * revocation entries, rejoin Auto Scaling and load balancers, put its protections back, tag it Released.
+ */
+export function releaserStatements(partition: string, account: string, names: MemberNames): Statement[] {
+    const ec2 = (type: string) => `arn:${partition}:ec2:*:${account}:${type}/*`;
+    const underCase = { Null: { "aws:ResourceTag/SecurityIncidentCase": "false" } };
+    return [
+        {
+            Sid: "Describe",
+            Effect: "Allow",
+            Action: ["ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeIamInstanceProfileAssociations"],
+            Resource: "*",
+        },
+        {
+            // The ENIs' own groups back (the instance's ENIs and any group of the account).
+            Sid: "RestoreGroups",
+            Effect: "Allow",
+            Action: "ec2:ModifyNetworkInterfaceAttribute",
+            Resource: [ec2("instance"), ec2("network-interface"), ec2("security-group")],
+        },
+        {
+            Sid: "RestoreProfileProtectionsAndTagOfCaseInstances",
+            Effect: "Allow",
+            Action: [
+                "ec2:ReplaceIamInstanceProfileAssociation", "ec2:AssociateIamInstanceProfile", "ec2:DisassociateIamInstanceProfile", "ec2:ModifyInstanceAttribute",
+            ],
+            Resource: ec2("instance"),
+            Condition: underCase,
+        },
+        {
+            Sid: "TagCaseInstancesWithIncidentTagsOnly",
+            Effect: "Allow",
+            Action: "ec2:CreateTags",
+            Resource: ec2("instance"),
+            Condition: { ...underCase, "ForAllValues:StringEquals": { "aws:TagKeys": ENGINE_TAG_KEYS } },
+        },
+        {
+            // The instance's own role goes back on it: any role of the account, to EC2 only.
+            Sid: "PassInstanceRolesBackToEc2",
+            Effect: "Allow",
+            Action: "iam:PassRole",
+            Resource: `arn:${partition}:iam::${account}:role/*`,
+            Condition: { StringEquals: { "iam:PassedToService": "ec2.amazonaws.com" } },
+        },
+        {
+            // Reading the revocation (containmentOnInstance) and lifting one instance's entry (removeRevokedInstance).
+            Sid: "LiftInstanceRevocation",
+            Effect: "Allow",
+            Action: ["iam:GetRolePolicy", "iam:PutRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies"],
+            Resource: `arn:${partition}:iam::${account}:role/*`,
+        },
+        {
+            Sid: "LiftInstanceRevocationInOverflowPolicies",
+            Effect: "Allow",
+            Action: ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:ListPolicyVersions"],
+            Resource: `arn:${partition}:iam::${account}:policy${REVOCATION_POLICY_PATH}*`,
+        },
+        {
+            Sid: "Rejoin",
+            Effect: "Allow",
+            Action: ["autoscaling:AttachInstances", "elasticloadbalancing:RegisterTargets", "elasticloadbalancing:RegisterInstancesWithLoadBalancer"],
+            Resource: [
+                `arn:${partition}:autoscaling:*:${account}:autoScalingGroup:*:autoScalingGroupName/*`,
+                `arn:${partition}:elasticloadbalancing:*:${account}:targetgroup/*/*`,
+                `arn:${partition}:elasticloadbalancing:*:${account}:loadbalancer/*`,
+            ],
+        },
+        {
+            Sid: "NeverEditTheEngineRoles",
+            Effect: "Deny",
+            Action: ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"],
+            Resource: [names.responderRoleName, names.forwarderRoleName, names.containedProfileName, RELEASER_ROLE_NAME]
+                .map((r) => `arn:${partition}:iam::${account}:role${names.path}${r}`),
         },
     ];
 }

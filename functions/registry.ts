@@ -229,3 +229,84 @@ async function update(
         ExpressionAttributeValues: { ...values, ":case": { S: caseId }, ":now": { S: new Date().toISOString() } },
     }));
 }
+
+// `cases list` and `cases release` (functions/caseCommands.ts): the registry read whole, and released instances.
+import { AttributeValue, ScanCommand } from "@aws-sdk/client-dynamodb";
+
+/** Registry status of an instance a responder released (`cases release`): the next `Analyze` or `Contain` opens a new case. */
+export const STATUS_RELEASED = "released";
+
+/** A registry item as stored, with the fields the engine and `cases release` add beside the claim. */
+export interface RegistryRecord extends RegistryItem {
+    containedBy?: string;
+    releasedCase?: string;
+    releasedAt?: string;
+    releasedBy?: string;
+    releaseReason?: string;
+}
+
+function recordOf(item: Record<string, { S?: string; SS?: string[] }>): RegistryRecord {
+    const base = fromItem(item) as RegistryItem;
+    const s = (k: string) => item[k]?.S;
+    const extra = Object.fromEntries((["containedBy", "releasedCase", "releasedAt", "releasedBy", "releaseReason"] as const)
+        .filter((k) => s(k) !== undefined).map((k) => [k, s(k)]));
+    return { ...base, ...extra };
+}
+
+/** The instance's registry item with every field (`cases show` and `cases release` read who contained it). */
+export async function getInstanceRecord(db: DynamoDBClient, table: string, ref: InstanceRef): Promise<RegistryRecord | undefined> {
+    const out = await db.send(new GetItemCommand({ TableName: table, Key: { instanceKey: { S: instanceKey(ref) } }, ConsistentRead: true }));
+    return out.Item ? recordOf(out.Item as Record<string, { S?: string; SS?: string[] }>) : undefined;
+}
+
+/**
+ * Every instance item and every fallback case record of the table (`cases list`); finding items are
+ * skipped. One Scan, paginated: the table holds one item per instance ever handled.
+ */
+export async function scanRegistry(db: DynamoDBClient, table: string): Promise<{ instances: RegistryRecord[]; caseRecords: { caseId: string; record: unknown; writeError: string; updatedAt: string }[] }> {
+    const instances: RegistryRecord[] = [];
+    const caseRecords: { caseId: string; record: unknown; writeError: string; updatedAt: string }[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+        const out = await db.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: true }));
+        for (const raw of out.Items ?? []) {
+            const item = raw as Record<string, { S?: string; SS?: string[] }>;
+            const key = item.instanceKey?.S ?? "";
+            if (key.startsWith("case#") && item.record?.S) {
+                caseRecords.push({ caseId: key.slice("case#".length), record: JSON.parse(item.record.S), writeError: item.writeError?.S ?? "", updatedAt: item.updatedAt?.S ?? "" });
+            } else if (/^\d{12}#[^#]+#i-[0-9a-f]+$/.test(key)) {
+                instances.push(recordOf(item));
+            }
+        }
+        start = out.LastEvaluatedKey;
+    } while (start);
+    return { instances, caseRecords };
+}
+
+/**
+ * Marks the instance released by `caseId` (the case that claimed or contained it): a later `Analyze`
+ * or `Contain` then opens a new case. False when another case owns the instance now.
+ */
+export async function markReleased(
+    db: DynamoDBClient, table: string, ref: InstanceRef, caseId: string, release: { releasedAt: string; releasedBy: string; reason: string },
+): Promise<boolean> {
+    try {
+        await db.send(new UpdateItemCommand({
+            TableName: table,
+            Key: { instanceKey: { S: instanceKey(ref) } },
+            UpdateExpression: "SET #status = :released, releasedCase = :case, releasedAt = :at, releasedBy = :by, releaseReason = :reason, updatedAt = :at",
+            ConditionExpression: "caseId = :case OR containedBy = :case",
+            ExpressionAttributeNames: { "#status": "status" },
+            ExpressionAttributeValues: {
+                ":released": { S: STATUS_RELEASED }, ":case": { S: caseId }, ":at": { S: release.releasedAt },
+                ":by": { S: release.releasedBy }, ":reason": { S: release.reason },
+            },
+        }));
+        return true;
+    } catch (err) {
+        if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === "ConditionalCheckFailedException") {
+            return false;
+        }
+        throw err;
+    }
+}

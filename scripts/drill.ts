@@ -20,7 +20,14 @@
  *    the task handlers of the deployed state machine definition, executed by aws-local-stepfunctions (Wait
  *    states shortened; the optimized integrations act with the state machine's role);
  * 5. reports a timeline per case (trigger → isolated → memory → disk → contained, in ms and AWS calls), the
- *    manifest, and checks every artifact as `npm run verify` does.
+ *    manifest (or the case table's fallback record when the bucket refused it), and checks every artifact as
+ *    `npm run verify` does; whether a case is contained is read from the instance itself
+ *    (`containmentOnInstance`: the contained group alone and without rules on every ENI, the deny-all profile,
+ *    the revocation, the tags), never from the manifest;
+ * 6. with `--scenario release`: releases every contained victim through the case commands' library
+ *    (functions/caseCommands.ts, as a responder role of the security account assuming the member release
+ *    role), checks on the instance that exactly the recorded state is back, then tags it `Contain` again, which
+ *    opens a new contain case, and judges that one from the instance too.
  *
  * Exit code 0 when every case ended contained and holds every artifact it should, each verified (the metadata;
  * the memory image when SSM was online at the start; one evidence snapshot per EBS volume, in the forensic
@@ -39,16 +46,30 @@ import {
 } from "@aws-sdk/client-ec2";
 import { CreateTargetGroupCommand, RegisterTargetsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { AddRoleToInstanceProfileCommand, AttachRolePolicyCommand, CreateInstanceProfileCommand, CreateRoleCommand } from "@aws-sdk/client-iam";
+import { AddRoleToInstanceProfileCommand, AttachRolePolicyCommand, CreateInstanceProfileCommand, CreateRoleCommand, PutRolePolicyCommand } from "@aws-sdk/client-iam";
+import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { CreateKeyCommand } from "@aws-sdk/client-kms";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { DescribeExecutionCommand } from "@aws-sdk/client-sfn";
+import { DescribeExecutionCommand, StopExecutionCommand } from "@aws-sdk/client-sfn";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { avmlKey, emptyIndex, lime, renderIndex, withAvml, withModules } from "../functions/moduleIndex";
 import { STATUS_TAG } from "../functions/types";
+import { EngineSettings, assumedCredentials } from "../functions/aws";
+import { CaseCommandClients, CaseCommandConfig, CaseManifest, DEFAULT_RELEASER_ROLE, operatorStatements, readCase, releaseCase, releasePlan } from "../functions/caseCommands";
+import { containmentOnInstance } from "../functions/containmentCheck";
+import { getCaseRecord } from "../functions/registry";
+import { isInstanceRevoked } from "../functions/revocation";
 import { AccountClients, clientsFor } from "./aws-clients";
 import { ArtifactVerdict, verifyCase } from "../functions/verify";
+import { DescribeIamInstanceProfileAssociationsCommand, DescribeInstancesCommand } from "@aws-sdk/client-ec2";
+import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { EC2Client } from "@aws-sdk/client-ec2";
+import { ElasticLoadBalancingClient } from "@aws-sdk/client-elastic-load-balancing";
+import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { IAMClient } from "@aws-sdk/client-iam";
+import { SFNClient } from "@aws-sdk/client-sfn";
 import { limeImage } from "./lime-image";
 import { natRoutedSubnet } from "./emulated-vpc";
 // Pulumi, the stacks and the Step Functions interpreter load only once moto runs (see prepareWorld), so
@@ -81,6 +102,10 @@ export const SCENARIO_DETAILS: Record<string, { description: string; expectMissi
     },
     "throttling": { description: "bursts of ThrottlingException: 3 of every 20 API calls of the engine (S3 and STS excepted)", expectMissing: [] },
     "terminated": { description: "each victim is terminated (protection lifted by an operator) right after isolation", expectMissing: ["memory"] },
+    "release": {
+        description: "each contained victim is released (cases release), checked, then tagged Contain again, which must open a new contain case",
+        expectMissing: [],
+    },
 };
 
 /** The scenarios and what each does (for usage and errors). */
@@ -161,6 +186,35 @@ export interface CaseReport {
     /** Evidence the case should hold and does not (the scenarios' expected gaps excepted), with why. */
     missing: { kind: ArtifactKind; reason: string }[];
     error?: string;
+    /** What the execution (or the case's record) said, when `status` is the instance's own answer. */
+    outcome?: string;
+    /** Containment read from the instance itself at the end of the case (the drill's verdict). */
+    onInstance?: InstanceVerdict;
+    /** Where the case's record was read: the evidence bucket, or the case table's fallback record. */
+    record?: "bucket" | "case-table" | "none";
+    /** --scenario release: the release, the state found on the instance after it, and the new contain case. */
+    release?: ReleaseReport;
+}
+
+export interface InstanceVerdict {
+    contained: boolean;
+    /** The parts that do not hold, as containmentOnInstance names them. */
+    open: string[];
+}
+
+export interface ReleaseReport {
+    released: boolean;
+    /** Milliseconds the release took (the command's calls). */
+    ms: number;
+    changes: string[];
+    kept: string[];
+    /** Every ENI in the groups the case recorded, the recorded profile, no revocation entry left, the Released tag. */
+    restored: boolean;
+    /** Where the instance differs from the recorded state. */
+    problems: string[];
+    error?: string;
+    /** The case the second `Contain` tag opened, judged from the instance. */
+    recontain?: { caseId: string | null; status: string; outcome?: string; onInstance?: InstanceVerdict; error?: string };
 }
 
 export interface DrillReport {
@@ -170,6 +224,9 @@ export interface DrillReport {
         scenarios: string[];
         contained: number;
         uncontained: number;
+        /** --scenario release: victims released to exactly their recorded state and contained again by a new case. */
+        released?: number;
+        recontained?: number;
         artifacts: number;
         artifactsVerified: number;
         evidenceIntact: boolean;
@@ -376,14 +433,14 @@ function memoryImage(mib: number): Buffer {
 }
 
 /** The tag-change event EventBridge delivers to the member's default bus. */
-function tagChangeEvent(account: string, region: string, instanceId: string): { Source: string; DetailType: string; Resources: string[]; Detail: string } {
+function tagChangeEvent(account: string, region: string, instanceId: string, value = "Analyze"): { Source: string; DetailType: string; Resources: string[]; Detail: string } {
     return {
         Source: "aws.tag",
         DetailType: "Tag Change on Resource",
         Resources: [`arn:aws:ec2:${region}:${account}:instance/${instanceId}`],
         Detail: JSON.stringify({
             "changed-tag-keys": [STATUS_TAG], "service": "ec2", "resource-type": "instance", "version": 1,
-            "tags": { [STATUS_TAG]: "Analyze", Name: `drill-${instanceId}` },
+            "tags": { [STATUS_TAG]: value, Name: `drill-${instanceId}` },
         }),
     };
 }
@@ -434,6 +491,18 @@ interface World {
     faults: number;
     engineCalls: number;
     hooks: DrillHooks;
+    /** The victims' own role (and instance profile), whose credentials containment denies to them. */
+    workloadRole?: string;
+    /** The case commands as a responder of the security account runs them (created on first use). */
+    responder?: Promise<ResponderSession>;
+}
+
+/** A responder's session in the security account, and the case commands' clients and settings for it. */
+export interface ResponderSession {
+    roleArn: string;
+    credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+    clients: CaseCommandClients;
+    config: CaseCommandConfig;
 }
 
 /** What the drill deployed, for a look at moto before it stops (`DrillHooks.beforeStop`). */
@@ -442,6 +511,15 @@ export interface DeployedWorld {
     forensic: DeployedStack;
     security: DeployedStack;
     accounts: DrillReport["summary"]["accounts"];
+    /** The cases as the drill reported them (artifacts verified). */
+    cases: CaseReport[];
+    victims: { instanceId: string; enis: string[] }[];
+    /** The member account's harness clients (its root), for looking at the victims. */
+    member: AccountClients;
+    /** A responder role of the security account (as README "Case commands" describes it), for the case commands. */
+    responder: () => Promise<ResponderSession>;
+    /** Tags a victim `SecurityIncidentStatus=<value>` and delivers the event to the opener, without running the case. */
+    openCase: (instanceId: string, value: string) => Promise<{ outcome?: string; caseId?: string; executionArn?: string } | undefined>;
 }
 
 export interface DrillHooks {
@@ -518,7 +596,11 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
             c.artifacts = await verifyArtifacts(world, c);
             c.missing = missingEvidence(options, c);
         }
-        await hooks.beforeStop?.({ endpoint: world.emulator.endpoint, forensic: world.forensic, security: world.security, accounts: world.accounts });
+        await hooks.beforeStop?.({
+            endpoint: world.emulator.endpoint, forensic: world.forensic, security: world.security, accounts: world.accounts, cases, victims,
+            member: world.clients.member, responder: () => responderSession(world),
+            openCase: async (instanceId, value) => (await triggerCases(world, [{ instanceId, enis: [] }], value)).opened.get(instanceId),
+        });
         const layer = world.emulator.layer;
         const strict = { lenient: layer.lenient, ...layer.stats(), refusals: layer.refusals().slice(0, 50), log: world.strictLogFile };
         const refusedConnections = world.host.refusedConnections();
@@ -527,6 +609,9 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
         const artifacts = cases.flatMap((c) => c.artifacts);
         const intact = artifacts.every((a) => ["verified", "snapshot-verified", "not-evidenced"].includes(a.verification));
         const contained = cases.filter((c) => c.status === "contained").length;
+        const releasing = options.scenarios.includes("release");
+        const released = cases.filter((c) => c.release?.restored).length;
+        const recontained = cases.filter((c) => c.release?.recontain?.status === "contained").length;
         return {
             cases,
             summary: {
@@ -534,12 +619,14 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
                 scenarios: options.scenarios,
                 contained,
                 uncontained: cases.length - contained,
+                ...(releasing ? { released, recontained } : {}),
                 artifacts: artifacts.length,
                 artifactsVerified: artifacts.filter((a) => a.verification === "verified" || a.verification === "snapshot-verified").length,
                 evidenceIntact: intact,
                 missingArtifacts: cases.reduce((n, c) => n + c.missing.length, 0),
                 // An instance terminated mid-case has nothing left to contain: the case says so ("instance-missing").
-                ok: cases.every((c) => (c.status === "contained" || c.status === "instance-missing") && c.missing.length === 0) && intact,
+                ok: cases.every((c) => (c.status === "contained" || c.status === "instance-missing") && c.missing.length === 0) && intact
+                    && (!releasing || cases.every((c) => c.status !== "contained" || c.release?.recontain?.status === "contained")),
                 deployMs,
                 runMs,
                 engineCalls: world.engineCalls,
@@ -819,6 +906,7 @@ async function launchVictims(options: DrillOptions, world: World, progress: Prog
     progress.log(`drill: launching ${options.instances} victim(s) in ${world.accounts.member}/${region}`);
     const { vpcId, subnetId, groupId } = await victimNetwork(options, member, region);
     const profile = await workloadProfile(member);
+    world.workloadRole = profile;
     const kmsKeyId = options.cmkVolumes ? await volumeKey(member, world.accounts.member) : undefined;
     const image = memoryImage(options.ramMiB);
     const imageSha256 = sha256(image);
@@ -871,17 +959,27 @@ async function launchVictims(options: DrillOptions, world: World, progress: Prog
 
 /** Tags every victim, puts the tag-change events on the member's bus and runs each case to its end. */
 async function runCases(options: DrillOptions, world: World, victims: Victim[], progress: Progress): Promise<CaseReport[]> {
+    const { opened, triggeredAt } = await triggerCases(world, victims, "Analyze");
+    const reports = await Promise.all(victims.map((v) => runCase(options, world, v, opened.get(v.instanceId), triggeredAt.get(v.instanceId) as number, progress)));
+    if (options.scenarios.includes("release")) {
+        await releaseAndContainAgain(options, world, victims, reports, progress);
+    }
+    return reports;
+}
+
+/** Tags the victims `SecurityIncidentStatus=<value>` and delivers the tag-change events to the opener; what it answered, by instance. */
+async function triggerCases(world: World, victims: Victim[], value: string): Promise<{ opened: Map<string, Opened>; triggeredAt: Map<string, number> }> {
     const { member } = world.clients;
     const triggeredAt = new Map<string, number>();
     for (const v of victims) {
-        await member.ec2.send(new CreateTagsCommand({ Resources: [v.instanceId], Tags: [{ Key: STATUS_TAG, Value: "Analyze" }] }));
+        await member.ec2.send(new CreateTagsCommand({ Resources: [v.instanceId], Tags: [{ Key: STATUS_TAG, Value: value }] }));
     }
     // moto emits no tag-change events: put the one EventBridge would, on the member's default bus, where the
     // member rule (deployed from the stack) forwards it to the engine's bus.
     const put: PutEvent[] = [];
     for (const v of victims) {
         triggeredAt.set(v.instanceId, Date.now());
-        const entry = tagChangeEvent(world.accounts.member, world.accounts.region, v.instanceId);
+        const entry = tagChangeEvent(world.accounts.member, world.accounts.region, v.instanceId, value);
         const out = await member.events.send(new PutEventsCommand({ Entries: [entry] }));
         if (out.FailedEntryCount) {
             throw new Error(`PutEvents failed: ${JSON.stringify(out.Entries)}`);
@@ -889,7 +987,7 @@ async function runCases(options: DrillOptions, world: World, victims: Victim[], 
         put.push({ id: out.Entries?.[0]?.EventId, detail: entry.Detail, account: world.accounts.member, resources: entry.Resources });
     }
     const opened = await deliverRoutedEvents(world, victims.length, put);
-    return Promise.all(victims.map((v) => runCase(options, world, v, opened.get(v.instanceId), triggeredAt.get(v.instanceId) as number, progress)));
+    return { opened, triggeredAt };
 }
 
 /** An event the drill put, with the envelope fields AWS keeps when a rule forwards it to another bus. */
@@ -1032,9 +1130,201 @@ async function runCase(options: DrillOptions, world: World, victim: Victim, open
         report.error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
         report.status = "failed";
     }
+    // moto only recorded the execution (it runs here): its record would say RUNNING for ever, which the case
+    // commands read as "still acquiring". The run has ended, so the record is stopped.
+    await world.clients.security.sfn.send(new StopExecutionCommand({ executionArn: opened.executionArn, cause: "drill: run by aws-local-stepfunctions" })).catch(() => undefined);
     await readManifest(world, report, triggeredAt);
+    // The verdict is the instance's own, not the record's: a case whose record failed may still have contained it.
+    report.outcome = report.status;
+    report.onInstance = await judgeOnInstance(world, victim.instanceId, report.caseId);
+    if (report.onInstance.contained) {
+        report.status = "contained";
+    } else if (report.status === "contained") {
+        report.status = "uncontained";
+    }
     progress.finish(victim.instanceId, report.status);
     return report;
+}
+
+/** The engine's settings as its deployed functions have them (partition, member-side names). */
+function engineSettings(world: World): EngineSettings {
+    for (const cb of Object.values(world.callbacks)) {
+        try {
+            const settings = JSON.parse(cb.environment.IRF_SETTINGS ?? "{}") as EngineSettings;
+            if (settings?.member?.containedProfileName) {
+                return settings;
+            }
+        } catch {
+            // not this one
+        }
+    }
+    throw new Error("no deployed function carries the engine's settings (IRF_SETTINGS)");
+}
+
+/**
+ * Whether the victim is contained, read from the instance itself (containmentOnInstance, as the member
+ * account's root sees it): the contained group alone and without rules on every ENI, the deny-all profile,
+ * the workload role's and the IR role's credentials denied to it, the tags naming `caseId`.
+ */
+async function judgeOnInstance(world: World, instanceId: string, caseId: string | null): Promise<InstanceVerdict> {
+    const settings = engineSettings(world);
+    const { member } = world.clients;
+    try {
+        const view = await containmentOnInstance({ ec2: member.ec2, iam: member.iam }, { accountId: world.accounts.member, region: world.accounts.region, instanceId }, settings, {
+            revokedRoleNames: [...(world.workloadRole ? [world.workloadRole] : []), settings.member.irProfileName],
+            ...(caseId ? { caseId } : {}),
+        });
+        return { contained: view.contained, open: view.open };
+    } catch (err) {
+        return { contained: false, open: [`the instance could not be read: ${err instanceof Error ? err.message : String(err)}`] };
+    }
+}
+
+// ------------------------------------------------------------------------------------------ --scenario release
+
+/**
+ * A responder of the security account, as README "Case commands" describes one: a role under the responders'
+ * path (which the evidence bucket, its key and the member release role trust) with the case commands' policy,
+ * assumed by the account's root; the case commands' clients act with its session, through the strict layer.
+ */
+async function responderSession(world: World): Promise<ResponderSession> {
+    world.responder ??= (async () => {
+        const security = world.clients.security;
+        const partition = "aws";
+        const name = `ir-forensics-drill-responder-${randomBytes(3).toString("hex")}`;
+        const role = await security.iam.send(new CreateRoleCommand({
+            RoleName: name, Path: "/ir-forensics/responder/",
+            AssumeRolePolicyDocument: JSON.stringify({
+                Version: "2012-10-17",
+                Statement: [{ Effect: "Allow", Principal: { AWS: `arn:${partition}:iam::${world.accounts.security}:root` }, Action: "sts:AssumeRole" }],
+            }),
+        }));
+        const config: CaseCommandConfig = {
+            table: String(world.security.outputs.casesTableName),
+            bucket: String(world.forensic.outputs.evidenceBucketName),
+            stateMachineArn: String(world.security.outputs.stateMachineArn),
+            evidenceKeyArn: String(world.forensic.outputs.evidenceKeyArn),
+            partition,
+            member: engineSettings(world).member,
+        };
+        const releaserArn = `arn:${partition}:iam::${world.accounts.member}:role${DEFAULT_RELEASER_ROLE}`;
+        await security.iam.send(new PutRolePolicyCommand({
+            RoleName: name, PolicyName: "ir-forensics-case-commands",
+            PolicyDocument: JSON.stringify({
+                Version: "2012-10-17",
+                Statement: operatorStatements({
+                    partition, securityAccount: world.accounts.security, region: String(world.security.outputs.region ?? DEFAULT_DRILL_REGION),
+                    table: config.table, stateMachineArn: config.stateMachineArn as string, bucket: config.bucket, evidenceKeyArn: config.evidenceKeyArn as string,
+                    evidenceRegion: String(world.forensic.outputs.region ?? DEFAULT_DRILL_REGION), memberRoleArns: [releaserArn],
+                }),
+            }),
+        }));
+        const assumed = (await security.sts.send(new AssumeRoleCommand({ RoleArn: role.Role?.Arn, RoleSessionName: "drill-responder" }))).Credentials;
+        const credentials = { accessKeyId: assumed?.AccessKeyId ?? "", secretAccessKey: assumed?.SecretAccessKey ?? "", sessionToken: assumed?.SessionToken };
+        const endpoint = world.emulator.endpoint;
+        const region = String(world.security.outputs.region ?? DEFAULT_DRILL_REGION);
+        const base = { endpoint, region, credentials };
+        const sts = new STSClient(base);
+        const clients: CaseCommandClients = {
+            dynamodb: new DynamoDBClient(base),
+            sfn: new SFNClient(base),
+            s3: new S3Client({ ...base, region: String(world.forensic.outputs.region ?? region), forcePathStyle: true }),
+            sts,
+            member: async (instance, sessionName) => {
+                const c = { endpoint, region: instance.region, credentials: await assumedCredentials(sts, `arn:${partition}:iam::${instance.accountId}:role${DEFAULT_RELEASER_ROLE}`, sessionName) };
+                return {
+                    ec2: new EC2Client(c), autoScaling: new AutoScalingClient(c), elbv2: new ElasticLoadBalancingV2Client(c),
+                    elb: new ElasticLoadBalancingClient(c), iam: new IAMClient(c),
+                };
+            },
+        };
+        return { roleArn: String(role.Role?.Arn), credentials, clients, config };
+    })();
+    return world.responder;
+}
+
+const DEFAULT_DRILL_REGION = "eu-west-1";
+
+/**
+ * Where the victim differs from what its case recorded (releasePlan): each ENI's groups, the instance
+ * profile, the revocation entries, the `Released` tag. Read from the instance as the member's root sees it.
+ */
+async function differencesFromRecord(world: World, manifest: CaseManifest, instanceId: string): Promise<string[]> {
+    const { member } = world.clients;
+    const plan = releasePlan(manifest, instanceId);
+    const problems: string[] = [];
+    const instance = (await member.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }))).Reservations?.[0]?.Instances?.[0];
+    for (const eni of instance?.NetworkInterfaces ?? []) {
+        const now = (eni.Groups ?? []).map((g) => g.GroupId ?? "").sort();
+        const recorded = [...(plan.groups[eni.NetworkInterfaceId ?? ""] ?? [])].sort();
+        if (JSON.stringify(now) !== JSON.stringify(recorded)) {
+            problems.push(`ENI ${eni.NetworkInterfaceId} in ${now.join(",")}, recorded ${recorded.join(",") || "nothing"}`);
+        }
+    }
+    const association = (await member.ec2.send(new DescribeIamInstanceProfileAssociationsCommand({ Filters: [{ Name: "instance-id", Values: [instanceId] }] })))
+        .IamInstanceProfileAssociations?.find((a) => a.State === "associated" || a.State === "associating");
+    const profileNow = association?.IamInstanceProfile?.Arn?.split("/").pop() ?? null;
+    const profileRecorded = plan.profile?.profileArn.split("/").pop() ?? null;
+    if (profileNow !== profileRecorded) {
+        problems.push(`instance profile ${profileNow ?? "none"}, recorded ${profileRecorded ?? "none"}`);
+    }
+    if (plan.revokedRoles.length === 0) {
+        problems.push("the case recorded no revoked role (containment denies the workload role's credentials)");
+    }
+    const arn = `arn:aws:ec2:${world.accounts.region}:${world.accounts.member}:instance/${instanceId}`;
+    for (const role of plan.revokedRoles) {
+        if (await isInstanceRevoked(member.iam, role, arn)) {
+            problems.push(`role ${role} still denies its credentials to ${instanceId}`);
+        }
+    }
+    const tags = Object.fromEntries((instance?.Tags ?? []).map((t) => [t.Key, t.Value]));
+    if (tags[STATUS_TAG] !== "Released") {
+        problems.push(`tag ${STATUS_TAG} is ${tags[STATUS_TAG] ?? "absent"}, not Released`);
+    }
+    return problems;
+}
+
+/**
+ * --scenario release: each contained victim released through the case commands' library, the instance checked
+ * against its case's record, then tagged `Contain` again, which must open a new contain case that holds on
+ * the instance.
+ */
+async function releaseAndContainAgain(options: DrillOptions, world: World, victims: Victim[], reports: CaseReport[], progress: Progress): Promise<void> {
+    const session = await responderSession(world);
+    await Promise.all(reports.map(async (r) => {
+        if (r.status !== "contained" || !r.caseId) {
+            return;
+        }
+        const started = Date.now();
+        const changes: string[] = [];
+        progress.stage(r.instanceId, "Release");
+        try {
+            const done = await releaseCase(session.clients, session.config, r.caseId, {
+                reason: "drill: release path rehearsal", onChange: (c) => changes.push(`${c.action} ${c.target}`),
+            });
+            const ms = Date.now() - started;
+            const record = await readCase(session.clients, session.config, r.caseId);
+            const problems = await differencesFromRecord(world, record.manifest as CaseManifest, r.instanceId);
+            r.release = { released: true, ms, changes, kept: done.release.kept, restored: problems.length === 0, problems };
+        } catch (err) {
+            r.release = { released: false, ms: Date.now() - started, changes, kept: [], restored: false, problems: [], error: err instanceof Error ? err.message : String(err) };
+        }
+    }));
+    const again = victims.filter((v) => reports.find((r) => r.instanceId === v.instanceId)?.release?.released);
+    if (again.length === 0) {
+        return;
+    }
+    const { opened, triggeredAt } = await triggerCases(world, again, "Contain");
+    await Promise.all(again.map(async (v) => {
+        const r = reports.find((x) => x.instanceId === v.instanceId) as CaseReport;
+        const answer = opened.get(v.instanceId);
+        const second = await runCase(options, world, v, answer, triggeredAt.get(v.instanceId) as number, progress);
+        const fresh = second.caseId !== null && second.caseId !== r.caseId;
+        (r.release as ReleaseReport).recontain = {
+            caseId: second.caseId, status: fresh ? second.status : "not-opened", outcome: second.outcome, onInstance: second.onInstance,
+            ...(second.error || !fresh ? { error: second.error ?? `the Contain tag opened no new case (${JSON.stringify(answer ?? null)})` } : {}),
+        };
+    }));
 }
 
 /** A Task state's handler: the deployed callback its Lambda ARN names, or the optimized integration it uses. */
@@ -1093,9 +1383,19 @@ async function readManifest(world: World, report: CaseReport, triggeredAt: numbe
     try {
         const got = await world.investigator.send(new GetObjectCommand({ Bucket: bucket, Key: report.manifestKey }));
         manifest = JSON.parse(await got.Body?.transformToString() ?? "{}");
+        report.record = "bucket";
     } catch (err) {
-        report.failures.push({ step: "drill", error: `manifest unreadable: ${err instanceof Error ? err.message : String(err)}` });
-        return;
+        const why = err instanceof Error ? err.message : String(err);
+        // When the bucket refused the manifest, the case table keeps the record (`cases show` reads it too).
+        const fallback = await getCaseRecord(world.clients.security.dynamodb, String(world.security.outputs.casesTableName), report.caseId).catch(() => undefined);
+        if (!fallback) {
+            report.record = "none";
+            report.failures.push({ step: "drill", error: `manifest unreadable: ${why}; no fallback record in the case table` });
+            return;
+        }
+        manifest = fallback.record as Json;
+        report.record = "case-table";
+        report.failures.push({ step: "record", error: `no manifest in the evidence bucket (${why}); the case table keeps the record: ${fallback.writeError}` });
     }
     if (report.status === "failed" && manifest.status) {
         report.status = manifest.status;
@@ -1172,12 +1472,25 @@ function printReport(report: DrillReport, write: (line: string) => void): void {
         for (const m of c.missing) {
             write(`  MISSING    ${m.kind}: ${m.reason}`);
         }
+        if (c.onInstance) {
+            write(`  instance   ${c.onInstance.contained ? "contained (read from the instance)" : `NOT contained: ${c.onInstance.open.join("; ")}`}`
+                + `${c.outcome && c.outcome !== c.status ? `; the execution said ${c.outcome}` : ""}`);
+        }
+        if (c.release) {
+            const r = c.release;
+            write(`  release    ${r.released ? `released in ${r.ms} ms (${r.changes.length} changes)` : `FAILED: ${r.error}`}; `
+                + `${r.restored ? "the recorded state is back on the instance" : `NOT restored: ${r.problems.join("; ") || r.error}`}`);
+            if (r.recontain) {
+                write(`  contain    again: case ${r.recontain.caseId ?? "(none)"} ${r.recontain.status.toUpperCase()}${r.recontain.error ? ` (${r.recontain.error})` : ""}`);
+            }
+        }
         if (c.error) {
             write(`  error      ${c.error}`);
         }
     }
     write("");
-    write(`summary: ${s.contained}/${s.instances} contained, ${s.artifactsVerified}/${s.artifacts} artifacts verified in the evidence bucket` +
+    write(`summary: ${s.contained}/${s.instances} contained${s.released !== undefined ? `, ${s.released} released and ${s.recontained} contained again` : ""}, `
+        + `${s.artifactsVerified}/${s.artifacts} artifacts verified in the evidence bucket` +
         `${s.scenarios.length ? `, scenarios ${s.scenarios.join(", ")}` : ""}; deploy ${(s.deployMs / 1000).toFixed(1)} s, response ${(s.runMs / 1000).toFixed(1)} s, ` +
         `${s.engineCalls} engine API calls${s.injectedFaults ? ` (${s.injectedFaults} faults injected)` : ""}`);
     const refused = Object.entries(s.strict.refused).map(([rule, n]) => `${rule} ${n}`).join(", ");
@@ -1186,7 +1499,7 @@ function printReport(report: DrillReport, write: (line: string) => void): void {
         ? `strict layer: OFF (--lenient): ${requests} requests passed unchecked`
         : `strict layer: ${requests} requests checked, ${Object.values(s.strict.refused).reduce((a, b) => a + b, 0)} refused${refused ? ` (${refused})` : ""}; `
             + `${s.refusedConnections.length} connection(s) refused by the victims' networks; log ${s.strict.log}`);
-    write(s.ok ? "drill: OK" : "drill: FAILED (a case ended uncontained, or lacks evidence it should hold, or evidence did not verify)");
+    write(s.ok ? "drill: OK" : "drill: FAILED (a case ended uncontained, or lacks evidence it should hold, or evidence did not verify, or a release or the containment after it failed)");
 }
 
 async function main(): Promise<number> {
