@@ -14,7 +14,7 @@
  *   as it is made, so that a failure half-way says what was changed.
  */
 import { AttachInstancesCommand } from "@aws-sdk/client-auto-scaling";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { AttributeValue, DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
 import {
     AssociateIamInstanceProfileCommand, CreateTagsCommand, DescribeSecurityGroupsCommand, DisassociateIamInstanceProfileCommand, EC2Client,
     ModifyInstanceAttributeCommand, ModifyInstanceAttributeRequest, ModifyNetworkInterfaceAttributeCommand, ReplaceIamInstanceProfileAssociationCommand,
@@ -29,7 +29,7 @@ import { ContainmentView, containmentOnInstance } from "./containmentCheck";
 import { putEvidenceJson } from "./evidence";
 import { profileNameOf } from "./isolation";
 import type { Manifest } from "./record";
-import { RegistryRecord, STATUS_RELEASED, getCaseRecord, getInstanceRecord, instanceKey, markReleased, putCaseRecord, scanRegistry } from "./registry";
+import { RegistryRecord, STATUS_RELEASED, getCaseRecord, getInstanceRecord, instanceKey, markReleased, putCaseRecord, registryRecordOf } from "./registry";
 import { removeRevokedInstance } from "./revocation";
 import { GROUP_NAMES } from "./securityGroups";
 import { currentProfileAssociation, describeInstance, instanceArn } from "./steps";
@@ -223,6 +223,31 @@ export async function readCase(clients: CaseCommandClients, config: CaseCommandC
 }
 
 // ------------------------------------------------------------------------------------------ list
+
+/**
+ * Every instance item and every fallback case record of the table (`cases list`); finding items are
+ * skipped. One Scan, paginated (the engine never scans: this lives here, not in registry.ts): the table holds one item per instance ever handled.
+ */
+export async function scanRegistry(db: DynamoDBClient, table: string): Promise<{ instances: RegistryRecord[]; caseRecords: { caseId: string; record: unknown; writeError: string; updatedAt: string }[] }> {
+    const instances: RegistryRecord[] = [];
+    const caseRecords: { caseId: string; record: unknown; writeError: string; updatedAt: string }[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+        const out = await db.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: true }));
+        for (const raw of out.Items ?? []) {
+            const item = raw as Record<string, { S?: string; SS?: string[] }>;
+            const key = item.instanceKey?.S ?? "";
+            if (key.startsWith("case#") && item.record?.S) {
+                caseRecords.push({ caseId: key.slice("case#".length), record: JSON.parse(item.record.S), writeError: item.writeError?.S ?? "", updatedAt: item.updatedAt?.S ?? "" });
+            } else if (/^\d{12}#[^#]+#i-[0-9a-f]+$/.test(key)) {
+                instances.push(registryRecordOf(item));
+            }
+        }
+        start = out.LastEvaluatedKey;
+    } while (start);
+    return { instances, caseRecords };
+}
+
 
 export interface StepTime {
     step: string;

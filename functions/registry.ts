@@ -230,8 +230,7 @@ async function update(
     }));
 }
 
-// `cases list` and `cases release` (functions/caseCommands.ts): the registry read whole, and released instances.
-import { AttributeValue, ScanCommand } from "@aws-sdk/client-dynamodb";
+// `cases release` (functions/caseCommands.ts): released instances.
 
 /** Registry status of an instance a responder released (`cases release`): the next `Analyze` or `Contain` opens a new case. */
 export const STATUS_RELEASED = "released";
@@ -245,7 +244,7 @@ export interface RegistryRecord extends RegistryItem {
     releaseReason?: string;
 }
 
-function recordOf(item: Record<string, { S?: string; SS?: string[] }>): RegistryRecord {
+export function registryRecordOf(item: Record<string, { S?: string; SS?: string[] }>): RegistryRecord {
     const base = fromItem(item) as RegistryItem;
     const s = (k: string) => item[k]?.S;
     const extra = Object.fromEntries((["containedBy", "releasedCase", "releasedAt", "releasedBy", "releaseReason"] as const)
@@ -256,31 +255,7 @@ function recordOf(item: Record<string, { S?: string; SS?: string[] }>): Registry
 /** The instance's registry item with every field (`cases show` and `cases release` read who contained it). */
 export async function getInstanceRecord(db: DynamoDBClient, table: string, ref: InstanceRef): Promise<RegistryRecord | undefined> {
     const out = await db.send(new GetItemCommand({ TableName: table, Key: { instanceKey: { S: instanceKey(ref) } }, ConsistentRead: true }));
-    return out.Item ? recordOf(out.Item as Record<string, { S?: string; SS?: string[] }>) : undefined;
-}
-
-/**
- * Every instance item and every fallback case record of the table (`cases list`); finding items are
- * skipped. One Scan, paginated: the table holds one item per instance ever handled.
- */
-export async function scanRegistry(db: DynamoDBClient, table: string): Promise<{ instances: RegistryRecord[]; caseRecords: { caseId: string; record: unknown; writeError: string; updatedAt: string }[] }> {
-    const instances: RegistryRecord[] = [];
-    const caseRecords: { caseId: string; record: unknown; writeError: string; updatedAt: string }[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-        const out = await db.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: true }));
-        for (const raw of out.Items ?? []) {
-            const item = raw as Record<string, { S?: string; SS?: string[] }>;
-            const key = item.instanceKey?.S ?? "";
-            if (key.startsWith("case#") && item.record?.S) {
-                caseRecords.push({ caseId: key.slice("case#".length), record: JSON.parse(item.record.S), writeError: item.writeError?.S ?? "", updatedAt: item.updatedAt?.S ?? "" });
-            } else if (/^\d{12}#[^#]+#i-[0-9a-f]+$/.test(key)) {
-                instances.push(recordOf(item));
-            }
-        }
-        start = out.LastEvaluatedKey;
-    } while (start);
-    return { instances, caseRecords };
+    return out.Item ? registryRecordOf(out.Item as Record<string, { S?: string; SS?: string[] }>) : undefined;
 }
 
 /**
