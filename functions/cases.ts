@@ -117,8 +117,8 @@ async function duplicateFinding(input: CaseInput, findingId: string): Promise<Op
 }
 
 /**
- * Whether containment holds on the instance itself (groups, rules, profile, tags; the revocation is
- * checked by containment, which knows the roles). Undefined when there are no member clients; false
+ * Whether containment holds on the instance itself (groups, rules, profile, tags, and the revocation of
+ * the roles the containing case recorded in the registry). Undefined when there are no member clients; false
  * also when the instance cannot be read, so that containment runs again (it is idempotent).
  */
 async function heldOnInstance(input: CaseInput, current: RegistryItem, deps: OpenDeps): Promise<boolean | undefined> {
@@ -127,7 +127,8 @@ async function heldOnInstance(input: CaseInput, current: RegistryItem, deps: Ope
     }
     try {
         const clients = await deps.member(input.instance, `irf-open-${input.instance.instanceId}`);
-        const view = await containmentOnInstance(clients, input.instance, deps.settings, { revokedRoleNames: [] });
+        // The roles the containing case revoked, as it recorded them (an item from before they were recorded checks none).
+        const view = await containmentOnInstance(clients, input.instance, deps.settings, { revokedRoleNames: current.revokedRoles ?? [], revokedAt: current.containedAt });
         if (!view.contained) {
             console.log(JSON.stringify({ msg: "open-case", registry: "contained", caseId: current.caseId, open: view.open }));
         }

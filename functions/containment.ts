@@ -82,14 +82,14 @@ async function revokeCredentials(
 }
 
 /** Marks the instance contained in the registry (before the tag, whose event must then be a no-op), then tags it. */
-async function markAndTag(ec2: EC2Client, deps: ContainmentDeps, state: CaseState, facts: InstanceFacts, rec: StepRecorder): Promise<void> {
+async function markAndTag(ec2: EC2Client, deps: ContainmentDeps, state: CaseState, facts: InstanceFacts, revokedRoles: string[], rec: StepRecorder): Promise<void> {
     const { dynamodb, settings } = deps;
     const registered = await rec.read("dynamodb:GetItem", state.instance.instanceId, () => getInstance(dynamodb, settings.casesTable, state.instance));
     const contained = registered.ok && registered.value?.status === "contained";
     if (contained) {
         rec.record("registry:markContained", "noop", { target: state.instance.instanceId, detail: { caseId: registered.value?.caseId } });
     } else {
-        await rec.attempt("registry:markContained", state.instance.instanceId, () => markContained(dynamodb, settings.casesTable, state.instance, state.caseId));
+        await rec.attempt("registry:markContained", state.instance.instanceId, () => markContained(dynamodb, settings.casesTable, state.instance, state.caseId, revokedRoles));
     }
     const wanted = { [STATUS_TAG]: STATUS_CONTAIN, [CASE_TAG]: state.caseId };
     const tagged = Object.entries(wanted).every(([k, v]) => facts.tags[k] === v);
@@ -219,7 +219,7 @@ async function containInstance(state: CaseState, next: CaseState, deps: Containm
     if (!cut.ok) {
         rec.record("registry:markContained", "skipped", { target: instanceId, detail: { reason: "the network cut failed: not contained" } });
     } else {
-        await markAndTag(clients.ec2, deps, state, facts, rec);
+        await markAndTag(clients.ec2, deps, state, facts, revokedRoles, rec);
     }
     const view = await rec.read("check-containment", instanceId, () => containmentOnInstance(clients, state.instance, settings, { revokedRoleNames: revokedRoles, caseId: state.caseId }));
     if (!view.ok) {

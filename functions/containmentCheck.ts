@@ -8,7 +8,7 @@
 import { DescribeSecurityGroupsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { IAMClient } from "@aws-sdk/client-iam";
 import { EngineSettings } from "./aws";
-import { isInstanceRevoked } from "./revocation";
+import { INSTANCE_CREDENTIAL_LIFETIME_MS, PRUNE_MARGIN_MS, isInstanceRevoked } from "./revocation";
 import { profileNameOf } from "./isolation";
 import { GROUP_NAMES } from "./securityGroups";
 import { currentProfileAssociation, describeInstance, instanceArn } from "./steps";
@@ -24,6 +24,8 @@ export interface ContainmentView {
     enis: { networkInterfaceId: string; groupIds: string[] }[];
     profileArn: string | null;
     revokedRoles: string[];
+    /** Roles whose entry is gone (pruned) after every credential it denied had expired. */
+    revokedExpired: string[];
     tags: Record<string, string>;
 }
 
@@ -32,6 +34,12 @@ export interface CheckOptions {
     revokedRoleNames: string[];
     /** The case that must own the tags; any case when omitted (the drill's view of another case). */
     caseId?: string;
+    /**
+     * When the revocation was made (the instance marked contained). Once every credential the instance's
+     * old profile could have delivered before then has expired, a missing entry (pruned to make room)
+     * no longer leaves anything open: the deny-all profile, checked as its own part, is what counts.
+     */
+    revokedAt?: string;
 }
 
 /** Reads the instance and says which parts of containment hold. Throws only when EC2 cannot be read. */
@@ -40,7 +48,7 @@ export async function containmentOnInstance(
 ): Promise<ContainmentView> {
     const found = await describeInstance(clients.ec2, ref.instanceId);
     if (!found) {
-        return { contained: false, open: [`instance ${ref.instanceId} not found`], instanceState: "missing", enis: [], profileArn: null, revokedRoles: [], tags: {} };
+        return { contained: false, open: [`instance ${ref.instanceId} not found`], instanceState: "missing", enis: [], profileArn: null, revokedRoles: [], revokedExpired: [], tags: {} };
     }
     const { instance } = found;
     const open: string[] = [];
@@ -70,10 +78,15 @@ export async function containmentOnInstance(
         open.push(`instance profile is ${profileArn ?? "none"}${association?.State && association.State !== "associated" ? ` (${association.State})` : ""}, not ${settings.member.containedProfileName}`);
     }
     const arn = instanceArn(settings.partition, ref);
+    const revokedExpired: string[] = [];
     const revokedRoles: string[] = [];
+    const expired = options.revokedAt !== undefined
+        && Date.now() >= Date.parse(options.revokedAt) + INSTANCE_CREDENTIAL_LIFETIME_MS + PRUNE_MARGIN_MS;
     for (const roleName of [...new Set(options.revokedRoleNames)]) {
         if (await isInstanceRevoked(clients.iam, roleName, arn)) {
             revokedRoles.push(roleName);
+        } else if (expired) {
+            revokedExpired.push(roleName);
         } else {
             open.push(`role ${roleName}'s credentials are not denied to ${ref.instanceId}`);
         }
@@ -92,6 +105,7 @@ export async function containmentOnInstance(
         enis: enis.map(({ networkInterfaceId, groupIds: ids }) => ({ networkInterfaceId, groupIds: ids })),
         profileArn,
         revokedRoles,
+        revokedExpired,
         tags,
     };
 }

@@ -198,6 +198,10 @@ export async function planCapture(
             if (state.facts?.ssmAtStart === "unmanaged") {
                 return done({ status: "not-acquirable", reason: "no SSM (not a managed instance when the case began)", managed: ssm.managed, pingStatus: ssm.pingStatus });
             }
+            const gone = await instanceGone(state.caseId, state.instance, deps, rec);
+            if (gone) {
+                return done({ status: "not-acquirable", reason: `${gone}: no memory to capture`, managed: ssm.managed, pingStatus: ssm.pingStatus });
+            }
             const wait = deps.settings?.memory?.ssmReconnectSeconds ?? DEFAULT_SSM_RECONNECT_SECONDS;
             return done({
                 status: "awaiting-ssm", managed: ssm.managed, pingStatus: ssm.pingStatus,
@@ -241,12 +245,42 @@ export async function awaitAgent(
     if (ssm.managed !== "no") {
         return withActions(await planSizing({ ...next, reason: undefined }, ssm.managed, deps, rec), rec);
     }
+    // An agent that will never come back (the instance ended or stopped: its memory is gone) ends the wait
+    // at once, so containment is not held up for the whole reconnect window.
+    const gone = await instanceGone(progress.caseId, progress.instance, deps, rec);
+    if (gone) {
+        return withActions({ ...next, status: "not-acquirable", reason: `${gone}: no memory to capture` }, rec);
+    }
     if (progress.ssmDeadline && Date.now() > Date.parse(progress.ssmDeadline)) {
         const waited = Math.round((Date.parse(progress.ssmDeadline) - Date.parse(progress.startedAt)) / 1000);
         return withActions({ ...next, status: "not-acquirable", reason: `no SSM (the agent did not reconnect within ${waited} s; PingStatus ${ssm.pingStatus ?? "not listed"})` }, rec);
     }
     // Only the first and last looks go into the record: a reconnecting agent is polled many times.
     return { ...next, status: "awaiting-ssm" };
+}
+
+/** States in which an instance's memory is gone or going: nothing left to capture (an array: closure serialization breaks a module-level Set). */
+const MEMORY_GONE_STATES = ["shutting-down", "terminated", "stopping", "stopped"];
+
+/**
+ * Why there is no memory to wait for ("the instance is terminated"), or undefined while it runs. A
+ * failed look is not a reason: the wait goes on and the deadline still ends it.
+ */
+async function instanceGone(caseId: string, instance: InstanceRef, deps: { member: MemberClientFactory }, rec: StepRecorder): Promise<string | undefined> {
+    try {
+        const clients = await deps.member(instance, `irf-memory-${caseId}`);
+        const found = await describeInstance(clients.ec2, instance.instanceId);
+        const state = found?.instance.State?.Name;
+        if (!found || (state && MEMORY_GONE_STATES.includes(state))) {
+            const reason = found ? `the instance is ${state}` : "the instance is not found";
+            rec.record("ec2:DescribeInstances", "ok", { target: instance.instanceId, detail: { instanceFound: !!found, state } });
+            return reason;
+        }
+        return undefined;
+    } catch (err) {
+        rec.record("ec2:DescribeInstances", "failed", { target: instance.instanceId, error: errorText(err) });
+        return undefined;
+    }
 }
 
 /** How big the instance's memory is, and what that means for the capture. */
@@ -491,7 +525,10 @@ export function parseHostReport(text: string | undefined): HostReport | undefine
 const PENDING = ["Pending", "InProgress", "Delayed", "Cancelling"];
 
 /** One look at the command: pending | done (report parsed) | failed. Never sleeps. */
-export async function pollCapture(progress: MemoryProgress, deps: { ssm: SSMClient }): Promise<MemoryProgress> {
+/** A running capture's instance is looked at every this many polls: one that ended stops the wait at once. */
+export const LIVENESS_EVERY_POLLS = 3;
+
+export async function pollCapture(progress: MemoryProgress, deps: { ssm: SSMClient; member?: MemberClientFactory }): Promise<MemoryProgress> {
     const rec = new StepRecorder("memory");
     const attempts = [...progress.attempts];
     const current = attempts[attempts.length - 1] ? { ...attempts[attempts.length - 1] } : undefined;
@@ -506,6 +543,14 @@ export async function pollCapture(progress: MemoryProgress, deps: { ssm: SSMClie
         current.commandStatus = out.Status;
         current.exitCode = out.ResponseCode;
         if (out.Status && PENDING.includes(out.Status) && !pastDeadline) {
+            // SSM may report a command on a terminated instance as in progress until its timeout: look at the
+            // instance now and then, and stop waiting once its memory is gone (the parts uploaded are kept).
+            const gone = deps.member && next.polls % LIVENESS_EVERY_POLLS === 0
+                ? await instanceGone(progress.caseId, progress.instance, { member: deps.member }, rec) : undefined;
+            if (gone) {
+                current.poll = "failed";
+                return withActions({ ...next, status: "failed", reason: `${gone}: it ended during the capture` }, rec);
+            }
             current.poll = "pending";
             return { ...next, status: "pending" };
         }

@@ -63,7 +63,7 @@ export async function advanceMemory(progress: MemoryRound, deps: MemoryBranchDep
             }
             case "running":
             case "pending": {
-                const polled = await pollCapture(p, { ssm: await deps.ssmFor(p.instance) });
+                const polled = await pollCapture(p, { ssm: await deps.ssmFor(p.instance), member: deps.member });
                 return memoryRound(polled, polled.status === "pending", false);
             }
             case "uploaded":

@@ -20,6 +20,10 @@ export interface RegistryItem {
     executionArn?: string;
     /** GuardDuty findings added to the case after it opened (they opened no case of their own). */
     addedFindings?: string[];
+    /** Roles whose credentials containment denied to the instance (what a later look checks). */
+    revokedRoles?: string[];
+    /** When the case that contained the instance marked it contained (the revocation's age). */
+    containedAt?: string;
 }
 
 export function instanceKey(ref: InstanceRef): string {
@@ -40,6 +44,8 @@ function fromItem(item: Record<string, { S?: string; SS?: string[] }> | undefine
         updatedAt: s("updatedAt") ?? "",
         executionArn: s("executionArn"),
         ...(item.addedFindings?.SS ? { addedFindings: item.addedFindings.SS } : {}),
+        ...(item.revokedRoles?.SS ? { revokedRoles: item.revokedRoles.SS } : {}),
+        ...(s("containedAt") ? { containedAt: s("containedAt") } : {}),
     };
 }
 
@@ -95,14 +101,19 @@ export async function setExecution(db: DynamoDBClient, table: string, ref: Insta
  * running analysis. Written before the engine tags the instance `Contain`, so the tag event it causes
  * is recognised as a no-op.
  */
-export async function markContained(db: DynamoDBClient, table: string, ref: InstanceRef, caseId: string): Promise<void> {
+export async function markContained(db: DynamoDBClient, table: string, ref: InstanceRef, caseId: string, revokedRoles: string[] = []): Promise<void> {
     const at = new Date().toISOString();
+    const roles = [...new Set(revokedRoles)];
     await db.send(new UpdateItemCommand({
         TableName: table,
         Key: { instanceKey: { S: instanceKey(ref) } },
-        UpdateExpression: "SET #status = :contained, containedBy = :case, updatedAt = :now, caseId = if_not_exists(caseId, :case), openedAt = if_not_exists(openedAt, :now)",
+        UpdateExpression: "SET #status = :contained, containedBy = :case, updatedAt = :now, containedAt = :now, caseId = if_not_exists(caseId, :case), openedAt = if_not_exists(openedAt, :now)"
+            + (roles.length > 0 ? ", revokedRoles = :roles" : " REMOVE revokedRoles"),
         ExpressionAttributeNames: { "#status": "status" },
-        ExpressionAttributeValues: { ":contained": { S: "contained" }, ":case": { S: caseId }, ":now": { S: at } },
+        ExpressionAttributeValues: {
+            ":contained": { S: "contained" }, ":case": { S: caseId }, ":now": { S: at },
+            ...(roles.length > 0 ? { ":roles": { SS: roles } } : {}),
+        },
     }));
 }
 

@@ -9,13 +9,16 @@ import {
     AssociateIamInstanceProfileCommand, CreateSecurityGroupCommand, CreateTagsCommand, DescribeSecurityGroupsCommand, ModifyNetworkInterfaceAttributeCommand,
     RevokeSecurityGroupEgressCommand, RunInstancesCommand,
 } from "@aws-sdk/client-ec2";
-import { CreateInstanceProfileCommand } from "@aws-sdk/client-iam";
+import { CreateInstanceProfileCommand, CreateRoleCommand } from "@aws-sdk/client-iam";
+import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { DescribeExecutionCommand, StopExecutionCommand } from "@aws-sdk/client-sfn";
 import { forwardAlarm } from "../../functions/alarm";
 import { OpenDeps, OpenResult, executionArnFor, openCase } from "../../functions/cases";
-import { claimInstance, endCase, getInstance, markContained, setExecution } from "../../functions/registry";
+import { claimInstance, endCase, getInstance, instanceKey, markContained, setExecution } from "../../functions/registry";
 import { MemberClients } from "../../functions/aws";
+import { addRevokedInstance, removeRevokedInstance } from "../../functions/revocation";
 import { GROUP_NAMES } from "../../functions/securityGroups";
+import { instanceArn } from "../../functions/steps";
 import { CASE_TAG, InstanceRef, STATUS_CONTAIN, STATUS_TAG } from "../../functions/types";
 import { DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
 import { captureLogs, countCalls, createEngine, Engine } from "../support/engine";
@@ -322,6 +325,33 @@ describe("openCase: one case per instance, against moto", function () {
             const result = await openCase(tagEvent(ref, "Contain"), deps({ member: memberClients }));
             assert.strictEqual(result.outcome, "already-contained", JSON.stringify(result));
             assert.strictEqual((await engine.executions(casePrefix(ref))).length, 0);
+        });
+
+        it("the revocation is read from the instance's roles too: lifted by hand, a Contain contains again; pruned once expired, it still holds", async function () {
+            const ref = await memberInstance(true);
+            const role = `app-${randomBytes(3).toString("hex")}`;
+            await member.iam.send(new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [] }) }));
+            const arn = instanceArn(engine.settings.partition, ref);
+            await addRevokedInstance(member.iam, role, arn, 0);
+            await markContained(engine.clients.dynamodb, engine.settings.casesTable, ref, "earlier-case", [role]);
+            assert.deepStrictEqual((await registry(ref))?.revokedRoles, [role]);
+            const held = await openCase(tagEvent(ref, "Contain"), deps({ member: memberClients }));
+            assert.strictEqual(held.outcome, "already-contained", JSON.stringify(held));
+
+            await removeRevokedInstance(member.iam, role, arn, 0);
+            const lifted = await openCase(tagEvent(ref, "Contain"), deps({ member: memberClients }));
+            assert.strictEqual(lifted.outcome, "opened", JSON.stringify(lifted));
+            assert.strictEqual((await execution(lifted.executionArn!)).input.mode, "contain");
+
+            // Contained 8 h ago: every credential the entry denied has expired, so its absence opens nothing.
+            const other = await memberInstance(true);
+            await markContained(engine.clients.dynamodb, engine.settings.casesTable, other, "earlier-case", [role]);
+            await engine.clients.dynamodb.send(new UpdateItemCommand({
+                TableName: engine.settings.casesTable, Key: { instanceKey: { S: instanceKey(other) } },
+                UpdateExpression: "SET containedAt = :at", ExpressionAttributeValues: { ":at": { S: new Date(Date.now() - 8 * 3600_000).toISOString() } },
+            }));
+            const expired = await openCase(tagEvent(other, "Contain"), deps({ member: memberClients }));
+            assert.strictEqual(expired.outcome, "already-contained", JSON.stringify(expired));
         });
 
         it("a new GuardDuty finding on a contained instance is added to its case, and reopens nothing", async function () {

@@ -1,5 +1,5 @@
 /**
- * The drill (npm run drill): a short run (2 instances, the no-ssm fault) in process, its JSON report checked,
+ * The drill (npm run drill): a short run (2 instances, the no-ssm fault, then the release scenario) in process, its JSON report checked,
  * and what the mock deploy put into moto read back per account before the drill stops moto; then the CLI as
  * users run it: bad arguments, and Ctrl-C stopping moto.
  */
@@ -45,7 +45,7 @@ const alive = (pid: number): boolean => {
     }
 };
 
-describe("drill: 2 instances with the no-ssm fault, in process", function () {
+describe("drill: 2 instances with the no-ssm fault, then released and contained again, in process", function () {
     this.timeout(180_000);
     let report: DrillReport;
     let forensic: DeployedStack;
@@ -55,7 +55,7 @@ describe("drill: 2 instances with the no-ssm fault, in process", function () {
 
     before("run the drill and look into moto before it stops", async () => {
         const quiet = new Writable({ write: (_chunk, _enc, done) => done() });
-        const options = parseDrillArgs(["--instances", "2", "--scenario", "no-ssm", "--json"]);
+        const options = parseDrillArgs(["--instances", "2", "--scenario", "no-ssm,release", "--json"]);
         report = await runDrill(options, new Progress(false, quiet), {
             beforeStop: async (world) => {
                 forensic = world.forensic;
@@ -160,7 +160,7 @@ describe("drill: 2 instances with the no-ssm fault, in process", function () {
 
     it("reports every case contained, every artifact verified against the manifest, and the no-ssm fault recorded", () => {
         assert.strictEqual(report.cases.length, 2);
-        assert.deepStrictEqual(report.summary.scenarios, ["no-ssm"]);
+        assert.deepStrictEqual(report.summary.scenarios, ["no-ssm", "release"]);
         assert.deepStrictEqual(report.summary.accounts, { forensic: FORENSIC, security: SECURITY, member: MEMBER, region: "eu-west-1" });
         for (const c of report.cases) {
             assert.strictEqual(c.status, "contained", JSON.stringify(c, null, 1));
@@ -185,6 +185,30 @@ describe("drill: 2 instances with the no-ssm fault, in process", function () {
         assert.deepStrictEqual(report.summary.strict.refused, {}, JSON.stringify(report.summary.strict.refusals, null, 1));
         assert.ok(report.summary.created > 50, String(report.summary.created));
         assert.ok(report.summary.placeholderTypes.includes("aws:lambda/function:Function"));
+    });
+
+    it("judges containment from the instance itself: groups, rules, the deny-all profile, the revocation and the tags all hold", () => {
+        for (const c of report.cases) {
+            assert.deepStrictEqual(c.onInstance, { contained: true, open: [] }, JSON.stringify(c.onInstance));
+            assert.strictEqual(c.record, "bucket");
+        }
+    });
+
+    it("--scenario release: each victim released to exactly its recorded state, then contained again by a new contain case, judged from the instance", () => {
+        assert.deepStrictEqual([report.summary.released, report.summary.recontained], [2, 2]);
+        for (const c of report.cases) {
+            const r = c.release;
+            assert.ok(r, JSON.stringify(c));
+            assert.deepStrictEqual([r.released, r.restored, r.problems], [true, true, []], JSON.stringify(r));
+            // Profile back, both roles' entries lifted, the ENI back in its group, the tag, the registry, the manifest.
+            for (const change of ["ec2:ReplaceIamInstanceProfileAssociation", "revocation-lifted", "ec2:ModifyNetworkInterfaceAttribute", "ec2:CreateTags", "registry:markReleased", "s3:PutObject"]) {
+                assert.ok(r.changes.some((x) => x.startsWith(change)), `${change}: ${JSON.stringify(r.changes)}`);
+            }
+            assert.strictEqual(r.changes.filter((x) => x.startsWith("revocation-lifted")).length, 2, JSON.stringify(r.changes));
+            assert.ok(r.recontain && r.recontain.caseId !== c.caseId && /-\d{8}T\d{6}Z$/.test(r.recontain.caseId ?? ""), JSON.stringify(r.recontain));
+            assert.strictEqual(r.recontain.status, "contained", JSON.stringify(r.recontain));
+            assert.deepStrictEqual(r.recontain.onInstance, { contained: true, open: [] });
+        }
     });
 
     it("stopped its moto server", () => {
@@ -226,18 +250,26 @@ describe("drill: npm run drill as a child process", function () {
     it("rejects an unknown scenario with exit code 2, naming the known ones, before starting anything", async () => {
         const { code, stderr } = await drill(["--scenario", "meteor"]).done;
         assert.strictEqual(code, 2);
-        assert.match(stderr, /unknown --scenario "meteor"; one of: no-ssm, no-module, kms-denied, throttling, terminated/);
+        assert.match(stderr, /unknown --scenario "meteor"; one of: no-ssm, no-module, kms-denied, throttling, terminated, release/);
         assert.doesNotMatch(stderr, /moto pid/);
     });
 
-    it("exits non-zero when a case cannot be contained (the evidence key refuses the engine) and says so", async function () {
+    it("the evidence key refuses the engine: contained (read from the instance), the record failure next to it, and a non-zero exit", async function () {
         this.timeout(240_000);
         const { code, stdout } = await drill(["--instances", "1", "--scenario", "kms-denied", "--json"]).done;
         assert.strictEqual(code, 1);
         const report = JSON.parse(stdout);
-        assert.strictEqual(report.summary.ok, false);
-        assert.strictEqual(report.summary.contained, 0);
-        assert.notStrictEqual(report.cases[0].status, "contained");
+        assert.strictEqual(report.summary.ok, false, "no evidence could be recorded");
+        assert.strictEqual(report.summary.contained, 1);
+        const [c] = report.cases;
+        assert.strictEqual(c.status, "contained", JSON.stringify(c, null, 1));
+        assert.deepStrictEqual(c.onInstance, { contained: true, open: [] });
+        // Containment held, so the case's outcome is contained; no manifest could be written, the case table kept the record.
+        assert.strictEqual(c.outcome, "contained");
+        assert.strictEqual(c.record, "case-table");
+        assert.ok(c.failures.some((f: { step: string; error: string }) => f.step === "record" && /no manifest in the evidence bucket.*the case table keeps the record: manifest: AccessDenied/.test(f.error)),
+            JSON.stringify(c.failures));
+        assert.strictEqual(c.timeline.find((t: { stage: string }) => t.stage === "contained")?.status, "succeeded", JSON.stringify(c.timeline));
     });
 
     it("stops moto when interrupted (SIGINT) and exits 130", async () => {

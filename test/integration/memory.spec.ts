@@ -10,7 +10,7 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { createHash, randomBytes } from "crypto";
-import { RunInstancesCommand } from "@aws-sdk/client-ec2";
+import { RunInstancesCommand, StopInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
 import {
     CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, PutObjectLockConfigurationCommand, S3Client, UploadPartCommand,
 } from "@aws-sdk/client-s3";
@@ -268,6 +268,28 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         const gaveUp = await awaitAgent({ ...waiting, ssmDeadline: new Date(Date.now() - 1).toISOString() }, { member: factory, ssmFor: async () => ssm.client });
         assert.strictEqual(gaveUp.status, "not-acquirable");
         assert.match(gaveUp.reason ?? "", /did not reconnect within \d+ s; PingStatus ConnectionLost/);
+    });
+
+    it("an agent that lost its connection on an instance that ended or stopped is not waited for: not acquirable at once, naming the state", async function () {
+        const ssm = mockedSsm();
+        ssm.mock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [] });
+        const long = { ...settings, memory: { ...settings.memory, ssmReconnectSeconds: 600 } };
+        const terminated = await newInstance();
+        terminated.facts = { state: "running", networkInterfaces: [], volumeIds: [], tags: {}, ssmAtStart: "Online" };
+        await member.ec2.send(new TerminateInstancesCommand({ InstanceIds: [terminated.instance.instanceId] }));
+        const atOnce = await planCapture(terminated, { member: factory, ssmFor: async () => ssm.client, settings: long });
+        assert.strictEqual(atOnce.status, "not-acquirable", JSON.stringify(atOnce));
+        assert.match(atOnce.reason ?? "", /^the instance is (shutting-down|terminated): no memory to capture$/);
+        // While waiting: the instance stops between two looks, the next look ends the wait.
+        const stopped = await newInstance();
+        stopped.facts = { state: "running", networkInterfaces: [], volumeIds: [], tags: {}, ssmAtStart: "Online" };
+        const waiting = await planCapture(stopped, { member: factory, ssmFor: async () => ssm.client, settings: long });
+        assert.strictEqual(waiting.status, "awaiting-ssm", JSON.stringify(waiting));
+        await member.ec2.send(new StopInstancesCommand({ InstanceIds: [stopped.instance.instanceId] }));
+        const ended = await awaitAgent(waiting, { member: factory, ssmFor: async () => ssm.client });
+        assert.strictEqual(ended.status, "not-acquirable", JSON.stringify(ended));
+        assert.match(ended.reason ?? "", /^the instance is (stopping|stopped): no memory to capture$/);
+        assert.ok(Date.parse(waiting.ssmDeadline ?? "") > Date.now() + 590_000, "ended long before the deadline");
     });
 
     it("startCapture → host uploads → pollCapture → completeCapture: accepted, artifact recorded, no URL in any record", async function () {
