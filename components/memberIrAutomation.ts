@@ -263,6 +263,8 @@ export function responderStatements(
             Action: [
                 "ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeVolumes", "ec2:DescribeIamInstanceProfileAssociations",
                 "ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables", "ec2:DescribePrefixLists",
+                // The group keeper: every VPC gets the engine's groups before its first case.
+                "ec2:DescribeVpcs",
                 "autoscaling:DescribeAutoScalingInstances", "elasticloadbalancing:DescribeTargetGroups",
                 "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeLoadBalancers",
                 // Who set the incident tag (CloudTrail's CreateTags event).

@@ -18,6 +18,8 @@ export interface ResponseEngineArgs {
     evidence: { bucketName: pulumi.Input<string>; bucketArn: pulumi.Input<string>; keyArn: pulumi.Input<string>; region: pulumi.Input<string> };
     /** Member accounts (the engine assumes their responder role). */
     memberAccounts: string[];
+    /** Regions watched in each member account: the group keeper keeps the engine's groups in their VPCs. Default: none. */
+    memberRegions?: Record<string, string[]>;
     memberNames: MemberNames;
     /** IAM path of the engine's roles: the evidence bucket, its key and the member trust policies match on it. */
     responderRolePath: string;
@@ -35,6 +37,9 @@ export interface ResponseEngineArgs {
     /** Disk acquisition: the members' IR key alias, the forensic account and its evidence-copier role, lock and cleanup. */
     disk: DiskSettings & { copierRoleArn: string };
 }
+
+/** How often the group keeper looks for VPCs created since its last run. */
+export const KEEPER_SCHEDULE = "rate(1 hour)";
 
 /** Names of the engine's AWS resources that other code addresses by name. */
 export const ENGINE_NAMES = {
@@ -60,6 +65,8 @@ export class ResponseEngine extends pulumi.ComponentResource {
     public readonly failedExecutionsAlarm: aws.cloudwatch.MetricAlarm;
     /** The engine's callbacks by name (openCase, triage, isolate, record, contain, close, slack). */
     public readonly functions: Record<string, EngineFunction> = {};
+    /** Keeps the engine's security groups ready in every member VPC (the stack invokes it at deploy time). */
+    public readonly groupKeeper: EngineFunction;
     /** Rules that open cases, by pattern name. */
     public readonly rules: Record<string, aws.cloudwatch.EventRule> = {};
     public readonly settings: pulumi.Output<RuntimeSettings>;
@@ -120,6 +127,7 @@ export class ResponseEngine extends pulumi.ComponentResource {
             },
             isolation: { ...args.isolation, bucketRegions: pulumi.output(args.evidence.region).apply((r) => [...new Set([r, args.region])]) },
             memberAccounts: args.memberAccounts,
+            memberRegions: args.memberRegions ?? {},
             guardDutyMinSeverity: args.guardDutyMinSeverity,
             memory: { ...args.memory, buildRequestBus: ENGINE_NAMES.bus },
             disk: args.disk,
@@ -186,6 +194,29 @@ export class ResponseEngine extends pulumi.ComponentResource {
             callbackFactory: handlers.closeHandler,
             timeout: 60,
         });
+
+        // A first case in a VPC then finds its groups instead of creating them before the cut.
+        this.groupKeeper = define("keep-groups", "keeps the engine's security groups ready in every member VPC", {
+            statements: [statements.assumeMember],
+            callbackFactory: handlers.groupKeeperHandler,
+            timeout: 600,
+        });
+        const keeperSchedule = new aws.cloudwatch.EventRule(`${name}-keep-groups`, {
+            name: "ir-forensics-keep-groups",
+            description: "ir-forensics: the engine's security groups in VPCs created since the last run",
+            scheduleExpression: KEEPER_SCHEDULE,
+        }, parent);
+        new aws.cloudwatch.EventTarget(`${name}-keep-groups`, {
+            rule: keeperSchedule.name,
+            arn: this.groupKeeper.fn.arn,
+            retryPolicy: { maximumEventAgeInSeconds: 3600, maximumRetryAttempts: 2 },
+        }, parent);
+        new aws.lambda.Permission(`${name}-keep-groups`, {
+            action: "lambda:InvokeFunction",
+            function: this.groupKeeper.fn.name,
+            principal: "events.amazonaws.com",
+            sourceArn: keeperSchedule.arn,
+        }, parent);
 
         if (args.slackWebhookUrl) {
             const slack = engineFunction(`${name}-slack`, {

@@ -75,6 +75,8 @@ export interface RuntimeSettings extends EngineSettings {
     evidenceRegion: string;
     /** Accounts the engine acts on; events from others are rejected. */
     memberAccounts: string[];
+    /** Regions watched in each member account (where the group keeper keeps the engine's groups). */
+    memberRegions?: Record<string, string[]>;
     /** GuardDuty findings at or above this severity open cases; undefined: GuardDuty ignored. */
     guardDutyMinSeverity?: number;
     /** Security Hub custom action ids (the tagger tells Analyze from Contain by them). */

@@ -29,7 +29,7 @@ import { ContainmentView, containmentOnInstance } from "./containmentCheck";
 import { putEvidenceJson } from "./evidence";
 import { profileNameOf } from "./isolation";
 import type { Manifest } from "./record";
-import { RegistryRecord, STATUS_RELEASED, getCaseRecord, getInstanceRecord, instanceKey, markReleased, putCaseRecord, registryRecordOf } from "./registry";
+import { RegistryRecord, STATUS_RELEASED, getCaseRecord, getInstanceRecord, instanceKey, markReleased, putCaseRecord, registryRecordOf, withLease } from "./registry";
 import { removeRevokedInstance } from "./revocation";
 import { GROUP_NAMES } from "./securityGroups";
 import { currentProfileAssociation, describeInstance, instanceArn } from "./steps";
@@ -691,7 +691,9 @@ export async function releaseCase(clients: CaseCommandClients, config: CaseComma
         // 2. The old roles' credentials for this instance.
         const arn = instanceArn(config.partition, instance);
         for (const role of plan.revokedRoles) {
-            const outcome = await step(`lifting the revocation of ${id} from role ${role} (iam:PutRolePolicy)`, () => removeRevokedInstance(m.iam, role, arn, options.revocationSettleMs));
+            const outcome = await step(`lifting the revocation of ${id} from role ${role} (iam:PutRolePolicy)`, () => removeRevokedInstance(m.iam, role, arn, options.revocationSettleMs, {
+                exclusive: (lease, fn) => withLease(clients.dynamodb, config.table, lease, fn),
+            }));
             if (outcome === "ok") {
                 change({ action: "revocation-lifted", target: role, detail: { instanceArn: arn } });
             } else {

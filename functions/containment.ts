@@ -15,7 +15,7 @@ import { containmentOnInstance } from "./containmentCheck";
 import { diskChainOf, foldAcquisition } from "./fold";
 import { ProfileAssociationFacts, cutNetwork, profileNameOf, protectInstance, publish, swapProfile } from "./isolation";
 import { writeRecord } from "./record";
-import { getInstance, markContained } from "./registry";
+import { getInstance, markContained, withLease } from "./registry";
 import { REVOCATION_POLICY, addRevokedInstance } from "./revocation";
 import { VpcLookups } from "./securityGroups";
 import { StepRecorder, describeInstance, instanceArn, instanceFacts, runStep } from "./steps";
@@ -74,7 +74,9 @@ async function revokeCredentials(
             rec.record("iam:PutRolePolicy", "skipped", { target: roleName, detail: { reason: "a role of this project", profile } });
             return;
         }
-        await rec.attempt("iam:PutRolePolicy", roleName, () => addRevokedInstance(iam, roleName, arn, deps.revocationSettleMs),
+        await rec.attempt("iam:PutRolePolicy", roleName, () => addRevokedInstance(iam, roleName, arn, deps.revocationSettleMs, {
+            exclusive: (lease, fn) => withLease(deps.dynamodb, deps.settings.casesTable, lease, fn),
+        }),
             (outcome) => ({ outcome, detail: { policy: REVOCATION_POLICY, instanceArn: arn, profile } }));
     }));
     rec.detail.revokedRoles = [...seen].filter((r) => !rec.actions.some((a) => a.action === "iam:PutRolePolicy" && a.target === r && a.outcome === "skipped"));

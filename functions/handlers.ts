@@ -15,6 +15,7 @@ import { DiskRound, advanceDisk, beginDisk, finishDisk } from "./diskBranch";
 import { MemoryRound, advanceMemory, beginMemory, finishMemory } from "./memoryBranch";
 import { assumedCredentials, assumingMemberClients, RuntimeSettings } from "./aws";
 import { AlarmEvent, forwardAlarm } from "./alarm";
+import { DEPLOY_SOURCE, KeeperReport, keepEngineGroups, keeperOutcome } from "./groupKeeper";
 import { openCase } from "./cases";
 import { contain } from "./containment";
 import { isolate } from "./isolation";
@@ -141,6 +142,24 @@ export function alarmHandler(): Handler<AlarmEvent, unknown> {
     const settings = settingsFromEnvironment<RuntimeSettings>();
     const deps = { sns: new SNSClient({}), topicArn: settings.topicArn, stateMachineArn: settings.stateMachineArn };
     return async (event) => forwardAlarm(event, deps);
+}
+
+/** The group keeper (deploy-time invocation and schedule): every VPC of every member account and region. */
+export function groupKeeperHandler(): Handler<unknown, KeeperReport> {
+    const settings = settingsFromEnvironment<RuntimeSettings>();
+    const deps = { member: assumingMemberClients(new STSClient({}), settings), settings };
+    const targets = Object.entries(settings.memberRegions ?? {}).flatMap(([accountId, regions]) => regions.map((region) => ({ accountId, region })));
+    return async (event) => {
+        const report = await keepEngineGroups(targets, deps);
+        const { summary, error } = keeperOutcome(report);
+        console.log(JSON.stringify(summary));
+        // At deploy time a failure is reported in the invocation's result, never fails `pulumi up` (cases
+        // create missing groups themselves); a scheduled run fails, so the function's error metric shows it.
+        if (error && (event as { source?: string } | undefined)?.source !== DEPLOY_SOURCE) {
+            throw error;
+        }
+        return report;
+    };
 }
 
 export function slackHandler(): Handler<unknown, unknown> {

@@ -296,3 +296,59 @@ export async function markReleased(
         throw err;
     }
 }
+
+/** Key of a lease item (never an instance key: those start with an account id). */
+export function leaseKey(name: string): string {
+    return `lease#${name}`;
+}
+
+export interface LeaseOptions {
+    /** How long a holder may keep the lease before another may take it over (default 90 s). */
+    leaseMs?: number;
+    /** How long to wait for a busy lease before giving up (default 60 s). */
+    waitMs?: number;
+}
+
+/**
+ * Runs `fn` while holding the lease `name` of the case table: a conditional write takes it when it is free
+ * or its holder's time is up, a conditional write gives it back. For read-modify-write of something that
+ * has no conditional write of its own (an IAM policy shared by many cases). Throws when it stays busy.
+ */
+export async function withLease<T>(db: DynamoDBClient, table: string, name: string, fn: () => Promise<T>, options: LeaseOptions = {}): Promise<T> {
+    const leaseMs = options.leaseMs ?? 90_000;
+    const giveUpAt = Date.now() + (options.waitMs ?? 60_000);
+    const owner = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+    const Key = { instanceKey: { S: leaseKey(name) } };
+    for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
+        const now = Date.now();
+        try {
+            await db.send(new UpdateItemCommand({
+                TableName: table,
+                Key,
+                UpdateExpression: "SET leaseOwner = :owner, leaseUntil = :until",
+                ConditionExpression: "attribute_not_exists(leaseUntil) OR leaseUntil < :now",
+                ExpressionAttributeValues: { ":owner": { S: owner }, ":until": { N: String(now + leaseMs) }, ":now": { N: String(now) } },
+            }));
+            break;
+        } catch (err) {
+            if (!(err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === "ConditionalCheckFailedException")) {
+                throw err;
+            }
+            if (Date.now() >= giveUpAt) {
+                throw new Error(`${name} is busy: another case holds it (waited ${((options.waitMs ?? 60_000) / 1000).toFixed(1)} s)`, { cause: err });
+            }
+            await new Promise((resolve) => setTimeout(resolve, wait / 2 + Math.random() * wait));
+        }
+    }
+    try {
+        return await fn();
+    } finally {
+        await db.send(new UpdateItemCommand({
+            TableName: table,
+            Key,
+            UpdateExpression: "SET leaseUntil = :free",
+            ConditionExpression: "leaseOwner = :owner",
+            ExpressionAttributeValues: { ":owner": { S: owner }, ":free": { N: "0" } },
+        })).catch(() => undefined); // Taken over already (we ran past the lease): nothing to give back.
+    }
+}

@@ -68,6 +68,18 @@ const NONE_SID = "RNone";
 export interface RevocationOptions {
     /** The clock groups are labelled and pruned by (default: the wall clock). */
     now?: () => Date;
+    /**
+     * Runs a read-modify-write of one role's revocation while no other writer of the engine does (the case
+     * table's lease, `revocationLease`). Without it, concurrent writers rely on settle-and-re-read alone.
+     */
+    exclusive?: <T>(roleKey: string, fn: () => Promise<T>) => Promise<T>;
+}
+
+/** The lease name that serialises writers of one role's revocation. */
+export const revocationLeaseName = (accountId: string, roleName: string) => `revocation#${accountId}#${roleName}`;
+
+function exclusively<T>(options: RevocationOptions, arn: string | undefined, roleName: string, fn: () => Promise<T>): Promise<T> {
+    return options.exclusive && arn ? options.exclusive(revocationLeaseName(parseArn(arn).account, roleName), fn) : fn();
 }
 
 /** One revocation group: the instance ids revoked in (or, merged, before) the UTC hour `hour` (yyyymmddhh). */
@@ -373,6 +385,10 @@ const copyState = (state: RoleState): RoleState => ({ attached: state.attached, 
 export async function addRevokedInstances(
     iam: IAMClient, roleName: string, arns: string[], settleMs = 1000, options: RevocationOptions = {},
 ): Promise<string[]> {
+    return exclusively(options, arns[0], roleName, () => addUnderLease(iam, roleName, arns, settleMs, options));
+}
+
+async function addUnderLease(iam: IAMClient, roleName: string, arns: string[], settleMs: number, options: RevocationOptions): Promise<string[]> {
     const instances = arns.map(parseArn);
     const instance = instances[0];
     const now = () => options.now?.() ?? new Date();
@@ -446,6 +462,10 @@ export async function addRevokedInstance(
 export async function removeRevokedInstance(
     iam: IAMClient, roleName: string, arn: string, settleMs = 1000, options: RevocationOptions = {},
 ): Promise<"ok" | "noop"> {
+    return exclusively(options, arn, roleName, () => removeUnderLease(iam, roleName, arn, settleMs, options));
+}
+
+async function removeUnderLease(iam: IAMClient, roleName: string, arn: string, settleMs: number, options: RevocationOptions): Promise<"ok" | "noop"> {
     const instance = parseArn(arn);
     const now = () => options.now?.() ?? new Date();
     for (let attempt = 0; attempt < TRIES; attempt++) {

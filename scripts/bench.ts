@@ -50,6 +50,7 @@ import { CaseInput, CaseState, InstanceRef, STATUS_TAG } from "../functions/type
 import { MEMBER_NAMES } from "../stacks/conventions";
 import { clientConfig, clientsFor, DEFAULT_REGION, forAccount } from "./aws-clients";
 import { allStates, launchSuspect, prepareEngine, runIncident, suspectNetwork } from "./emulated-engine";
+import { keepEngineGroups } from "../functions/groupKeeper";
 import { startEmulator } from "./emulator";
 import { pickPort, PROJECT_ROOT } from "./moto";
 import { forensicStandIn, providerName } from "./plan";
@@ -419,11 +420,15 @@ async function responseBenchmarks(runs: number, fleets: number[], withIsolation:
         const prepare = (input: CaseInput, executionArn: string): CaseState => ({ ...input, executionArn, steps: [], artifacts: [] });
 
         // 1. Trigger to isolation.
-        let isolation: { firstInVpc: { ms: number; callsToIsolated: number }; warm: { runs: number; medianMs: number; medianCallsToIsolated: number }; warmCallSequence: string[] } | undefined;
+        let isolation: {
+            firstInVpc: { ms: number; callsToIsolated: number };
+            firstInNewVpc: { ms: number; callsToIsolated: number };
+            warm: { runs: number; medianMs: number; medianCallsToIsolated: number };
+            warmCallSequence: string[];
+            keeper: { ms: number; calls: number; vpcs: number };
+        } | undefined;
         if (withIsolation) {
-            const net = await suspectNetwork(member, 0);
-            const samples: { ms: number; calls: number; callsToIsolated: number; names: string[] }[] = [];
-            for (let i = 0; i < runs + 1; i++) {
+            const sample = async (net: Awaited<ReturnType<typeof suspectNetwork>>) => {
                 const { ref } = await launchSuspect(member, ACCOUNTS.member, net);
                 const t0 = Date.now();
                 const opened = await quietly(() => openCase(tagEvent(ref), openerDeps)) as { caseId: string; executionArn: string };
@@ -439,20 +444,35 @@ async function responseBenchmarks(runs: number, fleets: number[], withIsolation:
                 // The ENI moves are the only ModifyNetworkInterfaceAttribute calls before containment: the cut is the last of them.
                 const names = calls.since(t0);
                 const upToCut = names.slice(0, names.lastIndexOf("ModifyNetworkInterfaceAttribute") + 1);
-                samples.push({ ms: cutAt - t0, calls: names.length, callsToIsolated: upToCut.length, names: upToCut });
+                return { ms: cutAt - t0, calls: names.length, callsToIsolated: upToCut.length, names: upToCut };
+            };
+            const net = await suspectNetwork(member, 0);
+            // As deployed: the security stack's deploy-time invocation of the group keeper, before any case.
+            const k0 = Date.now();
+            const kept = await quietly(() => keepEngineGroups([{ accountId: ACCOUNTS.member, region: DEFAULT_REGION }], { member: memberClients, settings }));
+            const keeper = { ms: Date.now() - k0, calls: calls.since(k0).length, vpcs: kept.vpcs.length };
+            const samples = [];
+            for (let i = 0; i < runs + 1; i++) {
+                samples.push(await sample(net));
             }
+            // A VPC created after the keeper's last run: the case creates the groups itself.
+            const fresh = await sample(await suspectNetwork(member, 1));
             const [cold, ...warm] = samples;
             isolation = {
                 firstInVpc: { ms: cold.ms, callsToIsolated: cold.callsToIsolated },
+                firstInNewVpc: { ms: fresh.ms, callsToIsolated: fresh.callsToIsolated },
                 warm: { runs: warm.length, medianMs: median(warm.map((s) => s.ms)), medianCallsToIsolated: median(warm.map((s) => s.callsToIsolated)) },
                 warmCallSequence: warm[0]?.names ?? [],
+                keeper,
             };
             log("\n## Trigger to isolation (2 ENIs, dual stack, moto on loopback)\n");
             log("| case | time to isolation | AWS calls to isolation |");
             log("|---|---|---|");
-            log(`| first case in the VPC (creates the groups) | ${cold.ms} ms | ${cold.callsToIsolated} |`);
+            log(`| first case in a VPC the group keeper has seen | ${cold.ms} ms | ${cold.callsToIsolated} |`);
             log(`| median of ${warm.length} further cases | ${isolation.warm.medianMs} ms | ${isolation.warm.medianCallsToIsolated} |`);
-            log(`\ncalls of a warm case up to the cut, in order: ${isolation.warmCallSequence.join(", ")}`);
+            log(`| first case in a VPC created since the keeper's last run (creates the groups) | ${fresh.ms} ms | ${fresh.callsToIsolated} |`);
+            log(`\ngroup keeper at deploy time: ${keeper.vpcs} VPC(s), ${keeper.calls} AWS calls, ${keeper.ms} ms (then hourly)`);
+            log(`calls of a warm case up to the cut, in order: ${isolation.warmCallSequence.join(", ")}`);
             log("(Publish is the case opener's case-opened notification, after StartExecution; on AWS it runs while the execution starts)");
         }
 

@@ -1,8 +1,11 @@
 /**
  * The Lambda code a rendered stack would deploy, made runnable here: each CallbackFunction's generated
- * `__index.js` is written under `.cache/callbacks/<function>/` (so that its `require`s of the AWS SDK
- * resolve from the project's node_modules) and loaded with the environment the stack gives it.
+ * `__index.js` is written under `.cache/callbacks/<function>-<digest of its files>/` (so that its
+ * `require`s of the AWS SDK resolve from the project's node_modules) and loaded with the environment the
+ * stack gives it. The directory is named by its content and each file lands by rename, so that runs in
+ * parallel (mocha's workers, a drill beside the tests) never load each other's or a half-written file.
  */
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as aws from "@pulumi/aws";
@@ -36,12 +39,22 @@ export async function deployedCallbacks(stack: RenderedStack): Promise<Record<st
         const archive = await resolve<{ assets: Assets | Promise<Assets> }>(fn.props.code);
         const assets = await archive.assets;
         const files: Record<string, number> = {};
-        const dir = path.join(PROJECT_ROOT, ".cache", "callbacks", fn.name);
+        const texts = await Promise.all(Object.entries(assets).map(async ([file, asset]) => [file, await asset.text] as const));
+        const digest = createHash("sha256");
+        for (const [file, text] of texts) {
+            digest.update(`${file}\0${text}\0`);
+        }
+        const dir = path.join(PROJECT_ROOT, ".cache", "callbacks", `${fn.name}-${digest.digest("hex").slice(0, 16)}`);
         fs.mkdirSync(dir, { recursive: true });
-        for (const [file, asset] of Object.entries(assets)) {
-            const text = await asset.text;
+        for (const [file, text] of texts) {
             files[file] = Buffer.byteLength(text);
-            fs.writeFileSync(path.join(dir, file), text);
+            const target = path.join(dir, file);
+            if (!fs.existsSync(target)) {
+                fs.mkdirSync(path.dirname(target), { recursive: true });
+                const partial = `${target}.${process.pid}.tmp`;
+                fs.writeFileSync(partial, text);
+                fs.renameSync(partial, target);
+            }
         }
         const environment = await resolve<{ variables?: Record<string, string> } | undefined>(fn.props.environment);
         const role = await resolve<unknown>(fn.props.role);

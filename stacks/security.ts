@@ -8,6 +8,7 @@ import * as path from "path";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { memoryDocument } from "../functions/memory";
+import { DEPLOY_SOURCE } from "../functions/groupKeeper";
 import { casePatterns } from "../components/eventPatterns";
 import { MemberIrAutomation } from "../components/memberIrAutomation";
 import { MODULE_FACTORY_ROLE_PATH, ModuleFactory } from "../components/moduleFactory";
@@ -77,6 +78,7 @@ export function securityStack(config: SecurityConfig, slackWebhookUrl?: pulumi.O
             region: outputs.region,
         },
         memberAccounts: config.members.map((m) => m.accountId),
+        memberRegions: Object.fromEntries(config.members.map((m) => [m.accountId, m.regions])),
         memberNames: conventions.MEMBER_NAMES,
         responderRolePath: conventions.RESPONDER_ROLE_PATH,
         isolation: config.isolation,
@@ -115,6 +117,16 @@ export function securityStack(config: SecurityConfig, slackWebhookUrl?: pulumi.O
         evidenceCopierRoleArn: copierRoleArn,
         memoryDocument: memoryDocument(fs.readFileSync(path.join(__dirname, "..", "imagebuilder", "acquire-memory.sh"), "utf8")),
     }));
+
+    // The engine's groups in every member VPC before the first case, once the member roles exist; again
+    // whenever the members change (and every hour, by the keeper's schedule).
+    if (members.length > 0) {
+        new aws.lambda.Invocation("engine-keep-groups-at-deploy", {
+            functionName: engine.groupKeeper.fn.name,
+            input: JSON.stringify({ source: DEPLOY_SOURCE }),
+            triggers: { members: JSON.stringify(config.members), isolation: JSON.stringify(config.isolation) },
+        }, { provider, dependsOn: members });
+    }
 
     // Module factory: the store in this region; builders in every region that lists AMIs (this account).
     const factoryRegions = Object.keys(config.moduleFactory.amiIds).filter((r) => r !== config.region);

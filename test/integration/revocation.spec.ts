@@ -20,7 +20,9 @@ import {
     QUOTAS, REVOCATION_POLICY, REVOCATION_POLICY_PATH, addRevokedInstance, addRevokedInstances, groupExpired, isInstanceRevoked, policySize, pruneRevokedInstances,
     removeRevokedInstance, revocationPolicy, revocationSlots,
 } from "../../functions/revocation";
-import { FORENSIC, MEMBER, useMoto } from "../support/moto";
+import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
+import { withLease } from "../../functions/registry";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 
 const doc = (...Statement: object[]) => JSON.stringify({ Version: "2012-10-17", Statement });
 const EC2_TRUST = doc({ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" });
@@ -300,16 +302,54 @@ describe("credential revocation at scale: 1,000 instances on one role within IAM
         });
     });
 
-    it("concurrent adders lose no entry (write, settle, re-read until ours is in)", async () => {
-        const role = await workloadRole();
-        const many = Array.from({ length: 8 }, newId);
-        const outcomes = await Promise.all(many.map((id) => addRevokedInstance(responder, role, arnOf(id), 150)));
-        assert.deepStrictEqual(outcomes, many.map(() => "ok"));
-        const listed = (await revocationSlots(responder, role)).flatMap((s) => s.groups.flatMap((g) => g.ids));
-        assert.deepStrictEqual(listed.sort(), [...many].sort());
-        const removed = await Promise.all(many.slice(0, 4).map((id) => removeRevokedInstance(responder, role, arnOf(id), 150)));
-        assert.deepStrictEqual(removed, ["ok", "ok", "ok", "ok"]);
-        const left = (await revocationSlots(responder, role)).flatMap((s) => s.groups.flatMap((g) => g.ids));
-        assert.deepStrictEqual(left.sort(), many.slice(4).sort());
+    describe("concurrent writers of one role, serialised by the case table's lease (as containment and release run)", function () {
+        const table = `irf-cases-${run}`;
+        let dynamodb: DynamoDBClient;
+        const exclusive = { exclusive: <T>(lease: string, fn: () => Promise<T>) => withLease(dynamodb, table, lease, fn) };
+
+        before(async () => {
+            dynamodb = clientsFor(moto().endpoint, SECURITY).dynamodb;
+            await dynamodb.send(new CreateTableCommand({
+                TableName: table, BillingMode: "PAY_PER_REQUEST",
+                KeySchema: [{ AttributeName: "instanceKey", KeyType: "HASH" }], AttributeDefinitions: [{ AttributeName: "instanceKey", AttributeType: "S" }],
+            }));
+        });
+
+        it("concurrent adders and removers lose no entry", async () => {
+            const role = await workloadRole();
+            const many = Array.from({ length: 8 }, newId);
+            const outcomes = await Promise.all(many.map((id) => addRevokedInstance(responder, role, arnOf(id), 150, exclusive)));
+            assert.deepStrictEqual(outcomes, many.map(() => "ok"));
+            const listed = (await revocationSlots(responder, role)).flatMap((s) => s.groups.flatMap((g) => g.ids));
+            assert.deepStrictEqual(listed.sort(), [...many].sort());
+            const removed = await Promise.all(many.slice(0, 4).map((id) => removeRevokedInstance(responder, role, arnOf(id), 150, exclusive)));
+            assert.deepStrictEqual(removed, ["ok", "ok", "ok", "ok"]);
+            const left = (await revocationSlots(responder, role)).flatMap((s) => s.groups.flatMap((g) => g.ids));
+            assert.deepStrictEqual(left.sort(), many.slice(4).sort());
+        });
+
+        it("the lease: one holder at a time, given back after use (also on failure), taken over once its holder's time is up, and a wait that ends says so", async () => {
+            const order: string[] = [];
+            const hold = (label: string, ms: number) => withLease(dynamodb, table, "test#one", async () => {
+                order.push(`${label}+`);
+                await new Promise((resolve) => setTimeout(resolve, ms));
+                order.push(`${label}-`);
+            });
+            await Promise.all([hold("a", 200), hold("b", 50), hold("c", 50)]);
+            for (let i = 0; i < order.length; i += 2) {
+                assert.strictEqual(order[i].slice(0, 1), order[i + 1].slice(0, 1), `interleaved: ${order.join(" ")}`);
+            }
+            await assert.rejects(withLease(dynamodb, table, "test#one", async () => { throw new Error("step failed"); }), /step failed/);
+            assert.strictEqual(await withLease(dynamodb, table, "test#one", async () => "free again", { waitMs: 0 }), "free again");
+            // A holder that ran past its lease (a Lambda that timed out): the next writer takes over.
+            let release!: () => void;
+            const stuck = withLease(dynamodb, table, "test#two", () => new Promise<void>((resolve) => { release = resolve; }), { leaseMs: 300 });
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            await assert.rejects(withLease(dynamodb, table, "test#two", async () => "no", { waitMs: 100 }), /^Error: test#two is busy: another case holds it \(waited 0\.1 s\)$/);
+            await new Promise((resolve) => setTimeout(resolve, 300));
+            assert.strictEqual(await withLease(dynamodb, table, "test#two", async () => "taken over", { waitMs: 0 }), "taken over");
+            release();
+            await stuck;
+        });
     });
 });

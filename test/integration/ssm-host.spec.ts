@@ -392,7 +392,10 @@ describe("SSM host emulator: the instance's network and its SSM agent (real inst
         assert.strictEqual(await ping(id), "ConnectionLost", "still Online after its credentials refreshed");
         // A command sent meanwhile waits for the agent, then runs.
         const sent = await ssm.send(new SendCommandCommand({ DocumentName: "AWS-RunShellScript", InstanceIds: [id], Parameters: { commands: ["echo delivered"] } }));
-        await sleep(1_500);
+        // Back once it has registered again (1.5 s after the swap here; a loaded machine may take longer).
+        for (let i = 0; i < 40 && await ping(id) !== "Online"; i++) {
+            await sleep(250);
+        }
         assert.strictEqual(await ping(id), "Online");
         for (let i = 0; i < 50; i++) {
             const out = await ssm.send(new GetCommandInvocationCommand({ CommandId: sent.Command?.CommandId, InstanceId: id }));

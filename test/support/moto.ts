@@ -12,6 +12,7 @@
  */
 import * as fs from "fs";
 import { Emulator, startEmulator } from "../../scripts/emulator";
+import { findMotoPython } from "../../scripts/moto";
 
 /** The simulated accounts (moto keeps a separate backend per account). */
 export const FORENSIC = "111122223333";
@@ -72,9 +73,23 @@ export function useMoto(): () => Emulator {
     };
 }
 
-/** mocha root hook plugin (loaded through .mocharc.json "require"). */
+/**
+ * mocha root hook plugin (loaded through .mocharc.json "require"). In parallel mode root hooks run once per
+ * file, so a worker (MOCHA_WORKER_ID set) keeps its server for the files it runs next: the server ends with
+ * the worker (scripts/moto.ts's exit hook, and moto-server.py exits once its launcher is gone).
+ */
 export const mochaHooks = {
     async afterAll(): Promise<void> {
-        await stopSharedMoto();
+        if (process.env.MOCHA_WORKER_ID === undefined) {
+            await stopSharedMoto();
+        }
     },
 };
+
+/**
+ * Runs once before any worker starts: finds (or installs, the first time: .cache/moto-venv) the Python
+ * that runs moto, so that parallel workers never race to create the same virtual environment.
+ */
+export async function mochaGlobalSetup(): Promise<void> {
+    await findMotoPython();
+}

@@ -80,9 +80,10 @@ describe("least privilege: roles match the calls of the code they run", () => {
         stack = await renderSecurity();
     });
 
-    it("the member responder role allows every call of triage, isolation, acquisition, containment and the Security Hub tagger, and nothing else", () => {
+    it("the member responder role allows every call of triage, isolation, acquisition, containment, the group keeper and the Security Hub tagger, and nothing else", () => {
         const called = new Set([...actionsCalledBy([
             "triage.ts", "isolation.ts", "containment.ts", "containmentCheck.ts", "revocation.ts", "securityGroups.ts", "steps.ts", "securityHub.ts", "identity.ts", "disk.ts", "memory.ts",
+            "groupKeeper.ts",
         ])].filter((a) => MEMBER_SIDE.includes(a.split(":")[0]) && !FORENSIC_SIDE.includes(a)));
         const grants = allowed(policyOf(one(stack, aws.iam.RolePolicy, "member-444455556666-responder")));
         // Passing the IR and contained roles is what the profile swaps need (not an SDK call of their own); the
@@ -103,6 +104,8 @@ describe("least privilege: roles match the calls of the code they run", () => {
         // Containment writes the manifest after every attempt (fallback: the case table).
         ["contain", ["containment.ts", "containmentCheck.ts", "revocation.ts", "record.ts", "evidence.ts", "registry.ts", "notify.ts", "aws.ts"], ["kms:GenerateDataKey", "kms:Encrypt"]],
         ["alarm", ["alarm.ts", "notify.ts"], []],
+        // The group keeper acts in member accounts only (the member role assumed).
+        ["keep-groups", ["groupKeeper.ts", "securityGroups.ts", "aws.ts"], []],
         ["close", ["record.ts", "evidence.ts", "registry.ts", "notify.ts", "identity.ts", "aws.ts"], ["kms:GenerateDataKey", "kms:Encrypt"]],
         // The memory function also reads the image back (decrypt) and uses the module store's key through S3.
         // Reading the completed upload back by its version id is s3:GetObjectVersion (HeadObject and GetObject with VersionId).
