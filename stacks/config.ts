@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT, partitionOf } from "./conventions";
+import { MEMBER_DEPLOY_ROLE_NAME } from "../bootstrap/memberDeployRole";
 
 /** Defaults of every optional key, in one place (README "Configuration" lists the same values). */
 export const DEFAULTS = {
@@ -16,7 +17,7 @@ export const DEFAULTS = {
         abortIncompleteUploadsAfterDays: 14,
     },
     trail: { managementEvents: false },
-    memberDeployRoleName: "OrganizationAccountAccessRole",
+    memberDeployRoleName: MEMBER_DEPLOY_ROLE_NAME,
     isolation: { enabled: true, fallbackHttpsEgress: "0.0.0.0/0" as "0.0.0.0/0" | "none" },
     securityHub: { enabled: true },
     logRetentionDays: 365,

@@ -37,7 +37,7 @@ describe("security stack (Pulumi.security.yaml)", () => {
                 assert.strictEqual(p.inputs.region, region.join("-"));
                 assert.deepStrictEqual(JSON.parse(p.inputs.allowedAccountIds), [acct]);
                 const assume = JSON.parse(p.inputs.assumeRoles)[0];
-                assert.strictEqual(assume.roleArn, `arn:aws:iam::${acct}:role/OrganizationAccountAccessRole`);
+                assert.strictEqual(assume.roleArn, `arn:aws:iam::${acct}:role/ir-forensics-member-deployer`);
                 assert.deepStrictEqual(JSON.parse(p.inputs.defaultTags), homeTags);
             }
         });
