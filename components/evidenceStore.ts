@@ -71,7 +71,9 @@ export class EvidenceStore extends pulumi.ComponentResource {
 
     constructor(name: string, args: EvidenceStoreArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ir-forensics:forensic:EvidenceStore", name, {}, opts);
-        const keep: pulumi.CustomResourceOptions = { parent: this, retainOnDelete: true };
+        // Never deleted by this program: retained on destroy, and protected, so that a refactor that drops
+        // them (or a change that would replace them) fails instead of removing them from the stack's state.
+        const keep: pulumi.CustomResourceOptions = { parent: this, retainOnDelete: true, protect: true };
         const p = args.partition;
         const accountRoot = `arn:${p}:iam::${args.accountId}:root`;
         const s3Service = `s3.${args.region}.amazonaws.com`;
@@ -330,6 +332,7 @@ export class EvidenceStore extends pulumi.ComponentResource {
             archiveAfterDays: args.archive.afterDays,
             archiveStorageClass: args.archive.storageClass,
             retainOnDelete: true,
+            protect: true,
         }, { parent: this });
         const selectors: aws.types.input.cloudtrail.TrailAdvancedEventSelector[] = [{
             name: "Evidence object reads and writes",
@@ -349,7 +352,7 @@ export class EvidenceStore extends pulumi.ComponentResource {
             includeGlobalServiceEvents: args.trail.managementEvents,
             isMultiRegionTrail: args.trail.managementEvents,
             advancedEventSelectors: selectors,
-        }, { parent: this, dependsOn: [trailLogs.policy] });
+        }, { parent: this, dependsOn: [trailLogs.policy], retainOnDelete: true, protect: true });
 
         this.bucketName = this.bucket.bucket;
         this.bucketArn = this.bucket.arn;

@@ -26,6 +26,11 @@ export interface LogBucketArgs {
     archiveStorageClass: string;
     /** Keep the bucket (and its logs) when the stack is destroyed. Default false. */
     retainOnDelete?: boolean;
+    /**
+     * Refuse to delete or replace the bucket and its settings in any update (`protect`): for custody logs.
+     * Default false.
+     */
+    protect?: boolean;
 }
 
 /**
@@ -42,7 +47,7 @@ export class LogBucket extends pulumi.ComponentResource {
 
     constructor(name: string, args: LogBucketArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ir-forensics:storage:LogBucket", name, {}, opts);
-        const childOpts: pulumi.CustomResourceOptions = { parent: this, retainOnDelete: args.retainOnDelete ?? false };
+        const childOpts: pulumi.CustomResourceOptions = { parent: this, retainOnDelete: args.retainOnDelete ?? false, protect: args.protect ?? false };
 
         this.bucket = new aws.s3.Bucket(name, { forceDestroy: false }, childOpts);
         const hardening = hardenBucket(name, this.bucket, childOpts);

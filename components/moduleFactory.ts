@@ -112,7 +112,7 @@ export class ModuleFactory extends pulumi.ComponentResource {
         super("ir-forensics:security:ModuleFactory", name, {}, opts);
         const parent = { parent: this };
         // The store outlives the stack: modules and symbols of past kernels are evidence tooling.
-        const keep: pulumi.CustomResourceOptions = { parent: this, retainOnDelete: true };
+        const keep: pulumi.CustomResourceOptions = { parent: this, retainOnDelete: true, protect: true };
         const p = args.partition;
         const acct = args.accountId;
         const accountRoot = `arn:${p}:iam::${acct}:root`;

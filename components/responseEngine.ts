@@ -99,7 +99,7 @@ export class ResponseEngine extends pulumi.ComponentResource {
             pointInTimeRecovery: { enabled: true },
             serverSideEncryption: { enabled: true },
             deletionProtectionEnabled: true,
-        }, parent);
+        }, { parent: this, retainOnDelete: true, protect: true });
 
         // The AWS managed SNS key: encrypted at rest, no monthly key charge, usable by this account's publishers.
         this.topic = new aws.sns.Topic(`${name}-notifications`, {

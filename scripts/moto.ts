@@ -398,7 +398,8 @@ async function launch(python: string, port: number, logDir: string, options: Sta
         exited,
         running: () => exitInfo === undefined,
         async reset() {
-            const res = await controlRequest(endpoint, "POST", "/moto-api/reset");
+            // Resetting a server that holds many accounts' resources takes seconds, longer on a loaded machine.
+            const res = await controlRequest(endpoint, "POST", "/moto-api/reset", undefined, 120_000);
             if (res.status !== 200) {
                 throw new Error(`moto reset failed: HTTP ${res.status} ${res.body.slice(0, 200)}`);
             }

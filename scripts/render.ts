@@ -233,7 +233,12 @@ export async function renderStack(stack: string, options: RenderOptions & { file
     if (failure) {
         // Resources whose inputs failed never finish registering: do not wait for them, and drop them from
         // the runtime's leak report (it would print at exit and set exit code 1 for a render meant to fail).
-        await new Promise((r) => setImmediate(r));
+        // Those that do finish (a failure inside an output lets the rest of the program go on) are waited for,
+        // at most 20 s, so that none of them lands in the next render's resources.
+        const rpcs = (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs().catch(() => undefined);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([rpcs, new Promise((r) => { timer = setTimeout(r, 20_000); })]);
+        clearTimeout(timer);
         (debuggable as unknown as { leakedPromises(): unknown }).leakedPromises();
         throw failure;
     }

@@ -169,8 +169,19 @@ describe("forensic stack (Pulumi.forensic.yaml)", () => {
             for (const [cls, name] of [
                 [aws.s3.Bucket, "evidence-bucket"], [aws.kms.Key, "evidence-key"], [aws.s3.BucketObjectLockConfiguration, "evidence-object-lock"],
                 [aws.s3.BucketPolicy, "evidence-bucket-policy"], [aws.s3.Bucket, "evidence-trail-logs"], [aws.s3.Bucket, "logs"],
+                [aws.cloudtrail.Trail, "evidence-trail"],
             ] as const) {
                 assert.strictEqual(one(stack, cls, name).opts.retainOnDelete, true, `${name} is not retained`);
+            }
+        });
+
+        it("is protected: a refactor that drops the evidence bucket, its key, lock, policy, trail or the trail's logs fails the update", () => {
+            for (const [cls, name] of [
+                [aws.s3.Bucket, "evidence-bucket"], [aws.kms.Key, "evidence-key"], [aws.s3.BucketObjectLockConfiguration, "evidence-object-lock"],
+                [aws.s3.BucketPolicy, "evidence-bucket-policy"], [aws.cloudtrail.Trail, "evidence-trail"], [aws.s3.Bucket, "evidence-trail-logs"],
+                [aws.s3.BucketPolicy, "evidence-trail-logs-policy"],
+            ] as const) {
+                assert.strictEqual(one(stack, cls, name).opts.protect, true, `${name} is not protected`);
             }
         });
 

@@ -53,6 +53,8 @@ describe("module factory (security stack)", () => {
             assert.strictEqual(bucket.inputs.bucket, BUCKET);
             assert.strictEqual(bucket.opts.retainOnDelete, true);
             const key = one(stack, aws.kms.Key, "modules-key");
+            // Retained on destroy and protected: dropping the store from the program fails the update.
+            assert.deepStrictEqual([bucket.opts.protect, key.opts.protect, key.opts.retainOnDelete], [true, true, true]);
             assert.strictEqual(key.inputs.enableKeyRotation, true);
             const sse = one(stack, aws.s3.BucketServerSideEncryptionConfiguration, "modules-bucket-encryption").inputs.rules[0];
             assert.strictEqual(sse.applyServerSideEncryptionByDefault.sseAlgorithm, "aws:kms");

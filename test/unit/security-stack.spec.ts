@@ -192,6 +192,21 @@ describe("security stack (Pulumi.security.yaml)", () => {
             assert.strictEqual(table.inputs.billingMode, "PAY_PER_REQUEST");
             assert.strictEqual(table.inputs.deletionProtectionEnabled, true);
             assert.deepStrictEqual(table.inputs.pointInTimeRecovery, { enabled: true });
+            // The case records (and the fallback records of cases whose manifest could not be written) survive destroy and refactors.
+            assert.deepStrictEqual([table.opts.protect, table.opts.retainOnDelete], [true, true]);
+        });
+
+        it("keeps the engine's groups ready: the keeper on an hourly schedule, invoked at deploy time after the member footprints", () => {
+            const keeper = one(stack, aws.lambda.Function, "engine-keep-groups");
+            assert.ok(keeper);
+            const schedule = one(stack, aws.cloudwatch.EventRule, "engine-keep-groups");
+            assert.strictEqual(schedule.inputs.scheduleExpression, "rate(1 hour)");
+            const invocation = one(stack, aws.lambda.Invocation, "engine-keep-groups-at-deploy");
+            assert.deepStrictEqual(JSON.parse(invocation.inputs.input), { source: "ir-forensics.deploy" });
+            const members = (invocation.opts.dependsOn as { urn?: unknown }[] | undefined) ?? [];
+            assert.ok(Array.isArray(members) && members.length === 2, "after both members' footprints");
+            const settings = JSON.parse(keeper.inputs.environment.variables.IRF_SETTINGS);
+            assert.deepStrictEqual(settings.memberRegions, { "444455556666": ["eu-west-1", "us-east-1"], "555566667777": ["eu-west-1"] });
         });
 
         it("encrypts the notification topic and subscribes the configured e-mail", () => {
