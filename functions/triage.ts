@@ -83,8 +83,15 @@ export async function triage(state: CaseState, deps: TriageDeps): Promise<CaseSt
             : undefined;
         // The profile from before isolation's swap, when isolation replaced one.
         const previousProfile = state.facts?.profileAssociation;
+        const current = instanceFacts(instance, association);
+        // Volumes isolation saw stay facts even when the instance no longer lists them (terminated since the
+        // cut: isolation set DeleteOnTermination=false, so they still exist and the disk branch snapshots them).
+        const seen = new Set(current.blockDevices?.map((b) => b.volumeId));
+        const blockDevices = [...(current.blockDevices ?? []), ...(state.facts?.blockDevices ?? []).filter((b) => !seen.has(b.volumeId))];
         next.facts = {
-            ...instanceFacts(instance, association),
+            ...current,
+            blockDevices,
+            volumeIds: blockDevices.map((b) => b.volumeId),
             ...(previousProfile ? { profileAssociation: previousProfile } : {}),
             ssmAtStart: agent.pingStatus,
         };

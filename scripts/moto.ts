@@ -107,6 +107,37 @@ export async function findMotoPython(options: FindOptions = {}): Promise<string>
         return accept(system, "python3", log);
     }
 
+    // Processes started together (mocha's workers, the lab beside the tests) make the virtualenv one at a time.
+    return withInstallLock(`${venvDir}.lock`, () => venvMotoPython(venvDir, system, log));
+}
+
+/** Runs `fn` holding a lock directory (mkdir is atomic); a lock older than 20 minutes is a dead run's. */
+async function withInstallLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
+    fs.mkdirSync(path.dirname(lockDir), { recursive: true });
+    for (;;) {
+        try {
+            fs.mkdirSync(lockDir);
+            break;
+        } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
+                throw err;
+            }
+            const age = Date.now() - (fs.statSync(lockDir, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+            if (age > 20 * 60_000) {
+                fs.rmSync(lockDir, { recursive: true, force: true });
+            } else {
+                await new Promise((resolve) => setTimeout(resolve, 1000));
+            }
+        }
+    }
+    try {
+        return await fn();
+    } finally {
+        fs.rmSync(lockDir, { recursive: true, force: true });
+    }
+}
+
+async function venvMotoPython(venvDir: string, system: string, log: (line: string) => void): Promise<string> {
     const venvPython = path.join(venvDir, process.platform === "win32" ? "Scripts/python.exe" : "bin/python");
     if (!fs.existsSync(venvPython)) {
         log(`moto: python3 cannot run moto (${system}); creating ${venvDir}`);
