@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { policyJson, Statement } from "./iam";
+import { organizationTrustPolicy, policyJson, Statement } from "./iam";
 
 export interface EvidenceCopierArgs {
     partition: string;
@@ -37,16 +37,7 @@ export class EvidenceCopier extends pulumi.ComponentResource {
             path: args.rolePath,
             description: "ir-forensics: copies shared snapshots into evidence snapshots (assumed by the response engine only)",
             maxSessionDuration: 3600,
-            assumeRolePolicy: policyJson([{
-                Sid: "ResponseEngineOnly",
-                Effect: "Allow",
-                Principal: { AWS: `arn:${p}:iam::${args.responderAccountId}:root` },
-                Action: "sts:AssumeRole",
-                Condition: {
-                    ArnLike: { "aws:PrincipalArn": args.responderRolePattern },
-                    StringEquals: { "aws:PrincipalOrgID": args.organizationId },
-                },
-            }]),
+            assumeRolePolicy: organizationTrustPolicy("ResponseEngineOnly", p, args.responderAccountId, args.responderRolePattern, args.organizationId),
         }, { parent: this });
 
         new aws.iam.RolePolicy(`${name}-policy`, {

@@ -44,6 +44,23 @@ export function serviceTrustPolicy(service: string, sourceAccount: string): pulu
 }
 
 /** `arn:<partition>:iam::aws:policy/<name>`: an AWS managed policy. */
+/**
+ * Trust for roles of another account of the organization: its account root, narrowed to the principals
+ * matching `principalPattern` (an ARN pattern) inside the organization.
+ */
+export function organizationTrustPolicy(sid: string, partition: string, accountId: string, principalPattern: string, organizationId: string): pulumi.Output<string> {
+    return policyJson([{
+        Sid: sid,
+        Effect: "Allow",
+        Principal: { AWS: `arn:${partition}:iam::${accountId}:root` },
+        Action: "sts:AssumeRole",
+        Condition: {
+            ArnLike: { "aws:PrincipalArn": principalPattern },
+            StringEquals: { "aws:PrincipalOrgID": organizationId },
+        },
+    }]);
+}
+
 export function managedPolicyArn(partition: string, name: string): string {
     return `arn:${partition}:iam::aws:policy/${name}`;
 }

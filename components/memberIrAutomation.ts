@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { dnsSuffixOf } from "../stacks/conventions";
-import { managedPolicyArn, policyJson, serviceTrustPolicy, Statement } from "./iam";
+import { managedPolicyArn, organizationTrustPolicy, policyJson, serviceTrustPolicy, Statement } from "./iam";
 import { REVOCATION_POLICY_PATH } from "../functions/revocation";
 
 /** Names shared by every member account (the engine's functions address them by these names). */
@@ -113,16 +113,7 @@ export class MemberIrAutomation extends pulumi.ComponentResource {
             path: n.path,
             description: "ir-forensics: assumed by the security account's response engine only",
             maxSessionDuration: 3600,
-            assumeRolePolicy: policyJson([{
-                Sid: "ResponseEngineOnly",
-                Effect: "Allow",
-                Principal: { AWS: `arn:${p}:iam::${args.securityAccountId}:root` },
-                Action: "sts:AssumeRole",
-                Condition: {
-                    ArnLike: { "aws:PrincipalArn": args.engineRolePattern },
-                    StringEquals: { "aws:PrincipalOrgID": args.organizationId },
-                },
-            }]),
+            assumeRolePolicy: organizationTrustPolicy("ResponseEngineOnly", p, args.securityAccountId, args.engineRolePattern, args.organizationId),
         }, global);
         new aws.iam.RolePolicy(`${name}-responder`, {
             role: this.responderRole.name,
@@ -134,16 +125,7 @@ export class MemberIrAutomation extends pulumi.ComponentResource {
             path: n.path,
             description: "ir-forensics: assumed by a responder to release a contained instance (npm run cases -- release)",
             maxSessionDuration: 3600,
-            assumeRolePolicy: policyJson([{
-                Sid: "RespondersOnly",
-                Effect: "Allow",
-                Principal: { AWS: `arn:${p}:iam::${args.securityAccountId}:root` },
-                Action: "sts:AssumeRole",
-                Condition: {
-                    ArnLike: { "aws:PrincipalArn": args.engineRolePattern },
-                    StringEquals: { "aws:PrincipalOrgID": args.organizationId },
-                },
-            }]),
+            assumeRolePolicy: organizationTrustPolicy("RespondersOnly", p, args.securityAccountId, args.engineRolePattern, args.organizationId),
         }, global);
         new aws.iam.RolePolicy(`${name}-releaser`, {
             role: this.releaserRole.name,
