@@ -165,22 +165,20 @@ describe("forensic stack (Pulumi.forensic.yaml)", () => {
             assert.ok(lifecycle.inputs.rules.some((r: any) => r.abortIncompleteMultipartUpload?.daysAfterInitiation === 14));
         });
 
+        // The evidence and its custody trail: retained on destroy, and protected from deletion or replacement.
+        const custody = [
+            [aws.s3.Bucket, "evidence-bucket"], [aws.kms.Key, "evidence-key"], [aws.s3.BucketObjectLockConfiguration, "evidence-object-lock"],
+            [aws.s3.BucketPolicy, "evidence-bucket-policy"], [aws.cloudtrail.Trail, "evidence-trail"], [aws.s3.Bucket, "evidence-trail-logs"],
+        ] as const;
+
         it("survives pulumi destroy, with its key, lock, policy and logs", () => {
-            for (const [cls, name] of [
-                [aws.s3.Bucket, "evidence-bucket"], [aws.kms.Key, "evidence-key"], [aws.s3.BucketObjectLockConfiguration, "evidence-object-lock"],
-                [aws.s3.BucketPolicy, "evidence-bucket-policy"], [aws.s3.Bucket, "evidence-trail-logs"], [aws.s3.Bucket, "logs"],
-                [aws.cloudtrail.Trail, "evidence-trail"],
-            ] as const) {
+            for (const [cls, name] of [...custody, [aws.s3.Bucket, "logs"]] as const) {
                 assert.strictEqual(one(stack, cls, name).opts.retainOnDelete, true, `${name} is not retained`);
             }
         });
 
         it("is protected: a refactor that drops the evidence bucket, its key, lock, policy, trail or the trail's logs fails the update", () => {
-            for (const [cls, name] of [
-                [aws.s3.Bucket, "evidence-bucket"], [aws.kms.Key, "evidence-key"], [aws.s3.BucketObjectLockConfiguration, "evidence-object-lock"],
-                [aws.s3.BucketPolicy, "evidence-bucket-policy"], [aws.cloudtrail.Trail, "evidence-trail"], [aws.s3.Bucket, "evidence-trail-logs"],
-                [aws.s3.BucketPolicy, "evidence-trail-logs-policy"],
-            ] as const) {
+            for (const [cls, name] of [...custody, [aws.s3.BucketPolicy, "evidence-trail-logs-policy"]] as const) {
                 assert.strictEqual(one(stack, cls, name).opts.protect, true, `${name} is not protected`);
             }
         });
