@@ -43,7 +43,6 @@ export function serviceTrustPolicy(service: string, sourceAccount: string): pulu
     }]);
 }
 
-/** `arn:<partition>:iam::aws:policy/<name>`: an AWS managed policy. */
 /**
  * Trust for roles of another account of the organization: its account root, narrowed to the principals
  * matching `principalPattern` (an ARN pattern) inside the organization.
@@ -61,6 +60,7 @@ export function organizationTrustPolicy(sid: string, partition: string, accountI
     }]);
 }
 
+/** `arn:<partition>:iam::aws:policy/<name>`: an AWS managed policy. */
 export function managedPolicyArn(partition: string, name: string): string {
     return `arn:${partition}:iam::aws:policy/${name}`;
 }
