@@ -19,7 +19,7 @@ export const RUNTIME_PROVIDED_PACKAGES = [
 ];
 
 /** Dependencies used only by the Pulumi program at deploy time, never by a callback. */
-export const DEPLOY_TIME_PACKAGES = ["@pulumi/awsx", "@pulumi/command"];
+export const DEPLOY_TIME_PACKAGES = ["@pulumi/awsx", "@pulumi/command", "zod"];
 
 export interface EngineFunctionArgs<E, R> {
     description: string;
