@@ -47,6 +47,15 @@ const PROTECTION_ACTIONS = [
     "s3:PutBucketOwnershipControls", "s3:PutBucketLogging", "s3:PutBucketAcl",
 ];
 
+/** Key actions that make every evidence object and snapshot unreadable; denied to everyone but the break-glass role. */
+const KEY_DESTRUCTIVE_ACTIONS = ["kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:DeleteImportedKeyMaterial"];
+
+/**
+ * Key actions that would open the way to the above (a new key policy) or weaken the key; denied to everyone but
+ * the break-glass and deploy roles. The alias actions keep evidence writers from being pointed at another key.
+ */
+const KEY_PROTECTION_ACTIONS = ["kms:PutKeyPolicy", "kms:DisableKeyRotation", "kms:UpdateAlias", "kms:DeleteAlias"];
+
 /** Accounts named by a list of IAM ARNs or patterns. */
 function accountsOf(arns: string[]): string[] {
     return [...new Set(arns.map((a) => a.split(":")[4]))];
@@ -108,9 +117,18 @@ export class EvidenceStore extends pulumi.ComponentResource {
                     Sid: "DenyCryptoShredding",
                     Effect: "Deny",
                     Principal: "*",
-                    Action: ["kms:ScheduleKeyDeletion", "kms:DisableKey"],
+                    Action: KEY_DESTRUCTIVE_ACTIONS,
                     Resource: "*",
                     Condition: exceptFor(breakGlass),
+                },
+                // Without this, anyone of the account with IAM rights could swap the policy and then delete the key.
+                {
+                    Sid: "DenyKeyProtectionChanges",
+                    Effect: "Deny",
+                    Principal: "*",
+                    Action: KEY_PROTECTION_ACTIONS,
+                    Resource: "*",
+                    Condition: exceptFor(exemptFromProtection),
                 },
                 // Decrypt is needed by multipart uploads and by the hash verification read.
                 roleUsesKeyThroughS3("RespondersEncryptEvidenceThroughS3", args.responderAccountId, args.responderRolePattern,

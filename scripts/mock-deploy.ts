@@ -35,7 +35,7 @@ import { CreateDocumentCommand, DocumentFormat, DocumentType, ParameterType, Put
 import * as pulumi from "@pulumi/pulumi";
 import { randomBytes } from "crypto";
 import { AccountClients, clientConfig, clientsFor, forAccount } from "./aws-clients";
-import { loadConfigFile, loadStackConfig, RecordedResource, RenderedStack, runProgram } from "./render";
+import { callerInvoke, defaultDeployer, loadConfigFile, loadStackConfig, RecordedResource, RenderedStack, runProgram } from "./render";
 
 /** Where a resource lives. */
 export interface Placement {
@@ -85,6 +85,8 @@ export interface DeployOptions {
     secrets?: Record<string, string>;
     /** Outputs of the stacks this one reads by StackReference, by stack name. */
     stackOutputs?: Record<string, Record<string, unknown>>;
+    /** IAM role ARN the program runs as (default: render.ts's defaultDeployer). */
+    callerRoleArn?: string;
 }
 
 /** A resource's inputs as the engine hands them to the mocks: plain JSON, shaped by each resource type. */
@@ -472,6 +474,8 @@ class Deployment {
     readonly adaptations: string[] = [];
     readonly failures: string[] = [];
     readonly invokes: RenderedStack["invokes"] = [];
+    /** IAM role ARN the program runs as (the identity invokes answer with it). */
+    callerRoleArn = "";
     readonly options = new Map<string, { opts: pulumi.ResourceOptions; props: Inputs }>();
     private readonly providers = new Map<string, Placement>();
     private readonly clients = new Map<string, AccountClients & { ssm: SSMClient }>();
@@ -560,6 +564,11 @@ function mocksFor(deploy: Deployment): pulumi.runtime.Mocks {
         call(args) {
             deploy.invokes.push({ token: args.token, inputs: args.inputs });
             const { account, region } = deploy.placementOf(args.provider);
+            // The deployer's session is in the account the provider deploys to.
+            const identity = callerInvoke(args.token, args.inputs, deploy.callerRoleArn.replace(/^(arn:[^:]+:iam::)\d{12}/, `$1${account}`));
+            if (identity) {
+                return identity;
+            }
             switch (args.token) {
                 case "aws:index/getAvailabilityZones:getAvailabilityZones": {
                     const names = ["a", "b", "c"].map((z) => `${region}${z}`);
@@ -567,8 +576,6 @@ function mocksFor(deploy: Deployment): pulumi.runtime.Mocks {
                 }
                 case "aws:index/getRegion:getRegion":
                     return { name: region, region, id: region };
-                case "aws:index/getCallerIdentity:getCallerIdentity":
-                    return { accountId: account, arn: `arn:aws:iam::${account}:root`, userId: account, id: account };
                 case "aws:index/getPartition:getPartition":
                     return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
                 default:
@@ -588,6 +595,7 @@ export async function deployStack(options: DeployOptions): Promise<DeployedStack
     const role = values["ir-forensics:role"] ?? options.stack.split("-")[0];
     const home: Placement = { account: String(accounts[role] ?? "123456789012"), region: values["aws:region"] ?? "us-east-1" };
     const deploy = new Deployment(options.endpoint, home, options.stackOutputs ?? {});
+    deploy.callerRoleArn = options.callerRoleArn ?? defaultDeployer(values, home.account);
     await pulumi.runtime.setMocks(mocksFor(deploy), "ir-forensics", options.stack, false, "organization");
     pulumi.runtime.setAllConfig({ ...values, ...options.secrets }, Object.keys(options.secrets ?? {}));
     try {

@@ -39,6 +39,8 @@ export interface RenderOptions {
     secrets?: Record<string, string>;
     /** Outputs of stacks read by StackReference, by stack name. */
     stackOutputs?: Record<string, Record<string, unknown>>;
+    /** IAM role ARN (with its path) the program runs as; default {@link defaultDeployer}. */
+    callerRoleArn?: string;
 }
 
 export interface RenderedStack {
@@ -95,6 +97,36 @@ export function loadConfigFile(file: string, overrides: Record<string, unknown> 
 
 const DEFAULT_ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"];
 
+/**
+ * The role a stack is deployed with when a render does not say: the first deploy role the config lists
+ * (without wildcards), as an operator following the README would, else a role of the stack's account.
+ */
+export function defaultDeployer(values: Record<string, string>, account: string): string {
+    const listed: unknown = values["ir-forensics:evidence"] ? JSON.parse(values["ir-forensics:evidence"]).deployRoleArns : undefined;
+    const first = Array.isArray(listed) ? listed.find((a): a is string => typeof a === "string" && !/[*?]/.test(a)) : undefined;
+    return first ?? `arn:aws:iam::${account}:role/ir-forensics-deploy`;
+}
+
+/**
+ * The identity invokes as AWS answers them for a session of `roleArn`: getCallerIdentity gives the
+ * assumed-role ARN (no path), getSessionContext the role's ARN with its path. Undefined for other tokens.
+ */
+export function callerInvoke(token: string, inputs: Record<string, Json>, roleArn: string): Record<string, Json> | undefined {
+    const [, partition, , account] = roleArn.split(":");
+    const name = roleArn.slice(roleArn.lastIndexOf("/") + 1);
+    const assumed = `arn:${partition}:sts::${account}:assumed-role/${name}/pulumi`;
+    switch (token) {
+        case "aws:index/getCallerIdentity:getCallerIdentity":
+            return { accountId: account, arn: assumed, userId: `AROAEXAMPLE:pulumi`, id: account };
+        case "aws:iam/getSessionContext:getSessionContext":
+            return inputs.arn === assumed
+                ? { arn: assumed, issuerArn: roleArn, issuerId: "AROAEXAMPLE", issuerName: name, sessionName: "pulumi", id: assumed }
+                : { arn: inputs.arn, issuerArn: inputs.arn, id: inputs.arn };
+        default:
+            return undefined;
+    }
+}
+
 /** Per-render state the mocks read. */
 const current = {
     resources: [] as RecordedResource[],
@@ -105,6 +137,7 @@ const current = {
     account: "123456789012",
     region: "eu-west-1",
     stackOutputs: {} as Record<string, Record<string, unknown>>,
+    callerRoleArn: "",
     counter: 0,
 };
 
@@ -181,13 +214,15 @@ const mocks: pulumi.runtime.Mocks = {
     },
     call(args) {
         current.invokes.push({ token: args.token, inputs: args.inputs });
+        const identity = callerInvoke(args.token, args.inputs, current.callerRoleArn);
+        if (identity) {
+            return identity;
+        }
         switch (args.token) {
             case "aws:index/getAvailabilityZones:getAvailabilityZones":
                 return { names: current.zones, zoneIds: current.zones.map((_, i) => `euw1-az${i + 1}`), id: current.region };
             case "aws:index/getRegion:getRegion":
                 return { name: current.region, region: current.region, id: current.region };
-            case "aws:index/getCallerIdentity:getCallerIdentity":
-                return { accountId: current.account, arn: `arn:aws:iam::${current.account}:root`, userId: current.account, id: current.account };
             case "aws:index/getPartition:getPartition":
                 return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
             default:
@@ -229,6 +264,7 @@ export async function renderStack(stack: string, options: RenderOptions & { file
     current.stackOutputs = options.stackOutputs ?? {};
     const accounts = values["ir-forensics:accounts"] ? JSON.parse(values["ir-forensics:accounts"]) : {};
     current.account = String((stack.startsWith("security") ? accounts.security : accounts.forensic) ?? "123456789012");
+    current.callerRoleArn = options.callerRoleArn ?? defaultDeployer(values, current.account);
     const { outputs, failure } = await runProgram(current.options);
     if (failure) {
         // Resources whose inputs failed never finish registering: do not wait for them, and drop them from

@@ -12,6 +12,7 @@ import { LogBucket, LogDelivery } from "../components/logBucket";
 import { SiftImagePipeline } from "../components/siftImagePipeline";
 import { WorkstationLauncher } from "../components/workstationLauncher";
 import { ForensicConfig } from "./config";
+import { checkDeployer, deployerArn, PREVIEW_ONLY_ENV } from "./deployer";
 import * as conventions from "./conventions";
 import { homeProvider } from "./providers";
 
@@ -22,18 +23,16 @@ const IMAGE_BUILD_LOG_PREFIX = "imagebuilder/sift/";
 /** SSM parameter the SIFT pipeline writes every new AMI id to; the launcher reads it. */
 const SIFT_AMI_PARAMETER = "/ir-forensics/sift/ami-id";
 
-export function forensicStack(config: ForensicConfig) {
+export async function forensicStack(config: ForensicConfig) {
     const { partition, region } = config;
     const account = config.accounts.forensic;
     const provider = homeProvider("forensic", config, account);
     const opts = { provider };
 
-    if (!config.evidence.breakGlassRoleArn && config.evidence.deployRoleArns.length === 0) {
-        pulumi.log.warn(
-            "Neither ir-forensics:evidence.breakGlassRoleArn nor ir-forensics:evidence.deployRoleArns is set: after the first " +
-            "deploy, only the account's root user can change the evidence bucket's policy and protection settings.",
-        );
-    }
+    // Before any resource: the identity running this must stay able to update what it is about to protect.
+    const caller = await deployerArn(provider);
+    checkDeployer(caller, config.evidence.deployRoleArns, config.evidence.breakGlassRoleArn,
+        pulumi.runtime.isDryRun() && Boolean(process.env[PREVIEW_ONLY_ENV]));
 
     const deliveries: LogDelivery[] = [
         { service: "logging.s3.amazonaws.com", prefix: ACCESS_LOG_PREFIX },
