@@ -41,6 +41,8 @@ export interface RenderOptions {
     stackOutputs?: Record<string, Record<string, unknown>>;
     /** IAM role ARN (with its path) the program runs as; default {@link defaultDeployer}. */
     callerRoleArn?: string;
+    /** Render as `pulumi preview` does (`isDryRun()` true); default false, as `pulumi up`. */
+    preview?: boolean;
 }
 
 export interface RenderedStack {
@@ -254,7 +256,7 @@ export async function renderStack(stack: string, options: RenderOptions & { file
     const values = options.configPath
         ? loadConfigFile(options.configPath, options.config)
         : loadStackConfig(options.file ?? stack, options.config);
-    await pulumi.runtime.setMocks(mocks, "ir-forensics", stack, false, "organization");
+    await pulumi.runtime.setMocks(mocks, "ir-forensics", stack, options.preview ?? false, "organization");
     pulumi.runtime.setAllConfig({ ...values, ...options.secrets }, Object.keys(options.secrets ?? {}));
     current.resources = [];
     current.options = new Map();
