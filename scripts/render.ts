@@ -114,7 +114,7 @@ export function defaultDeployer(values: Record<string, string>, account: string)
  * assumed-role ARN (no path), getSessionContext the role's ARN with its path. Undefined for other tokens.
  */
 export function callerInvoke(token: string, inputs: Record<string, Json>, roleArn: string): Record<string, Json> | undefined {
-    const [, partition, , account] = roleArn.split(":");
+    const [, partition, , , account] = roleArn.split(":");
     const name = roleArn.slice(roleArn.lastIndexOf("/") + 1);
     const assumed = `arn:${partition}:sts::${account}:assumed-role/${name}/pulumi`;
     switch (token) {

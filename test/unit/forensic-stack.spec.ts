@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import * as aws from "@pulumi/aws";
 import { ConfigError } from "../../stacks/config";
+import { arnLike, checkDeployer, PREVIEW_ONLY_ENV } from "../../stacks/deployer";
 import { asList, one, ofType, policyOf, RecordedResource, renderStack, RenderedStack, statement } from "../support/pulumi";
 
 const FORENSIC = "111122223333";
@@ -300,6 +301,12 @@ describe("forensic stack (Pulumi.forensic.yaml)", () => {
                 assert.ok(s.Action.includes("kms:ScheduleKeyDeletion"));
                 assert.deepStrictEqual(s.Condition, { ArnNotLike: { "aws:PrincipalArn": [BREAK_GLASS] } });
             });
+
+            it("denies key policy, rotation and alias changes to everyone but the break-glass and deploy roles", () => {
+                const s = statement(doc, "DenyKeyProtectionChanges");
+                assert.deepStrictEqual(s.Action, ["kms:PutKeyPolicy", "kms:DisableKeyRotation", "kms:UpdateAlias", "kms:DeleteAlias"]);
+                assert.deepStrictEqual(s.Condition, { ArnNotLike: { "aws:PrincipalArn": [BREAK_GLASS, DEPLOY] } });
+            });
         });
     });
 
@@ -370,13 +377,72 @@ describe("forensic stack (Pulumi.forensic.yaml)", () => {
             assert.deepStrictEqual(archive.expiration, { days: 2555 });
         });
 
-        it("denies to everyone, root included, when no break-glass or deploy role is configured", async () => {
-            const s = await renderStack("forensic", {
+        it("refuses to deploy, naming evidence.deployRoleArns, when no break-glass or deploy role is configured", async () => {
+            await assert.rejects(renderStack("forensic", {
                 config: { "ir-forensics:evidence.breakGlassRoleArn": undefined, "ir-forensics:evidence.deployRoleArns": undefined },
-            });
-            const doc = policyOf(one(s, aws.s3.BucketPolicy, "evidence-bucket-policy"));
-            assert.strictEqual(statement(doc, "DenyEvidenceDestruction").Condition, undefined);
-            assert.strictEqual(statement(doc, "DenyProtectionChanges").Condition, undefined);
+            }), (err: Error) => err instanceof ConfigError && /ir-forensics:evidence\.deployRoleArns: expected a list that matches .*\(it is empty\)/.test(err.message));
+        });
+
+        it("denies to everyone, root included, in a preview-only render with neither role configured", async () => {
+            process.env[PREVIEW_ONLY_ENV] = "true";
+            try {
+                const s = await renderStack("forensic", {
+                    preview: true,
+                    config: { "ir-forensics:evidence.breakGlassRoleArn": undefined, "ir-forensics:evidence.deployRoleArns": undefined },
+                });
+                const doc = policyOf(one(s, aws.s3.BucketPolicy, "evidence-bucket-policy"));
+                assert.strictEqual(statement(doc, "DenyEvidenceDestruction").Condition, undefined);
+                assert.strictEqual(statement(doc, "DenyProtectionChanges").Condition, undefined);
+            } finally {
+                delete process.env[PREVIEW_ONLY_ENV];
+            }
+        });
+    });
+
+    describe("the identity that deploys", () => {
+        const SSO_ADMIN = `arn:aws:iam::${FORENSIC}:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123456789abcdef`;
+
+        it("reads the caller's role ARN with its path (getCallerIdentity, then getSessionContext)", () => {
+            const session = stack.invokes.find((i) => i.token === "aws:iam/getSessionContext:getSessionContext");
+            assert.ok(session, "no getSessionContext");
+            assert.strictEqual(session.inputs.arn, `arn:aws:sts::${FORENSIC}:assumed-role/ir-forensics-deploy/pulumi`);
+        });
+
+        it("refuses an identity the evidence policies would lock out, naming the key and the caller", async () => {
+            await assert.rejects(renderStack("forensic", { callerRoleArn: SSO_ADMIN }), (err: Error) =>
+                err instanceof ConfigError && err.message.includes("ir-forensics:evidence.deployRoleArns") &&
+                err.message.includes(SSO_ADMIN) && err.message.includes(`it lists ${DEPLOY}`));
+        });
+
+        it("accepts a caller matched by a deploy-role pattern, and the break-glass role", async () => {
+            const pattern = `arn:aws:iam::${FORENSIC}:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Admin_*`;
+            const s = await renderStack("forensic", { callerRoleArn: SSO_ADMIN, config: { "ir-forensics:evidence.deployRoleArns": [pattern] } });
+            assert.deepStrictEqual(policyOf(one(s, aws.s3.BucketPolicy, "evidence-bucket-policy")).Statement
+                .find((x: any) => x.Sid === "DenyProtectionChanges").Condition.ArnNotLike["aws:PrincipalArn"], [BREAK_GLASS, pattern]);
+            assert.ok(await renderStack("forensic", { callerRoleArn: BREAK_GLASS }));
+        });
+
+        it("only warns in a preview that is never applied, and never in pulumi up", async () => {
+            process.env[PREVIEW_ONLY_ENV] = "true";
+            try {
+                assert.ok(await renderStack("forensic", { callerRoleArn: SSO_ADMIN, preview: true }));
+                await assert.rejects(renderStack("forensic", { callerRoleArn: SSO_ADMIN }), ConfigError);
+            } finally {
+                delete process.env[PREVIEW_ONLY_ENV];
+            }
+        });
+
+        it("matches ARNs as IAM's ArnLike does: part by part, wildcards within a part", () => {
+            assert.ok(arnLike(SSO_ADMIN, `arn:aws:iam::${FORENSIC}:role/*`));
+            assert.ok(arnLike(SSO_ADMIN, "arn:aws:iam::*:role/aws-reserved/*/AWSReservedSSO_Admin_????????????????"));
+            assert.ok(!arnLike(SSO_ADMIN, `arn:aws:iam::${FORENSIC}:role/AWSReservedSSO_Admin_*`));
+            assert.ok(!arnLike(SSO_ADMIN, `arn:aws:iam::*${FORENSIC}:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123456789abcdef0`));
+            assert.ok(!arnLike(`arn:aws:iam::${FORENSIC}:role/deploy`, "arn:aws:iam::999999999999:role/deploy"));
+            assert.ok(!arnLike(`arn:aws:iam::${FORENSIC}:role/deploy`, `arn:aws:iam::${FORENSIC}:role/deplo.`), "a dot is literal");
+        });
+
+        it("tells an IAM user to list role ARNs", () => {
+            assert.throws(() => checkDeployer(`arn:aws:iam::${FORENSIC}:user/alice`, [DEPLOY], undefined, false), /run as a role, the list takes role ARNs/);
         });
     });
 

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
+import { PREVIEW_ONLY_ENV } from "../../stacks/deployer";
 
 const repoRoot = path.resolve(__dirname, "..", "..");
 const workflowDir = path.join(repoRoot, ".github", "workflows");
@@ -247,6 +248,8 @@ describe("GitHub Actions workflows", () => {
             assert.match(String(pulumi.with?.["stack-name"]), /\$\{\{ vars\.PULUMI_ORG \}\}.*\$\{\{ matrix\.stack \}\}/);
             assert.equal(pulumi.with?.["cloud-url"], "${{ vars.PULUMI_BACKEND_URL }}");
             assert.equal(pulumi.env?.PULUMI_ACCESS_TOKEN, "${{ secrets.PULUMI_ACCESS_TOKEN }}");
+            // Its read-only role is no deploy role: the forensic stack's deployer check must only warn here.
+            assert.equal(pulumi.env?.[PREVIEW_ONLY_ENV], "true");
 
             // The program is run by the action, so its dependencies must be installed before.
             const steps = preview.steps ?? [];
@@ -303,6 +306,7 @@ describe("GitHub Actions workflows", () => {
                 assert.equal(pulumi.with?.["stack-name"], `\${{ vars.PULUMI_ORG }}/ir-forensics/${stack}`);
                 assert.equal(pulumi.with?.["cloud-url"], "${{ vars.PULUMI_BACKEND_URL }}");
                 assert.equal(pulumi.env?.PULUMI_ACCESS_TOKEN, "${{ secrets.PULUMI_ACCESS_TOKEN }}");
+                assert.equal(pulumi.env?.[PREVIEW_ONLY_ENV], undefined, "a deploy must refuse a locked-out identity");
                 assert.equal(effectivePermission(wf, j, "pull-requests"), undefined);
             });
         }
