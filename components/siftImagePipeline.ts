@@ -52,6 +52,30 @@ export function contentVersion(...parts: string[]): string {
     return `1.0.${parseInt(digest.slice(0, 7), 16)}`;
 }
 
+/** The SIFT recipe's name; every content change makes a new version of it. */
+const SIFT_RECIPE_NAME = "ir-forensics-sift";
+
+/** Image Builder takes at most this many recipes in a lifecycle policy's selection. */
+export const LIFECYCLE_MAX_RECIPES = 50;
+
+/**
+ * The recipe versions the lifecycle policy prunes: the current one, then every older version of the recipe
+ * still in the account (from their ARNs, `.../image-recipe/<name>/<version>`), at most {@link LIFECYCLE_MAX_RECIPES}.
+ */
+export function lifecycleRecipeVersions(current: string, recipeName: string, existingArns: string[]): string[] {
+    const older = existingArns
+        .map((arn) => arn.split(":").slice(5).join(":").split("/"))
+        .filter((parts) => parts[0] === "image-recipe" && parts[1] === recipeName && parts[2] !== undefined)
+        .map((parts) => parts[2])
+        .filter((version) => version !== current);
+    const versions = [current, ...[...new Set(older)].sort()];
+    if (versions.length > LIFECYCLE_MAX_RECIPES) {
+        pulumi.log.warn(`${versions.length - 1} older versions of the ${recipeName} recipe exist; the SIFT lifecycle policy prunes the AMIs ` +
+            `of ${LIFECYCLE_MAX_RECIPES - 1} of them. Delete recipe versions whose AMIs are gone (aws imagebuilder delete-image-recipe).`);
+    }
+    return versions.slice(0, LIFECYCLE_MAX_RECIPES);
+}
+
 /**
  * The SIFT workstation image: an AWSTOE component (SIFT in server mode via a pinned, hash-checked cast,
  * Volatility 3, read-only mount tools) on Ubuntu 22.04, built in a public build network without NAT,
@@ -68,6 +92,9 @@ export class SiftImagePipeline extends pulumi.ComponentResource {
     constructor(name: string, args: SiftImagePipelineArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ir-forensics:forensic:SiftImagePipeline", name, {}, opts);
         const parent = { parent: this };
+        // Older component and recipe versions stay in the account when a new version replaces them: AMIs of
+        // older versions still name them, and the lifecycle policy below selects AMIs by recipe version.
+        const retained: pulumi.CustomResourceOptions = { parent: this, retainOnDelete: true };
         const p = args.partition;
         const logPrefix = args.logPrefix ?? "imagebuilder/sift/";
 
@@ -114,7 +141,7 @@ export class SiftImagePipeline extends pulumi.ComponentResource {
             platform: "Linux",
             version: contentVersion(document),
             data: document,
-        }, parent);
+        }, retained);
 
         const managed = (component: string) => `arn:${p}:imagebuilder:${args.region}:aws:component/${component}/x.x.x`;
         // x.x.x: the newest version of each, which is what lets the schedule see "dependency updates".
@@ -122,7 +149,7 @@ export class SiftImagePipeline extends pulumi.ComponentResource {
         // The provider takes these two flags as strings.
         const rootVolume = { volumeSize: args.rootVolumeGiB, volumeType: "gp3", encrypted: "true", deleteOnTermination: "true" };
         const recipe = new aws.imagebuilder.ImageRecipe(`${name}-sift`, {
-            name: "ir-forensics-sift",
+            name: SIFT_RECIPE_NAME,
             description: "SANS SIFT analysis workstation on Ubuntu 22.04",
             version: component.version.apply((v) => contentVersion(v, parentImage, JSON.stringify(rootVolume), args.moduleStore.bucketName, args.moduleStore.symbolsPrefix, args.region)),
             parentImage,
@@ -140,7 +167,7 @@ export class SiftImagePipeline extends pulumi.ComponentResource {
             ],
             blockDeviceMappings: [{ deviceName: "/dev/sda1", ebs: rootVolume }],
             workingDirectory: "/var/tmp",
-        }, parent);
+        }, retained);
 
         const infrastructure = new aws.imagebuilder.InfrastructureConfiguration(`${name}-build`, {
             name: "ir-forensics-sift-build",
@@ -196,6 +223,10 @@ export class SiftImagePipeline extends pulumi.ComponentResource {
             role: lifecycleRole.name,
             policyArn: managedPolicyArn(p, "service-role/EC2ImageBuilderLifecycleExecutionPolicy"),
         }, parent);
+        const existingRecipes = aws.imagebuilder.getImageRecipesOutput({
+            owner: "Self",
+            filters: [{ name: "name", values: [SIFT_RECIPE_NAME] }],
+        }, { parent: this });
         new aws.imagebuilder.LifecyclePolicy(`${name}-sift`, {
             name: "ir-forensics-sift-keep-newest",
             description: `Keep the ${args.keepImages} newest SIFT AMIs; delete older ones with their snapshots`,
@@ -205,7 +236,11 @@ export class SiftImagePipeline extends pulumi.ComponentResource {
                 action: { type: "DELETE", includeResources: { amis: true, snapshots: true } },
                 filter: { type: "COUNT", value: args.keepImages },
             }],
-            resourceSelection: { recipes: [{ name: recipe.name, semanticVersion: recipe.version }] },
+            // Every version this pipeline has built from, so that a recipe change never strands the older AMIs.
+            resourceSelection: {
+                recipes: pulumi.all([recipe.name, recipe.version, existingRecipes.arns]).apply(([recipeName, version, arns]) =>
+                    lifecycleRecipeVersions(version, recipeName, arns).map((semanticVersion) => ({ name: recipeName, semanticVersion }))),
+            },
             status: "ENABLED",
         }, { parent: this, dependsOn: [lifecyclePolicy] });
 

