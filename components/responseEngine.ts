@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EngineSettings, RuntimeSettings } from "../functions/aws";
 import { DiskSettings } from "../functions/disk";
 import * as handlers from "../functions/handlers";
+import { SlackSettings } from "../functions/slack";
 import { engineFunction, EngineFunction } from "./engineFunction";
 import { policyJson, serviceTrustPolicy, Statement } from "./iam";
 import { incidentDefinition } from "./incidentDefinition";
@@ -40,6 +41,9 @@ export interface ResponseEngineArgs {
 
 /** How often the group keeper looks for VPCs created since its last run. */
 export const KEEPER_SCHEDULE = "rate(1 hour)";
+
+/** SSM SecureString that holds the Slack webhook URL (the Pulumi secret `slackWebhookUrl`). */
+export const SLACK_WEBHOOK_PARAMETER = "/ir-forensics/slack/webhook-url";
 
 /** Names of the engine's AWS resources that other code addresses by name. */
 export const ENGINE_NAMES = {
@@ -219,11 +223,25 @@ export class ResponseEngine extends pulumi.ComponentResource {
         }, parent);
 
         if (args.slackWebhookUrl) {
+            // A SecureString under the account's aws/ssm key (no charge, no key policy to manage); its key
+            // policy lets principals of this account decrypt through SSM, so the role needs GetParameter only.
+            const webhook = new aws.ssm.Parameter(`${name}-slack-webhook`, {
+                name: SLACK_WEBHOOK_PARAMETER,
+                description: "ir-forensics: Slack incoming webhook URL (read by the Slack notification function)",
+                type: "SecureString",
+                value: args.slackWebhookUrl,
+            }, parent);
+            const settings: SlackSettings = { webhookParameter: SLACK_WEBHOOK_PARAMETER };
             const slack = engineFunction(`${name}-slack`, {
                 ...common,
                 description: "posts notifications to Slack",
-                statements: [],
-                settings: pulumi.output({ webhookUrl: args.slackWebhookUrl }),
+                statements: [{
+                    Sid: "ReadWebhook",
+                    Effect: "Allow",
+                    Action: "ssm:GetParameter",
+                    Resource: pulumi.interpolate`arn:${p}:ssm:${args.region}:${acct}:parameter${webhook.name}`,
+                }],
+                settings,
                 callbackFactory: handlers.slackHandler,
                 timeout: 30,
             }, this);

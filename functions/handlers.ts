@@ -10,6 +10,7 @@ import { GetObjectCommand, S3Client, UploadPartCommand } from "@aws-sdk/client-s
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { SNSClient } from "@aws-sdk/client-sns";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import { STSClient } from "@aws-sdk/client-sts";
 import { DiskRound, advanceDisk, beginDisk, finishDisk } from "./diskBranch";
 import { MemoryRound, advanceMemory, beginMemory, finishMemory } from "./memoryBranch";
@@ -23,7 +24,7 @@ import { identifyTrigger } from "./identity";
 import { closeCase, recordCase } from "./record";
 import { settingsFromEnvironment } from "./runtime";
 import { tagFromFinding } from "./securityHub";
-import { postToSlack } from "./slack";
+import { postToSlack, readWebhookUrl, SlackSettings } from "./slack";
 import { triage } from "./triage";
 import { AcquisitionResult, CaseState } from "./types";
 
@@ -163,6 +164,15 @@ export function groupKeeperHandler(): Handler<unknown, KeeperReport> {
 }
 
 export function slackHandler(): Handler<unknown, unknown> {
-    const { webhookUrl } = settingsFromEnvironment<{ webhookUrl: string }>();
-    return async (event) => postToSlack(event as Parameters<typeof postToSlack>[0], { webhookUrl });
+    const { webhookParameter } = settingsFromEnvironment<SlackSettings>();
+    const ssm = new SSMClient({});
+    // Read once per container; a failed read is retried by the next invocation.
+    let webhook: Promise<string> | undefined;
+    return async (event) => {
+        webhook ??= readWebhookUrl(ssm, webhookParameter).catch((err: unknown) => {
+            webhook = undefined;
+            throw err;
+        });
+        return postToSlack(event as Parameters<typeof postToSlack>[0], { webhookUrl: await webhook });
+    };
 }

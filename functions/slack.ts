@@ -1,11 +1,19 @@
 /**
  * SNS → Slack incoming webhook. Each notification (the JSON of functions/notify.ts) becomes one Slack
- * message; a Slack error throws so that Lambda retries the delivery. The webhook URL is a secret: it
- * never appears in logs or error messages.
+ * message; a Slack error throws so that Lambda retries the delivery. The webhook URL is a secret: it is
+ * read at run time from an SSM SecureString (never from the function's environment, which anyone with
+ * lambda:GetFunctionConfiguration can read), and never appears in logs or error messages.
  */
 import * as http from "http";
 import * as https from "https";
+import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { isObject } from "./events";
+
+/** What the Slack function is deployed with: where the webhook is, not the webhook. */
+export interface SlackSettings {
+    /** Name of the SSM SecureString parameter that holds the webhook URL. */
+    webhookParameter: string;
+}
 
 export interface SnsRecord {
     Sns?: {
@@ -56,6 +64,23 @@ export async function postToSlack(event: SnsEvent, deps: SlackDeps): Promise<{ p
         posted++;
     }
     return { posted };
+}
+
+/**
+ * The webhook URL from its SecureString parameter (decrypted by SSM with the account's aws/ssm key).
+ * Errors name the parameter, never its value.
+ */
+export async function readWebhookUrl(ssm: Pick<SSMClient, "send">, parameterName: string): Promise<string> {
+    let value: string | undefined;
+    try {
+        value = (await ssm.send(new GetParameterCommand({ Name: parameterName, WithDecryption: true }))).Parameter?.Value;
+    } catch (err) {
+        throw new Error(`cannot read the Slack webhook from SSM parameter ${parameterName}: ${(err as Error).name}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!value || !/^https?:\/\//.test(value)) {
+        throw new Error(`SSM parameter ${parameterName} does not hold a webhook URL`);
+    }
+    return value;
 }
 
 /** The Slack message for one SNS record: the notification's fields when it is ours, else subject and text. */

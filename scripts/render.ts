@@ -254,10 +254,12 @@ export async function resolve<T>(value: pulumi.Input<T> | undefined): Promise<T>
     return out.promise();
 }
 
+/** The key that marks the engine's secret envelope (`{ [SECRET_SIG]: ..., value }`) in mocked inputs. */
+export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
 /** Unwraps the engine's secret envelope that mocks receive for secret inputs. */
 export function unwrapSecret<T>(value: T | { value: T }): T {
-    const sig = "4dabf18193072939515e22adb298388d";
-    if (value && typeof value === "object" && sig in (value as object)) {
+    if (value && typeof value === "object" && SECRET_SIG in (value as object)) {
         return (value as { value: T }).value;
     }
     return value as T;

@@ -14,10 +14,11 @@ import {
 import { GetObjectCommand, ListObjectVersionsCommand } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand } from "@aws-sdk/client-sfn";
 import { PublishCommand } from "@aws-sdk/client-sns";
+import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { getInstance } from "../../functions/registry";
 import { CASE_TAG, InstanceRef, STATUS_TAG } from "../../functions/types";
-import { AccountClients, clientsFor, DEFAULT_REGION, harnessCredentials } from "../../scripts/aws-clients";
+import { AccountClients, clientConfig, clientsFor, DEFAULT_REGION, forAccount, harnessCredentials } from "../../scripts/aws-clients";
 import { allStates, launchSuspect, prepareEngine, runIncident, suspectNetwork } from "../../scripts/emulated-engine";
 import { DeployedCallback, deployedCallbacks, LambdaHandler, loadCallback, withEnvironment } from "../support/deployed";
 import { customActionEvent, tagEvent } from "../support/events";
@@ -217,10 +218,13 @@ describe("end to end: tag event → deployed callbacks and state machine → con
         await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
         try {
             const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+            const securitySsm = forAccount(new SSMClient(clientConfig(moto().endpoint)), SECURITY);
             const cb = callbacks["engine-slack"];
-            assert.strictEqual(JSON.parse(cb.environment.IRF_SETTINGS).webhookUrl, CONFIGURED_WEBHOOK);
-            // The deployed code, pointed at a local server instead of Slack.
-            const slack = loadCallback({ ...cb, environment: { IRF_SETTINGS: JSON.stringify({ webhookUrl: url }) } });
+            assert.ok(!cb.environment.IRF_SETTINGS.includes(CONFIGURED_WEBHOOK), "the webhook is in the environment");
+            const parameter = JSON.parse(cb.environment.IRF_SETTINGS).webhookParameter;
+            // What the stack's SecureString holds, pointed at a local server instead of Slack.
+            await securitySsm.send(new PutParameterCommand({ Name: parameter, Type: "SecureString", Value: url, Overwrite: true }));
+            const slack = loadCallback(cb);
             const message = { kind: "contained", caseId: "c-1", instance: { accountId: MEMBER, region: DEFAULT_REGION, instanceId: "i-0123456789abcdef0" }, summary: "contained", where: "x" };
             await slack({ Records: [{ Sns: { Subject: "[ir-forensics] contained", Message: JSON.stringify(message), MessageAttributes: { kind: { Type: "String", Value: "contained" } } } }] });
             assert.strictEqual(received.length, 1);

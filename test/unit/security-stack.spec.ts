@@ -1,7 +1,8 @@
 import * as assert from "assert";
 import * as aws from "@pulumi/aws";
 import { guardDutyPattern, tagChangePattern } from "../../components/eventPatterns";
-import { asList, one, ofType, policyOf, RecordedResource, RenderedStack, resolve, statement, unwrapSecret } from "../support/pulumi";
+import { SLACK_WEBHOOK_PARAMETER } from "../../components/responseEngine";
+import { asList, one, ofType, policyOf, RecordedResource, RenderedStack, renderStack, resolve, SECRET_SIG, statement, unwrapSecret } from "../support/pulumi";
 import { FORENSIC_STACK, forensicOutputs, renderSecurity } from "../support/stacks";
 
 const SECURITY = "222233334444";
@@ -300,15 +301,39 @@ describe("security stack (Pulumi.security.yaml)", () => {
             assert.deepStrictEqual(ofType(stack, aws.lambda.Function, "engine-slack"), []);
         });
 
-        it("subscribes a Slack callback whose webhook stays a secret", async () => {
+        it("keeps the webhook in an SSM SecureString that only the Slack callback may read, never in an environment", async () => {
             const url = "https://hooks.slack.com/services/T000/B000/XXXX";
             const s = await renderSecurity({ secrets: { "ir-forensics:slackWebhookUrl": url } });
+            const parameter = one(s, aws.ssm.Parameter, "engine-slack-webhook");
+            assert.strictEqual(parameter.inputs.type, "SecureString");
+            assert.strictEqual(parameter.inputs.name, SLACK_WEBHOOK_PARAMETER);
+            assert.ok(JSON.stringify(parameter.inputs.value).includes(SECRET_SIG), "the parameter's value is not marked secret");
+            assert.strictEqual(unwrapSecret(parameter.inputs.value), url);
+
             const fn = one(s, aws.lambda.Function, "engine-slack");
-            const env = unwrapSecret(fn.inputs.environment);
-            assert.ok(JSON.stringify(fn.inputs.environment).includes("4dabf18193072939515e22adb298388d"), "the webhook is not marked secret");
-            assert.strictEqual(JSON.parse((env as any).variables.IRF_SETTINGS).webhookUrl, url);
+            assert.deepStrictEqual(JSON.parse((fn.inputs.environment as any).variables.IRF_SETTINGS), { webhookParameter: SLACK_WEBHOOK_PARAMETER });
+            const doc = policyOf(one(s, aws.iam.RolePolicy, "engine-slack-policy"));
+            assert.deepStrictEqual(statement(doc, "ReadWebhook"), {
+                Sid: "ReadWebhook", Effect: "Allow", Action: "ssm:GetParameter",
+                Resource: `arn:aws:ssm:eu-west-1:${SECURITY}:parameter${SLACK_WEBHOOK_PARAMETER}`,
+            });
             const sub = one(s, aws.sns.TopicSubscription, "engine-slack");
             assert.deepStrictEqual([sub.inputs.protocol, sub.inputs.endpoint], ["lambda", fn.state.arn]);
+        });
+
+        it("puts no secret in any function's environment or any stack output, in either stack", async () => {
+            const url = "https://hooks.slack.com/services/T000/B000/XXXX";
+            const rendered = [await renderSecurity({ secrets: { "ir-forensics:slackWebhookUrl": url } }), await renderStack("forensic")];
+            const functions = rendered.flatMap((r) => r.resources.filter((x) => x.type === "aws:lambda/function:Function"));
+            assert.ok(functions.length > 10, `${functions.length} functions`);
+            for (const fn of functions) {
+                const environment = JSON.stringify(fn.inputs.environment ?? {});
+                assert.ok(!environment.includes(SECRET_SIG), `${fn.name}'s environment holds a secret`);
+                assert.ok(!environment.includes("hooks.slack.com"), `${fn.name}'s environment holds the webhook`);
+            }
+            for (const r of rendered) {
+                assert.ok(!JSON.stringify(r.outputs).includes("hooks.slack.com"), "a stack output holds the webhook");
+            }
         });
 
         it("rejects a webhook that is not https, naming the key", async () => {

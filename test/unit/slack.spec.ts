@@ -5,7 +5,8 @@
 import * as assert from "assert";
 import * as http from "http";
 import { AddressInfo } from "net";
-import { executionConsoleUrl, httpPost, postToSlack, slackMessage, SnsEvent } from "../../functions/slack";
+import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { executionConsoleUrl, httpPost, postToSlack, readWebhookUrl, slackMessage, SnsEvent } from "../../functions/slack";
 
 const EXECUTION = "arn:aws:states:eu-west-1:222233334444:execution:irf-incident:444455556666-eu-west-1-i-0123456789abcdef0-20261123T101530Z";
 
@@ -120,5 +121,31 @@ describe("postToSlack", function () {
             `https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${encodeURIComponent(EXECUTION)}`);
         assert.match(executionConsoleUrl(EXECUTION.replace("arn:aws:", "arn:aws-us-gov:").replace(/eu-west-1/g, "us-gov-west-1")) ?? "", /^https:\/\/console\.amazonaws-us-gov\.com\//);
         assert.strictEqual(executionConsoleUrl("not-an-arn"), undefined);
+    });
+});
+
+describe("readWebhookUrl", function () {
+    const NAME = "/ir-forensics/slack/webhook-url";
+    const URL = "https://hooks.slack.com/services/T000/B000/secret-token";
+    const answering = (answer: () => unknown) => {
+        const sent: GetParameterCommand[] = [];
+        return { sent, ssm: { send: async (command: GetParameterCommand) => (sent.push(command), answer()) } as unknown as Pick<SSMClient, "send"> };
+    };
+
+    it("reads the SecureString decrypted", async function () {
+        const { sent, ssm } = answering(() => ({ Parameter: { Name: NAME, Type: "SecureString", Value: URL } }));
+        assert.strictEqual(await readWebhookUrl(ssm, NAME), URL);
+        assert.deepStrictEqual(sent.map((c) => c.input), [{ Name: NAME, WithDecryption: true }]);
+    });
+
+    it("a refused read names the parameter and the error", async function () {
+        const denied = Object.assign(new Error("not authorized to perform: ssm:GetParameter"), { name: "AccessDeniedException" });
+        const { ssm } = answering(() => Promise.reject(denied));
+        await assert.rejects(readWebhookUrl(ssm, NAME), /cannot read the Slack webhook from SSM parameter \/ir-forensics\/slack\/webhook-url: AccessDeniedException/);
+    });
+
+    it("a value that is no URL is refused without being printed", async function () {
+        const { ssm } = answering(() => ({ Parameter: { Value: "xoxb-secret-token" } }));
+        await assert.rejects(readWebhookUrl(ssm, NAME), (err: Error) => /does not hold a webhook URL/.test(err.message) && !err.message.includes("xoxb"));
     });
 });
