@@ -16,6 +16,7 @@
  * session outlasts the capture budget (the Lambda role's session usually does for captures ≤ a few hours).
  */
 import { createHash } from "crypto";
+import { createSHA256 } from "hash-wasm";
 import { Readable } from "stream";
 import {
     AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CompletedPart, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
@@ -93,13 +94,15 @@ export interface MemoryAttempt {
     decision?: { accepted: boolean; reasons: string[] };
     /** The upload was aborted before anything could be uploaded (presigning or SendCommand failed). */
     aborted?: boolean;
+    /** The engine's read of the completed upload, round by round. */
+    verification?: Verification;
 }
 
 export interface MemoryProgress {
     caseId: string;
     instance: InstanceRef;
     startedAt: string;
-    status: "awaiting-ssm" | "planned" | "not-acquirable" | "running" | "pending" | "uploaded" | "accepted" | "rejected" | "failed";
+    status: "awaiting-ssm" | "planned" | "not-acquirable" | "running" | "pending" | "uploaded" | "verifying" | "accepted" | "rejected" | "failed";
     reason?: string;
     managed?: ManagedState;
     /** SSM's PingStatus at the last look (ConnectionLost while the agent reconnects after the profile swap). */
@@ -128,6 +131,10 @@ export interface MemorySettings {
     buildRequestBus?: string;
     /** Pinned AVML SHA-256 per arch (also in index.json; the script wants both to agree). */
     avmlSha256?: Record<string, string>;
+    /** Most bytes one verification round reads (default 64 GiB). */
+    verifyRoundBytes?: number;
+    /** Seconds after which a verification round stops reading (default 600; the function's timeout is 900). */
+    verifyRoundSeconds?: number;
     /**
      * How long an agent that lost its connection is waited for (default 600 s): swapping the instance
      * profile costs the agent its credentials, and it registers again only after a while.
@@ -595,18 +602,37 @@ export interface LimeStructure {
     error?: string;
 }
 
+/** Where a LiME walk stands between two reads (JSON, so that it rides in the progress document). */
+export interface LimeWalkState {
+    /** Bytes of the header read so far (base64, < 32 bytes). */
+    header: string;
+    /** Bytes of the current range still to come (decimal: ranges may exceed 2^53). */
+    remaining: string;
+    offset: number;
+    ranges: number;
+    dataBytes: string;
+    error?: string;
+}
+
+export interface LimeWalker {
+    update(chunk: Buffer): void;
+    finish(): LimeStructure;
+    save(): LimeWalkState;
+}
+
 /**
  * Walks a LiME image as it streams (uncompressed format, version 1, as LiME and `avml --format lime`
  * write it): header, range data, header... A stream that ends inside a header or a range, or a header
  * without the magic, is not a complete capture: a truncated upload would otherwise pass every other check.
+ * A walk can be saved and resumed from `from` (reads of one image spread over several invocations).
  */
-export function limeWalker(onRange?: (first: bigint, last: bigint) => void): { update(chunk: Buffer): void; finish(): LimeStructure } {
-    let offset = 0;
-    let header = Buffer.alloc(0);
-    let remaining = 0n;
-    let ranges = 0;
-    let dataBytes = 0n;
-    let error: string | undefined;
+export function limeWalker(onRange?: (first: bigint, last: bigint) => void, from?: LimeWalkState): LimeWalker {
+    let offset = from?.offset ?? 0;
+    let header = from ? Buffer.from(from.header, "base64") : Buffer.alloc(0);
+    let remaining = BigInt(from?.remaining ?? 0);
+    let ranges = from?.ranges ?? 0;
+    let dataBytes = BigInt(from?.dataBytes ?? 0);
+    let error: string | undefined = from?.error;
     return {
         update(chunk: Buffer) {
             let at = 0;
@@ -650,49 +676,139 @@ export function limeWalker(onRange?: (first: bigint, last: bigint) => void): { u
             }
             return { ranges, dataBytes: Number(dataBytes), complete: !error, ...(error ? { error } : {}) };
         },
+        save() {
+            return { header: header.toString("base64"), remaining: remaining.toString(), offset, ranges, dataBytes: dataBytes.toString(), ...(error ? { error } : {}) };
+        },
     };
 }
 
-/** SHA-256, banner search (the banner may straddle chunks) and LiME structure of a stream. */
-async function digestStream(body: Readable): Promise<{ sha256: string; bytes: number; bannerSeen: boolean; lime: LimeStructure }> {
-    const banner = Buffer.from("Linux version ", "latin1");
-    const hash = createHash("sha256");
-    const lime = limeWalker();
-    let bytes = 0;
-    let bannerSeen = false;
-    let tail = Buffer.alloc(0);
-    for await (const chunk of body) {
-        const buf = chunk as Buffer;
-        hash.update(buf);
-        lime.update(buf);
-        bytes += buf.length;
-        if (!bannerSeen) {
-            const window = Buffer.concat([tail, buf]);
-            bannerSeen = window.includes(banner);
-            tail = window.subarray(Math.max(0, window.length - (banner.length - 1)));
-        }
-    }
-    return { sha256: hash.digest("hex"), bytes, bannerSeen, lime: lime.finish() };
+const KERNEL_BANNER = Buffer.from("Linux version ", "latin1");
+
+/**
+ * The engine's read of a completed upload, resumable: each round reads the next range of the object and
+ * carries the SHA-256 state (hash-wasm's saved state: Node's hash cannot be saved), the LiME walk and the
+ * banner search to the next, so that an image of any size is verified in rounds of a few minutes.
+ */
+export interface Verification {
+    versionId?: string;
+    /** The object's size (HeadObject). */
+    bytes: number;
+    s3Checksum?: string;
+    /** Bytes read and hashed so far. */
+    offset: number;
+    rounds: number;
+    /** Seconds spent reading, all rounds. */
+    readSeconds: number;
+    /** hash-wasm SHA-256 state after `offset` bytes (base64). */
+    hashState?: string;
+    lime?: LimeWalkState;
+    bannerSeen: boolean;
+    /** The last bytes read (base64), where a banner split between two reads begins. */
+    tail: string;
 }
 
-/** Completes the upload with the host's parts, re-reads the object and accepts or rejects it. */
-export async function completeCapture(progress: MemoryProgress, deps: { s3: S3Client; settings: Settings }): Promise<MemoryProgress> {
-    const rec = new StepRecorder("memory");
+/** How much one verification round reads: at most `bytes`, and it stops after `seconds`. */
+export interface VerifyRoundLimits {
+    bytes: number;
+    seconds: number;
+}
+
+/** Default round: up to 64 GiB or 10 minutes, within the memory function's 15 and the Task state's 15. */
+export const DEFAULT_VERIFY_ROUND: VerifyRoundLimits = { bytes: 64 * GiB, seconds: 600 };
+
+function verifyLimits(settings: Partial<Pick<MemorySettings, "verifyRoundBytes" | "verifyRoundSeconds">> | undefined): VerifyRoundLimits {
+    return { bytes: settings?.verifyRoundBytes ?? DEFAULT_VERIFY_ROUND.bytes, seconds: settings?.verifyRoundSeconds ?? DEFAULT_VERIFY_ROUND.seconds };
+}
+
+/** Reads the next range of the object into the verification's carried state; returns the new state. */
+export async function verifyRound(s3: S3Client, bucket: string, key: string, v: Verification, limits: VerifyRoundLimits): Promise<Verification> {
+    const started = Date.now();
+    const hasher = await createSHA256();
+    if (v.hashState) {
+        hasher.load(Buffer.from(v.hashState, "base64"));
+    } else {
+        hasher.init();
+    }
+    const lime = limeWalker(undefined, v.lime);
+    let tail = Buffer.from(v.tail, "base64");
+    let bannerSeen = v.bannerSeen;
+    let offset = v.offset;
+    const end = Math.min(v.bytes, v.offset + limits.bytes);
+    if (end > offset) {
+        const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: v.versionId, Range: `bytes=${offset}-${end - 1}` }));
+        const body = out.Body as Readable;
+        try {
+            for await (const chunk of body) {
+                const buf = chunk as Buffer;
+                hasher.update(buf);
+                lime.update(buf);
+                offset += buf.length;
+                if (!bannerSeen) {
+                    const window = Buffer.concat([tail, buf]);
+                    bannerSeen = window.includes(KERNEL_BANNER);
+                    tail = window.subarray(Math.max(0, window.length - (KERNEL_BANNER.length - 1)));
+                }
+                // Stop at a chunk boundary: the state saved below says exactly where the next round starts.
+                if (Date.now() - started >= limits.seconds * 1000) {
+                    break;
+                }
+            }
+        } finally {
+            body.destroy();
+        }
+    }
+    return {
+        ...v, offset, rounds: v.rounds + 1, readSeconds: v.readSeconds + (Date.now() - started) / 1000,
+        hashState: Buffer.from(hasher.save()).toString("base64"), lime: lime.save(), bannerSeen, tail: tail.toString("base64"),
+    };
+}
+
+/** The SHA-256 of a finished verification. */
+async function verifiedSha256(v: Verification): Promise<string> {
+    const hasher = await createSHA256();
+    if (v.hashState) {
+        hasher.load(Buffer.from(v.hashState, "base64"));
+    } else {
+        hasher.init();
+    }
+    return hasher.digest("hex");
+}
+
+type Decide = (progress: MemoryProgress, attempts: MemoryAttempt[], current: MemoryAttempt, rec: StepRecorder) => (status: MemoryProgress["status"], reasons: string[]) => MemoryProgress;
+
+/** The attempt's end: its decision, and whether to try once more with AVML while the branch has time. */
+const decider: Decide = (progress, attempts, current, rec) => (status, reasons) => {
+    current.decision = { accepted: status === "accepted", reasons };
+    const timeLeft = progress.deadline !== undefined && Date.now() + (progress.sizing?.budgetSeconds ?? 0) * 1000 <= Date.parse(progress.deadline) + 1000;
+    const retry = status !== "accepted" && attempts.length < 2 && current.report?.tool !== "avml" && timeLeft;
+    return withActions({ ...progress, attempts, status, retry, ...(reasons.length > 0 ? { reason: reasons.join("; ") } : { reason: undefined }) }, rec);
+};
+
+/** The current attempt, copied so that it can be changed without touching `progress`. */
+function currentAttempt(progress: MemoryProgress): { attempts: MemoryAttempt[]; current?: MemoryAttempt } {
     const attempts = [...progress.attempts];
-    const current = attempts[attempts.length - 1] ? { ...attempts[attempts.length - 1] } : undefined;
+    const last = attempts[attempts.length - 1];
+    if (!last) {
+        return { attempts };
+    }
+    const current = { ...last };
+    attempts[attempts.length - 1] = current;
+    return { attempts, current };
+}
+
+/**
+ * Completes the upload with the parts S3 holds and starts the engine's verification (status `verifying`):
+ * the rounds of {@link verifyCapture} read the object back and decide.
+ */
+export async function completeUpload(progress: MemoryProgress, deps: { s3: S3Client; settings: Settings }): Promise<MemoryProgress> {
+    const rec = new StepRecorder("memory");
+    const { attempts, current } = currentAttempt(progress);
     if (!current) {
         return withActions({ ...progress, status: "failed", reason: progress.reason ?? "nothing to complete" }, rec);
     }
-    attempts[attempts.length - 1] = current;
     const bucket = deps.settings.evidenceBucket;
-    const next: MemoryProgress = { ...progress, attempts, artifacts: [...progress.artifacts] };
     const report = current.report;
-    const finish = (status: MemoryProgress["status"], reasons: string[]): MemoryProgress => {
-        current.decision = { accepted: status === "accepted", reasons };
-        const timeLeft = progress.deadline !== undefined && Date.now() + (progress.sizing?.budgetSeconds ?? 0) * 1000 <= Date.parse(progress.deadline) + 1000;
-        const retry = status !== "accepted" && attempts.length < 2 && report?.tool !== "avml" && timeLeft;
-        return withActions({ ...next, status, retry, ...(reasons.length > 0 ? { reason: reasons.join("; ") } : { reason: undefined }) }, rec);
-    };
+    const finish = decider(progress, attempts, current, rec);
 
     // Parts as S3 holds them (their ETags): the host report only counts them, so that it stays
     // within the 24,000 characters of stdout SSM returns, whatever the image size.
@@ -729,56 +845,94 @@ export async function completeCapture(progress: MemoryProgress, deps: { s3: S3Cl
     if (!head.ok) {
         return finish("failed", [`HeadObject: ${head.error}`]);
     }
-    const versionId = head.value.VersionId ?? completed.value.VersionId;
-    // The engine's own record: SHA-256 of what S3 holds, streamed (never buffered whole).
-    const engine = await rec.read("s3:GetObject", current.key, async () => {
-        const out = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: current.key, VersionId: versionId }));
-        return digestStream(out.Body as Readable);
-    });
-    if (!engine.ok) {
-        return finish("failed", [`GetObject: ${engine.error}`]);
+    current.verification = {
+        versionId: head.value.VersionId ?? completed.value.VersionId, bytes: head.value.ContentLength ?? 0, s3Checksum: head.value.ChecksumSHA256,
+        offset: 0, rounds: 0, readSeconds: 0, bannerSeen: false, tail: "",
+    };
+    return withActions({ ...progress, attempts, status: "verifying" }, rec);
+}
+
+/**
+ * One round of the engine's own read of the stored image (SHA-256 of what S3 holds, streamed, never
+ * buffered whole); after the last, the decision: accepted or rejected, with the memory artifact.
+ */
+export async function verifyCapture(
+    progress: MemoryProgress,
+    deps: { s3: S3Client; settings: Settings & { memory?: Partial<Pick<MemorySettings, "verifyRoundBytes" | "verifyRoundSeconds">> } },
+): Promise<MemoryProgress> {
+    const rec = new StepRecorder("memory");
+    const { attempts, current } = currentAttempt(progress);
+    if (!current?.verification) {
+        return withActions({ ...progress, status: "failed", reason: progress.reason ?? "nothing to verify" }, rec);
     }
-    const bytes = head.value.ContentLength ?? engine.value.bytes;
+    const finish = decider(progress, attempts, current, rec);
+    const round = await rec.read("s3:GetObject", current.key, () =>
+        verifyRound(deps.s3, deps.settings.evidenceBucket, current.key, current.verification!, verifyLimits(deps.settings.memory)));
+    if (!round.ok) {
+        return finish("failed", [`GetObject: ${round.error}`]);
+    }
+    const v = round.value;
+    current.verification = v;
+    if (v.offset < v.bytes) {
+        return withActions({ ...progress, attempts, status: "verifying" }, rec);
+    }
+    const sha256 = await verifiedSha256(v);
+    const structure = limeWalker(undefined, v.lime).finish();
+    const report = current.report;
     const minBytes = progress.sizing?.minBytes ?? 0;
     const reasons: string[] = [];
     if (!report) {
         reasons.push("no host report");
     }
-    if (bytes < minBytes) {
-        reasons.push(`${bytes} bytes < floor ${minBytes}`);
+    if (v.bytes < minBytes) {
+        reasons.push(`${v.bytes} bytes < floor ${minBytes}`);
     }
-    if (!report?.bannerSeen || !engine.value.bannerSeen) {
-        reasons.push(`no kernel banner (host: ${report?.bannerSeen ?? "?"}, engine: ${engine.value.bannerSeen})`);
+    if (!report?.bannerSeen || !v.bannerSeen) {
+        reasons.push(`no kernel banner (host: ${report?.bannerSeen ?? "?"}, engine: ${v.bannerSeen})`);
     }
-    if (report?.sha256 !== engine.value.sha256) {
-        reasons.push(`SHA-256 mismatch (host ${report?.sha256 ?? "none"}, engine ${engine.value.sha256})`);
+    if (report?.sha256 !== sha256) {
+        reasons.push(`SHA-256 mismatch (host ${report?.sha256 ?? "none"}, engine ${sha256})`);
     }
-    if (!engine.value.lime.complete) {
-        reasons.push(`not a complete LiME image: ${engine.value.lime.error}`);
+    if (!structure.complete) {
+        reasons.push(`not a complete LiME image: ${structure.error}`);
     }
-    if (report && report.bytes !== engine.value.bytes) {
-        reasons.push(`size mismatch (host ${report.bytes}, stored ${engine.value.bytes})`);
+    if (report && report.bytes !== v.offset) {
+        reasons.push(`size mismatch (host ${report.bytes}, stored ${v.offset})`);
     }
     const accepted = reasons.length === 0;
     const tool = report?.tool ?? "unknown";
+    const verified = { rounds: v.rounds, readSeconds: Math.round(v.readSeconds * 10) / 10, mibPerSecond: v.readSeconds > 0 ? Math.round(v.bytes / MiB / v.readSeconds) : undefined };
+    const next: MemoryProgress = { ...progress, attempts, artifacts: [...progress.artifacts] };
     next.artifacts.push({
         kind: "memory",
         key: current.key,
-        versionId,
-        bytes,
-        sha256: engine.value.sha256,
-        s3Checksum: head.value.ChecksumSHA256,
+        versionId: v.versionId,
+        bytes: v.bytes,
+        sha256,
+        s3Checksum: v.s3Checksum,
         producedBy: `${HOST_SCRIPT} ${tool} ${report?.toolVersion ?? "unknown"}`,
         at: now(),
         detail: {
             accepted, ...(accepted ? {} : { rejected: reasons }), attempt: current.attempt, hostSha256: report?.sha256, hostBytes: report?.bytes,
-            bannerSeen: { host: report?.bannerSeen ?? false, engine: engine.value.bannerSeen }, kernelRelease: report?.kernelRelease, arch: report?.arch,
+            bannerSeen: { host: report?.bannerSeen ?? false, engine: v.bannerSeen }, kernelRelease: report?.kernelRelease, arch: report?.arch,
             commandId: current.commandId, uploadId: current.uploadId, startedAt: current.startedAt, hostErrors: report?.errors,
-            lime: engine.value.lime, source: report?.source, kernel: { lockdown: report?.lockdown, secureBoot: report?.secureBoot, taint: report?.taint },
+            lime: structure, source: report?.source, kernel: { lockdown: report?.lockdown, secureBoot: report?.secureBoot, taint: report?.taint },
+            verification: verified,
         },
     });
-    rec.record("verify-capture", accepted ? "ok" : "failed", { target: current.key, ...(accepted ? {} : { error: reasons.join("; ") }) });
-    return finish(accepted ? "accepted" : "rejected", reasons);
+    // The carried state has served its purpose; the record keeps only what was verified and how.
+    current.verification = { ...v, hashState: undefined, lime: undefined, tail: "" };
+    rec.record("verify-capture", accepted ? "ok" : "failed", { target: current.key, detail: verified, ...(accepted ? {} : { error: reasons.join("; ") }) });
+    return decider(next, attempts, current, rec)(accepted ? "accepted" : "rejected", reasons);
+}
+
+/** Completes the upload and verifies it to the end in this call (rounds back to back): tools and tests. */
+export async function completeCapture(progress: MemoryProgress, deps: Parameters<typeof verifyCapture>[1]): Promise<MemoryProgress> {
+    let p = await completeUpload(progress, deps);
+    while (p.status === "verifying") {
+        p = await verifyCapture(p, deps);
+    }
+    return p;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -826,8 +980,16 @@ export function memoryStepRecord(progress: MemoryProgress): { step: StepRecord; 
         ...(error ? { error } : {}),
         detail: {
             managed: progress.managed, instanceType: progress.instanceType, sizing: progress.sizing, polls: progress.polls,
-            attempts: progress.attempts, notes: memoryNotes(progress.attempts),
+            attempts: progress.attempts.map(({ verification, ...a }) => verification ? { ...a, verification: { ...verification, hashState: undefined, lime: undefined, tail: undefined } } : a),
+            notes: memoryNotes(progress.attempts),
         },
     };
-    return { step, artifacts: progress.artifacts };
+    // A branch cut short while verifying still lists the stored image: evidence is never dropped, only unverified.
+    const current = progress.attempts[progress.attempts.length - 1];
+    const unverified: Artifact[] = progress.status === "verifying" && current?.verification ? [{
+        kind: "memory", key: current.key, versionId: current.verification.versionId, bytes: current.verification.bytes, s3Checksum: current.verification.s3Checksum,
+        producedBy: `${HOST_SCRIPT} ${current.report?.tool ?? "unknown"} ${current.report?.toolVersion ?? "unknown"}`, at: now(),
+        detail: { accepted: false, rejected: ["verification did not finish"], verifiedBytes: current.verification.offset, hostSha256: current.report?.sha256, attempt: current.attempt },
+    }] : [];
+    return { step, artifacts: [...progress.artifacts, ...unverified] };
 }

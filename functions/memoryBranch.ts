@@ -10,7 +10,7 @@ import { BranchError, Round, withBranchError } from "./acquisition";
 import { BUILD_REQUEST_DETAIL_TYPE, BUILD_REQUEST_SOURCE } from "./buildRequests";
 import { EngineSettings, MemberClientFactory, errorText } from "./aws";
 import {
-    MemoryProgress, MemorySettings, PlanOptions, StartDeps, awaitAgent, completeCapture, memoryStepRecord, planCapture, pollCapture, startCapture,
+    MemoryProgress, MemorySettings, PlanOptions, StartDeps, awaitAgent, completeUpload, memoryStepRecord, planCapture, pollCapture, startCapture, verifyCapture,
 } from "./memory";
 import { StepRecorder, appendActions } from "./steps";
 import { AcquisitionResult, CaseState, InstanceRef } from "./types";
@@ -67,10 +67,13 @@ export async function advanceMemory(progress: MemoryRound, deps: MemoryBranchDep
                 return memoryRound(polled, polled.status === "pending", false);
             }
             case "uploaded":
-                return afterComplete(await completeCapture(p, { s3: deps.s3, settings: deps.settings }));
+                return afterComplete(await completeUpload(p, { s3: deps.s3, settings: deps.settings }));
             case "failed":
                 // A command that failed after uploading parts: complete (and keep) what was uploaded.
-                return uploadOpen(p) ? afterComplete(await completeCapture(p, { s3: deps.s3, settings: deps.settings })) : memoryRound(p, false, true);
+                return uploadOpen(p) ? afterComplete(await completeUpload(p, { s3: deps.s3, settings: deps.settings })) : memoryRound(p, false, true);
+            case "verifying":
+                // One ranged read per round, the hash state carried: an image of any size, no invocation over its limit.
+                return afterComplete(await verifyCapture(p, { s3: deps.s3, settings: deps.settings }));
             case "accepted":
             case "rejected":
                 return p.retry ? advanceMemory(memoryRound({ ...p, status: "planned" }, false, false), deps) : memoryRound(p, false, true);
@@ -84,7 +87,7 @@ export async function advanceMemory(progress: MemoryRound, deps: MemoryBranchDep
 }
 
 function afterComplete(completed: MemoryProgress): MemoryRound {
-    return memoryRound(completed, false, !completed.retry);
+    return memoryRound(completed, false, completed.status !== "verifying" && !completed.retry);
 }
 
 /** Where the module factory takes build requests: the engine bus (event source and type are its contract). */

@@ -27,7 +27,7 @@ import { limeImage } from "../../scripts/lime-image";
 import { PROJECT_ROOT } from "../../scripts/moto";
 import { EngineSettings, MemberClientFactory } from "../../functions/aws";
 import {
-    HostReport, MemoryProgress, MemorySettings, awaitAgent, completeCapture, memoryDocument, memorySizing, memoryStepRecord, planCapture, pollCapture, sessionKey,
+    HostReport, MemoryProgress, MemorySettings, awaitAgent, completeCapture, completeUpload, memoryDocument, memorySizing, memoryStepRecord, planCapture, pollCapture, sessionKey, verifyCapture,
     startCapture,
 } from "../../functions/memory";
 import { CaseState } from "../../functions/types";
@@ -38,7 +38,14 @@ import { sharedEvidenceKey } from "../support/evidence";
 const AMI = "ami-04681a1dbd79675a5";
 const MiB = 1024 * 1024;
 const KERNEL = "6.1.0-test";
-const sha256 = (data: Buffer): string => createHash("sha256").update(data).digest("hex");
+/** One pass of Node's own SHA-256, fed in 1 GiB slices (a single update takes less than 2 GiB). */
+function sha256(data: Buffer): string {
+    const hash = createHash("sha256");
+    for (let offset = 0; offset < data.length; offset += 1024 * MiB) {
+        hash.update(data.subarray(offset, offset + 1024 * MiB));
+    }
+    return hash.digest("hex");
+}
 
 
 function makeImage(size: number, banner: boolean): Buffer {
@@ -437,6 +444,48 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
             ranges: 2, dataBytes: whole.length - 64, complete: false, error: `truncated: range 2 lacks its last ${whole.length - cut.length} bytes`,
         });
         assert.strictEqual(artifact.bytes, cut.length, "kept as evidence");
+    });
+
+    it("verifies in rounds that split a LiME header and the kernel banner, the state carried as JSON, to the single-pass SHA-256", async function () {
+        const progress = await planAndStart();
+        const image = makeImage(24 * MiB, true);
+        const uploaded = await completeUpload(await pollWith(progress, await simulateHost(progress, image)), { s3: forensic.s3, settings });
+        assert.strictEqual(uploaded.status, "verifying", uploaded.reason);
+        const bannerAt = image.indexOf("Linux version ");
+        const secondHeaderAt = 32 + 636 * 1024;
+        // Rounds that end 5 bytes into the banner, and 10 bytes into the second range header.
+        for (const roundBytes of [bannerAt + 5, secondHeaderAt + 10]) {
+            const limits = { ...settings, memory: { ...settings.memory, verifyRoundBytes: roundBytes } };
+            let p: MemoryProgress = JSON.parse(JSON.stringify(uploaded));
+            let rounds = 0;
+            while (p.status === "verifying") {
+                // Between rounds the document is JSON in the state machine: nothing may depend on memory.
+                p = await verifyCapture(JSON.parse(JSON.stringify(p)), { s3: forensic.s3, settings: limits });
+                rounds++;
+            }
+            assert.strictEqual(p.status, "accepted", p.reason);
+            assert.strictEqual(rounds, Math.ceil(image.length / roundBytes));
+            const artifact = p.artifacts[0];
+            assert.strictEqual(artifact.sha256, sha256(image));
+            assert.deepStrictEqual((artifact.detail as any).verification.rounds, rounds);
+            assert.deepStrictEqual((artifact.detail as any).lime, { ranges: 2, dataBytes: image.length - 64, complete: true });
+            assert.deepStrictEqual((artifact.detail as any).bannerSeen, { host: true, engine: true });
+            assert.strictEqual(p.attempts[0].verification?.hashState, undefined, "the carried hash state stays out of the record");
+        }
+    });
+
+    it("a branch cut short while verifying still lists the stored image, unverified", async function () {
+        const progress = await planAndStart();
+        const image = makeImage(10 * MiB, true);
+        const uploaded = await completeUpload(await pollWith(progress, await simulateHost(progress, image)), { s3: forensic.s3, settings });
+        const oneRound = await verifyCapture(uploaded, { s3: forensic.s3, settings: { ...settings, memory: { ...settings.memory, verifyRoundBytes: 4 * MiB } } });
+        assert.strictEqual(oneRound.status, "verifying");
+        const { step, artifacts } = memoryStepRecord(oneRound);
+        assert.strictEqual(step.status, "failed");
+        assert.strictEqual(artifacts.length, 1);
+        assert.deepStrictEqual([artifacts[0].key, artifacts[0].bytes, artifacts[0].sha256], [uploaded.attempts[0].key, image.length, undefined]);
+        assert.deepStrictEqual((artifacts[0].detail as any).verifiedBytes, 4 * MiB);
+        assert.ok(!JSON.stringify(step).includes("hashState\":\""), "the hash state is not in the record");
     });
 
     it("an accepted capture records the LiME structure it was checked against", async function () {
