@@ -184,9 +184,10 @@ export class ResponseEngine extends pulumi.ComponentResource {
                 { Sid: "RequestModuleBuilds", Effect: "Allow", Action: "events:PutEvents", Resource: this.bus.arn },
             ],
             callbackFactory: handlers.memoryHandler,
-            // Completing a capture re-reads the whole image to hash it.
+            // Verification rounds read for up to 600 s (DEFAULT_VERIFY_ROUND) and hash on one core: 1769 MB is
+            // Lambda's size with one full vCPU, where hash-wasm's SHA-256 (the state that carries between rounds) runs.
             timeout: 900,
-            memorySize: 1024,
+            memorySize: 1769,
         });
         const disk = define("disk", "snapshots the volumes and copies them into the forensic account", {
             statements: [statements.assumeMember, statements.assumeCopier],

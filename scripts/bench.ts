@@ -1,7 +1,8 @@
 /**
  * Benchmarks. Print figures, assert nothing.
  *
- *   npm run bench [-- --runs 7 --fleet 20,50 --image-mib 1024 --only isolation,fleets,throughput,packages,render,strict,timeline --lenient --json]
+ *   npm run bench [-- --runs 7 --fleet 20,50 --image-mib 1024 --verify-mib 3072 --round-mib 512
+ *                    --only isolation,fleets,throughput,packages,render,strict,timeline,verification --lenient --json]
  *
  * Sections 1 and 2 run on moto behind the strict layer (--lenient turns its checks off, for comparison).
  *
@@ -22,6 +23,8 @@
  * 6. The strict layer's cost: the drill (1 instance) under the strict layer, then with --lenient, in one run.
  * 7. Trigger to contained and to closed, on a simulated clock with the definition's real Wait durations
  *    (2 volumes, first snapshots and their copies of 30 min each): containment does not wait for the copies.
+ * 8. Memory verification in rounds (--verify-mib, default 3 GiB, in rounds of --round-mib, default 512):
+ *    MiB/s per round and the 1/4/24 TiB projections (rounds, history events, wall time).
  *
  * The functions are the ones the Lambdas run; the member role is assumed through moto's STS as on AWS.
  */
@@ -34,6 +37,8 @@ import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import { DescribeNetworkInterfacesCommand, DescribeSecurityGroupsCommand } from "@aws-sdk/client-ec2";
+import { CreateBucketCommand, CreateMultipartUploadCommand, PutBucketVersioningCommand, UploadPartCommand } from "@aws-sdk/client-s3";
+import { createSHA256 } from "hash-wasm";
 import * as aws from "@pulumi/aws";
 import { STSClient } from "@aws-sdk/client-sts";
 import { incidentDefinition } from "../components/incidentDefinition";
@@ -43,7 +48,7 @@ import { openCase } from "../functions/cases";
 import { contain } from "../functions/containment";
 import { isolate } from "../functions/isolation";
 import { closeCase, recordCase } from "../functions/record";
-import { memorySizing } from "../functions/memory";
+import { completeUpload, DEFAULT_VERIFY_ROUND, memorySizing, MemoryProgress, verifyCapture } from "../functions/memory";
 import { getInstance } from "../functions/registry";
 import { triage } from "../functions/triage";
 import { CaseInput, CaseState, InstanceRef, STATUS_TAG } from "../functions/types";
@@ -56,6 +61,7 @@ import { pickPort, PROJECT_ROOT } from "./moto";
 import { forensicStandIn, providerName } from "./plan";
 import { idleCost } from "./prices";
 import { loadStackConfig, ofType, RenderedStack, renderStack, resolve } from "./render";
+import { limeImage } from "./lime-image";
 import { shimmedPath } from "./ssm-host";
 
 const ACCOUNTS = { forensic: "111122223333", security: "222233334444", member: "444455556666" };
@@ -632,7 +638,98 @@ async function simulatedTimeline(log: (line: string) => void, snapshotMinutes = 
     return { snapshotMinutes, memoryMinutes, containedAfterSeconds: marks.contained, closedAfterSeconds: marks.closed, taskInvocations: transitions };
 }
 
-const SECTIONS = ["isolation", "fleets", "throughput", "packages", "render", "strict", "timeline"];
+/** History events one verification round adds: the Advance Task (entered, scheduled, started, succeeded, exited) and the Next Choice (entered, exited). */
+const EVENTS_PER_ROUND = 7;
+/** Step Functions standard workflows: history events and duration of one execution. */
+const EXECUTION_EVENT_LIMIT = 25_000;
+const EXECUTION_SECONDS_LIMIT = 365 * 24 * 3600;
+
+/**
+ * 8. Memory verification in rounds (moto behind the strict layer): a LiME image of `imageMiB` uploaded in
+ * parts, completed and read back by verifyCapture in rounds of `roundMiB` (the progress document passed
+ * as JSON between rounds, as the state machine does): MiB/s per round, the same SHA-256 as one pass of
+ * Node's hash, and from the measured rate the rounds, history events and wall time of 1, 4 and 24 TiB
+ * hosts at the default round limits.
+ */
+async function verificationRounds(imageMiB: number, roundMiB: number, log: (line: string) => void) {
+    const MiB = 1024 * 1024;
+    const moto = await startEmulator({ organization: { id: "o-a1b2c3d4e5", accounts: Object.values(ACCOUNTS) } });
+    try {
+        const forensic = clientsFor(moto.endpoint, ACCOUNTS.forensic);
+        const bucket = "ir-forensics-bench-verify";
+        await forensic.s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: DEFAULT_REGION } }));
+        await forensic.s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }));
+        const image = limeImage(imageMiB * MiB);
+        const single = createHash("sha256");
+        let t = Date.now();
+        for (let o = 0; o < image.length; o += 1024 * MiB) {
+            single.update(image.subarray(o, o + 1024 * MiB));
+        }
+        const singlePass = single.digest("hex");
+        const nodeHashMiBps = Math.round(imageMiB / ((Date.now() - t) / 1000));
+        const key = "cases/bench/memory/i-0bench.lime";
+        const { UploadId } = await forensic.s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+        const partSize = 256 * MiB;
+        t = Date.now();
+        for (let o = 0, n = 1; o < image.length; o += partSize, n++) {
+            await forensic.s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n, Body: image.subarray(o, o + partSize) }));
+        }
+        const uploadMiBps = Math.round(imageMiB / ((Date.now() - t) / 1000));
+        const settings = { evidenceBucket: bucket, evidenceKeyArn: "", memory: { verifyRoundBytes: roundMiB * MiB } };
+        const report = { tool: "lime" as const, toolVersion: "1.9.1", bytes: image.length, sha256: singlePass, bannerSeen: true, partCount: Math.ceil(image.length / partSize), errors: [] };
+        const started: MemoryProgress = {
+            caseId: "bench", instance: { accountId: ACCOUNTS.member, region: DEFAULT_REGION, instanceId: "i-0bench" }, startedAt: new Date().toISOString(),
+            status: "uploaded", attempts: [{ attempt: 1, key, uploadId: UploadId ?? "", startedAt: new Date().toISOString(), report }], polls: 0, actions: [], artifacts: [],
+        };
+        let progress = await completeUpload(started, { s3: forensic.s3, settings });
+        const rounds: { mib: number; seconds: number; mibPerSecond: number }[] = [];
+        let largestDocument = 0;
+        while (progress.status === "verifying") {
+            const before = progress.attempts[0].verification?.offset ?? 0;
+            const carried = JSON.stringify(progress);
+            largestDocument = Math.max(largestDocument, carried.length);
+            const t0 = Date.now();
+            progress = await verifyCapture(JSON.parse(carried), { s3: forensic.s3, settings });
+            const seconds = (Date.now() - t0) / 1000;
+            const mib = ((progress.attempts[0].verification?.offset ?? before) - before) / MiB;
+            rounds.push({ mib: Math.round(mib), seconds: Math.round(seconds * 100) / 100, mibPerSecond: Math.round(mib / seconds) });
+        }
+        const sameHash = progress.artifacts[0]?.sha256 === singlePass;
+        const hasher = await createSHA256();
+        hasher.init();
+        t = Date.now();
+        for (let o = 0; o < Math.min(image.length, 1024 * MiB); o += 8 * MiB) {
+            hasher.update(image.subarray(o, o + 8 * MiB));
+        }
+        const wasmHashMiBps = Math.round(Math.min(imageMiB, 1024) / ((Date.now() - t) / 1000));
+        const rates = rounds.map((r) => r.mibPerSecond).sort((a, b) => a - b);
+        const rate = rates[Math.floor(rates.length / 2)];
+        const perRoundMiB = Math.min(DEFAULT_VERIFY_ROUND.bytes / MiB, rate * DEFAULT_VERIFY_ROUND.seconds);
+        const projections = [1, 4, 24].map((tib) => {
+            const mib = tib * 1024 * 1024;
+            const n = Math.ceil(mib / perRoundMiB);
+            const seconds = mib / rate;
+            return { tib, rounds: n, historyEvents: n * EVENTS_PER_ROUND, hours: Math.round(seconds / 360) / 10, withinLimits: n * EVENTS_PER_ROUND < EXECUTION_EVENT_LIMIT && seconds < EXECUTION_SECONDS_LIMIT };
+        });
+        log(`\n## Memory verification in rounds (${imageMiB} MiB LiME image, rounds of ${roundMiB} MiB, moto behind the strict layer)\n`);
+        log(`outcome ${progress.status}; SHA-256 equal to one pass of Node's hash: ${sameHash ? "yes" : "NO"}; largest progress document between rounds: ${largestDocument} characters`);
+        log(`upload ${uploadMiBps} MiB/s; hashing alone: hash-wasm ${wasmHashMiBps} MiB/s, Node (OpenSSL) ${nodeHashMiBps} MiB/s\n`);
+        log("| round | MiB | seconds | MiB/s |");
+        log("|---|---|---|---|");
+        rounds.forEach((r, i) => log(`| ${i + 1} | ${r.mib} | ${r.seconds} | ${r.mibPerSecond} |`));
+        log(`\nProjected at the median ${rate} MiB/s, default rounds (≤ ${DEFAULT_VERIFY_ROUND.bytes / 1024 / MiB} GiB or ${DEFAULT_VERIFY_ROUND.seconds} s: ${Math.round(perRoundMiB)} MiB each), ${EVENTS_PER_ROUND} history events per round:\n`);
+        log("| host memory | rounds | history events (limit 25,000) | wall time | within one execution |");
+        log("|---|---|---|---|---|");
+        for (const p of projections) {
+            log(`| ${p.tib} TiB | ${p.rounds} | ${p.historyEvents} | ${p.hours} h | ${p.withinLimits ? "yes" : "NO"} |`);
+        }
+        return { imageMiB, roundMiB, outcome: progress.status, sameHash, largestDocument, uploadMiBps, wasmHashMiBps, nodeHashMiBps, rounds, medianMiBps: rate, projections };
+    } finally {
+        await moto.stop();
+    }
+}
+
+const SECTIONS = ["isolation", "fleets", "throughput", "packages", "render", "strict", "timeline", "verification"];
 
 async function main(): Promise<void> {
     const runs = Number(option("runs", "7"));
@@ -661,6 +758,10 @@ async function main(): Promise<void> {
     }
     if (only.includes("timeline")) {
         figures.timeline = await simulatedTimeline(log);
+    }
+
+    if (only.includes("verification")) {
+        figures.verification = await verificationRounds(Number(option("verify-mib", "3072")), Number(option("round-mib", "512")), log);
     }
 
     if (only.includes("throughput")) {
