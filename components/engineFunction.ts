@@ -21,6 +21,12 @@ export const RUNTIME_PROVIDED_PACKAGES = [
 /** Dependencies used only by the Pulumi program at deploy time, never by a callback. */
 export const DEPLOY_TIME_PACKAGES = ["@pulumi/awsx", "@pulumi/command", "zod"];
 
+/**
+ * Dependencies some callbacks need and Lambda's runtime lacks: packaged only into the functions that name
+ * them in `packages` (hash-wasm, 2.1 MB, serves the memory function's resumable SHA-256 only).
+ */
+export const FUNCTION_PACKAGES = ["hash-wasm"];
+
 export interface EngineFunctionArgs<E, R> {
     description: string;
     /** Permissions beyond writing its own logs. */
@@ -33,6 +39,8 @@ export interface EngineFunctionArgs<E, R> {
     timeout: number;
     /** MB. */
     memorySize?: number;
+    /** Which of {@link FUNCTION_PACKAGES} its code needs (packaged with it); default none. */
+    packages?: string[];
     logRetentionDays: number;
     /** IAM path of the role (the responder path for roles that touch evidence or member accounts). */
     rolePath: string;
@@ -90,7 +98,9 @@ export function engineFunction<E, R>(name: string, args: EngineFunctionArgs<E, R
         environment: { variables: { [SETTINGS_VARIABLE]: pulumi.jsonStringify(args.settings), NODE_OPTIONS: "--enable-source-maps" } },
         loggingConfig: { logFormat: "JSON", logGroup: logGroup.name },
         tracingConfig: { mode: "Active" },
-        codePathOptions: { extraExcludePackages: [...RUNTIME_PROVIDED_PACKAGES, ...DEPLOY_TIME_PACKAGES] },
+        codePathOptions: {
+            extraExcludePackages: [...RUNTIME_PROVIDED_PACKAGES, ...DEPLOY_TIME_PACKAGES, ...FUNCTION_PACKAGES.filter((p) => !(args.packages ?? []).includes(p))],
+        },
     }, { parent, dependsOn: [policy, logGroup] });
     return { fn: fn as unknown as aws.lambda.CallbackFunction<unknown, unknown>, role, logGroup };
 }

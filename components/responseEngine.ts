@@ -188,6 +188,7 @@ export class ResponseEngine extends pulumi.ComponentResource {
             // Lambda's size with one full vCPU, where hash-wasm's SHA-256 (the state that carries between rounds) runs.
             timeout: 900,
             memorySize: 1769,
+            packages: ["hash-wasm"],
         });
         const disk = define("disk", "snapshots the volumes and copies them into the forensic account", {
             statements: [statements.assumeMember, statements.assumeCopier],

@@ -61,6 +61,7 @@ import { pickPort, PROJECT_ROOT } from "./moto";
 import { forensicStandIn, providerName } from "./plan";
 import { idleCost } from "./prices";
 import { loadStackConfig, ofType, RenderedStack, renderStack, resolve } from "./render";
+import { Assets, entryFiles } from "./deployed";
 import { limeImage } from "./lime-image";
 import { shimmedPath } from "./ssm-host";
 
@@ -322,21 +323,12 @@ function zipArchive(files: Array<{ name: string; data: Buffer }>): Buffer {
 /** The files of a function's code archive (string and file assets; nested archives by their path). */
 async function archiveFiles(code: unknown): Promise<Array<{ name: string; data: Buffer }>> {
     const archive = await resolve<Record<string, unknown>>(code as never);
-    const assets = (await archive.assets) as Record<string, Record<string, unknown>> | undefined;
+    const assets = (await archive.assets) as Assets | undefined;
     if (!assets) {
         throw new Error(`not an asset archive (${Object.keys(archive).join(", ")})`);
     }
-    const files: Array<{ name: string; data: Buffer }> = [];
-    for (const [name, asset] of Object.entries(assets)) {
-        if (asset.text !== undefined) {
-            files.push({ name, data: Buffer.from(await (asset.text as Promise<string>)) });
-        } else if (asset.path !== undefined) {
-            files.push({ name, data: fs.readFileSync(await (asset.path as Promise<string>)) });
-        } else {
-            throw new Error(`${name}: asset kind not measured (${Object.keys(asset).join(", ")})`);
-        }
-    }
-    return files;
+    const entries = await Promise.all(Object.entries(assets).map(([name, asset]) => entryFiles(name, asset)));
+    return entries.flat().map(([name, data]) => ({ name, data }));
 }
 
 /** Each Lambda function's package: files, bytes, zipped bytes. */

@@ -1,7 +1,8 @@
 /**
  * The Lambda code a rendered stack would deploy, made runnable here: each CallbackFunction's generated
- * `__index.js` is written under `.cache/callbacks/<function>-<digest of its files>/` (so that its
- * `require`s of the AWS SDK resolve from the project's node_modules) and loaded with the environment the
+ * `__index.js` is written under `.cache/callbacks/<function>-<digest of its files>/`, with the packages the
+ * archive carries (its node_modules, which resolve first); `require`s of what Lambda's runtime provides (the
+ * AWS SDK) resolve from the project's node_modules. Each is loaded with the environment the
  * stack gives it. The directory is named by its content and each file lands by rename, so that runs in
  * parallel (mocha's workers, a drill beside the tests) never load each other's or a half-written file.
  */
@@ -30,7 +31,28 @@ export interface DeployedCallback {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type LambdaHandler = (event: unknown, context?: unknown) => Promise<any>;
 
-type Assets = Record<string, { text: Promise<string> | string }>;
+/** The archive's entries: generated code (StringAsset, `text`) and packaged dependencies (FileAsset, `path`). */
+export type Assets = Record<string, { text?: Promise<string> | string; path?: Promise<string> | string }>;
+
+
+/**
+ * An entry's files: its text, or what a FileAsset or FileArchive names (a dependency that Lambda's runtime
+ * does not provide, packaged file by file or as its folder), each with its path inside the archive.
+ */
+export async function entryFiles(name: string, asset: Assets[string]): Promise<Array<[string, Buffer]>> {
+    const text = await asset.text;
+    if (typeof text === "string") {
+        return [[name, Buffer.from(text)]];
+    }
+    const source = await asset.path;
+    if (typeof source !== "string") {
+        throw new Error(`archive entry ${name} is neither text nor a file`);
+    }
+    const walk = (from: string, to: string): Array<[string, Buffer]> => fs.statSync(from).isDirectory()
+        ? fs.readdirSync(from).sort().flatMap((child) => walk(path.join(from, child), path.join(to, child)))
+        : [[to, fs.readFileSync(from)]];
+    return walk(path.isAbsolute(source) ? source : path.join(PROJECT_ROOT, source), name);
+}
 
 /** Every CallbackFunction of a rendered stack, with its generated code written to disk. */
 export async function deployedCallbacks(stack: RenderedStack): Promise<Record<string, DeployedCallback>> {
@@ -39,15 +61,15 @@ export async function deployedCallbacks(stack: RenderedStack): Promise<Record<st
         const archive = await resolve<{ assets: Assets | Promise<Assets> }>(fn.props.code);
         const assets = await archive.assets;
         const files: Record<string, number> = {};
-        const texts = await Promise.all(Object.entries(assets).map(async ([file, asset]) => [file, await asset.text] as const));
+        const texts = (await Promise.all(Object.entries(assets).map(([file, asset]) => entryFiles(file, asset)))).flat();
         const digest = createHash("sha256");
         for (const [file, text] of texts) {
-            digest.update(`${file}\0${text}\0`);
+            digest.update(`${file}\0`).update(text).update("\0");
         }
         const dir = path.join(PROJECT_ROOT, ".cache", "callbacks", `${fn.name}-${digest.digest("hex").slice(0, 16)}`);
         fs.mkdirSync(dir, { recursive: true });
         for (const [file, text] of texts) {
-            files[file] = Buffer.byteLength(text);
+            files[file] = text.length;
             const target = path.join(dir, file);
             if (!fs.existsSync(target)) {
                 fs.mkdirSync(path.dirname(target), { recursive: true });
