@@ -101,10 +101,26 @@ export class ConfigError extends pulumi.RunError {
     }
 }
 
+/** A key the program does not read: a typo, or a key of the other stack. Names the closest known key. */
+export class NoSuchKeyError extends ConfigError {
+    constructor(key: string, hint: string) {
+        super(key, hint);
+        this.message = `Invalid config ${PROJECT}:${key}: no such key; ${hint}`;
+        Object.setPrototypeOf(this, NoSuchKeyError.prototype);
+    }
+}
+
 /** Where raw values come from: `pulumi.Config` in a program, a plain map in tests. */
 export interface ConfigSource {
     /** Raw string value of `<namespace>:<key>`, or undefined when unset. */
     get(key: string, namespace?: string): string | undefined;
+    /** Every key set in this project's namespace, without the `ir-forensics:` prefix. */
+    keys(): string[];
+}
+
+/** Keys of `${PROJECT}:...` among flat `namespace:key` names, without the prefix. */
+function projectKeys(names: string[]): string[] {
+    return names.filter((k) => k.startsWith(`${PROJECT}:`)).map((k) => k.slice(PROJECT.length + 1));
 }
 
 /** The stack's own config, as the Pulumi engine passes it. */
@@ -119,12 +135,66 @@ export function pulumiConfigSource(): ConfigSource {
             }
             return cfg.get(key);
         },
+        keys: () => projectKeys(Object.keys(pulumi.runtime.allConfig())),
     };
 }
 
 /** A source over a flat `{"ir-forensics:key": "value"}` map (the engine's own format). */
 export function mapConfigSource(values: Record<string, string>): ConfigSource {
-    return { get: (key, namespace = PROJECT) => values[`${namespace}:${key}`] };
+    return { get: (key, namespace = PROJECT) => values[`${namespace}:${key}`], keys: () => projectKeys(Object.keys(values)) };
+}
+
+/** Top-level keys both stacks read. */
+const COMMON_KEYS = ["role", "accounts", "organizationId", "tags"] as const;
+
+/** Top-level keys each stack role reads (a test checks them against what the loaders ask for). */
+export const STACK_KEYS: Record<StackRole, readonly string[]> = {
+    forensic: [...COMMON_KEYS, "evidence", "trail", "awsConfig", "analysisNetwork", "sift", "workstation"],
+    security: [
+        ...COMMON_KEYS, "forensicStack", "memberDeployRoleName", "members", "isolation", "notifications", "guardDuty", "securityHub",
+        "logRetentionDays", "acquisition", "moduleFactory", "slackWebhookUrl",
+    ],
+};
+
+/** Levenshtein distance (insertions, deletions, substitutions), for "did you mean". */
+export function editDistance(a: string, b: string): number {
+    let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+        const row = [i];
+        for (let j = 1; j <= b.length; j++) {
+            row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+        }
+        previous = row;
+    }
+    return previous[b.length];
+}
+
+/** The known key closest to `key` (case-insensitive), when it is close enough to be a typo of it. */
+export function closestKey(key: string, known: readonly string[]): string | undefined {
+    const scored = known.map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) })).sort((x, y) => x.d - y.d);
+    const best = scored[0];
+    return best && best.d <= Math.max(2, Math.floor(key.length / 3)) ? best.k : undefined;
+}
+
+/** What to say about a key that `scope` does not take: the likely typo, else the keys it takes. */
+function noSuchKeyHint(key: string, known: readonly string[], scope: string, prefix = `${PROJECT}:`): string {
+    const near = closestKey(key, known);
+    return near ? `did you mean ${prefix}${near}?` : `${scope} takes ${known.join(", ")}`;
+}
+
+/** Fails on a top-level key this stack does not read, naming the likely typo or the stack it belongs to. */
+function checkTopLevelKeys(source: ConfigSource, role: StackRole): void {
+    const known = STACK_KEYS[role];
+    const other: StackRole = role === "forensic" ? "security" : "forensic";
+    for (const key of source.keys()) {
+        if (known.includes(key)) {
+            continue;
+        }
+        if (STACK_KEYS[other].includes(key)) {
+            throw new NoSuchKeyError(key, `it belongs to the ${other} stack (set it there; this is the ${role} stack)`);
+        }
+        throw new NoSuchKeyError(key, noSuchKeyHint(key, known, `the ${role} stack`));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,7 +223,7 @@ function objectOf(key: string, value: Raw, allowed: readonly string[]): Record<s
     }
     for (const k of Object.keys(value)) {
         if (!allowed.includes(k)) {
-            throw new ConfigError(`${key}.${k}`, `no such key; ${key} takes ${allowed.join(", ")}`);
+            throw new NoSuchKeyError(`${key}.${k}`, noSuchKeyHint(k, allowed, key, `${PROJECT}:${key}.`));
         }
     }
     return value as Record<string, Raw>;
@@ -641,6 +711,7 @@ function loadWorkstation(source: ConfigSource): WorkstationConfig {
 }
 
 export function loadForensicConfig(source: ConfigSource): ForensicConfig {
+    checkTopLevelKeys(source, "forensic");
     const common = loadCommon(source, "forensic");
     const trail = objectOf("trail", parse(source, "trail"), ["managementEvents"]);
     const awsConfig = objectOf("awsConfig", parse(source, "awsConfig"), ["enabled"]);
@@ -797,6 +868,7 @@ function loadModuleFactory(source: ConfigSource, common: CommonConfig): ModuleFa
  *   (`<organization>/<project>/forensic`).
  */
 export function loadSecurityConfig(source: ConfigSource, defaultForensicStack: string): SecurityConfig {
+    checkTopLevelKeys(source, "security");
     const common = loadCommon(source, "security");
     const forensicStack = parse(source, "forensicStack") ?? defaultForensicStack;
     if (typeof forensicStack !== "string" || !/^(?:[\w.-]+\/){0,2}[\w.-]+$/.test(forensicStack)) {

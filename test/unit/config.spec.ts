@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import {
-    amiId, carveSubnets, ConfigError, DEFAULTS, loadForensicConfig, loadSecurityConfig, mapConfigSource, parseCidr, region, resolveRole,
+    amiId, carveSubnets, closestKey, ConfigError, ConfigSource, DEFAULTS, NoSuchKeyError, STACK_KEYS, loadForensicConfig, loadSecurityConfig, mapConfigSource, parseCidr, region, resolveRole,
 } from "../../stacks/config";
 import { loadStackConfig } from "../support/pulumi";
 
@@ -20,7 +20,69 @@ function rejects(load: () => unknown, key: string, expected: RegExp) {
     });
 }
 
+/** Keys a loader asked for (through {@link tracked}). */
+const read = new Set<string>();
+
+/** The source, recording every key read from it. */
+function tracked(source: ConfigSource): ConfigSource {
+    return {
+        get: (key, namespace) => (read.add(namespace && namespace !== "ir-forensics" ? `${namespace}:${key}` : key), source.get(key, namespace)),
+        keys: () => source.keys(),
+    };
+}
+
+/** A key the program does not read: NoSuchKeyError, "no such key" after the full key, then `hint`. */
+function rejectsKey(load: () => unknown, key: string, hint: RegExp) {
+    assert.throws(load, (err: unknown) => {
+        assert.ok(err instanceof NoSuchKeyError, `expected a NoSuchKeyError, got ${String(err)}`);
+        assert.strictEqual(err.key, key);
+        assert.match(err.message, new RegExp(`^Invalid config ir-forensics:${key.replace(/[.[\]]/g, "\\$&")}: no such key; `));
+        assert.match(err.message, hint);
+        return true;
+    });
+}
+
 describe("config", () => {
+    describe("unknown keys", () => {
+        const security = (overrides: Record<string, unknown> = {}) => mapConfigSource(loadStackConfig("security", overrides));
+
+        it("fails on a top-level typo, naming the closest key", () => {
+            rejectsKey(() => loadSecurityConfig(security({ "ir-forensics:isolaton": { fallbackHttpsEgress: "none" } }), "x"), "isolaton", /did you mean ir-forensics:isolation\?$/);
+            rejectsKey(() => loadForensicConfig(forensic({ "ir-forensics:Evidence": {} })), "Evidence", /did you mean ir-forensics:evidence\?$/);
+        });
+
+        it("fails on a key of the other stack, naming that stack", () => {
+            rejectsKey(() => loadForensicConfig(forensic({ "ir-forensics:members": [] })), "members", /belongs to the security stack/);
+            rejectsKey(() => loadSecurityConfig(security({ "ir-forensics:analysisNetwork": {} }), "x"), "analysisNetwork", /belongs to the forensic stack/);
+            // The Slack webhook is the security stack's: named, never its value.
+            assert.throws(() => loadForensicConfig(forensic({ "ir-forensics:slackWebhookUrl": "https://hooks.slack.com/services/T/B/secret" })),
+                (err: Error) => err instanceof NoSuchKeyError && !err.message.includes("secret") && /slackWebhookUrl: no such key; it belongs to the security stack/.test(err.message));
+        });
+
+        it("lists the stack's keys when nothing is close", () => {
+            rejectsKey(() => loadForensicConfig(forensic({ "ir-forensics:quarantineEverything": true })), "quarantineEverything", /the forensic stack takes role, accounts, .*workstation$/);
+        });
+
+        it("leaves other namespaces alone (aws:, pulumi:)", () => {
+            assert.ok(loadForensicConfig(forensic({ "aws:profile": "forensic", "aws:skipMetadataApiCheck": "false" })));
+        });
+
+        it("knows exactly the keys each loader reads", () => {
+            for (const [role, load] of [["forensic", () => loadForensicConfig(tracked(forensic()))], ["security", () => loadSecurityConfig(tracked(security()), "x")]] as const) {
+                read.clear();
+                load();
+                const expected = STACK_KEYS[role].filter((k) => k !== "role" && k !== "slackWebhookUrl");
+                assert.deepStrictEqual([...read].filter((k) => !k.startsWith("aws:")).sort(), [...expected].sort(), role);
+            }
+        });
+
+        it("suggests only what is close enough to be a typo", () => {
+            assert.strictEqual(closestKey("guardduty", STACK_KEYS.security), "guardDuty");
+            assert.strictEqual(closestKey("notification", STACK_KEYS.security), "notifications");
+            assert.strictEqual(closestKey("x", STACK_KEYS.security), undefined);
+        });
+    });
+
     describe("the committed Pulumi.forensic.yaml", () => {
         it("loads with every documented value", () => {
             const c = loadForensicConfig(forensic());
@@ -134,7 +196,8 @@ describe("config", () => {
             rejects(() => loadForensicConfig(forensic({ "ir-forensics:analysisNetwork.ssmEndpointAzCount": 4 })), "analysisNetwork.ssmEndpointAzCount", /from 1 to 3/);
         });
         it("rejects a typo'd key instead of ignoring it", () => {
-            rejects(() => loadForensicConfig(forensic({ "ir-forensics:analysisNetwork.subnetCout": 5 })), "analysisNetwork.subnetCout", /no such key/);
+            rejectsKey(() => loadForensicConfig(forensic({ "ir-forensics:analysisNetwork.subnetCout": 5 })), "analysisNetwork.subnetCout",
+                /did you mean ir-forensics:analysisNetwork\.subnetCount\?$/);
         });
         it("carves subnets in address order", () => {
             assert.deepStrictEqual(carveSubnets(parseCidr("k", "10.0.0.0/26", 16, 28), 28, 4), ["10.0.0.0/28", "10.0.0.16/28", "10.0.0.32/28", "10.0.0.48/28"]);
@@ -215,7 +278,7 @@ describe("config", () => {
             rejects(() => loadForensicConfig(forensic({ "ir-forensics:sift.buildInstanceTypes": [] })), "sift.buildInstanceTypes", /at least one/);
             rejects(() => loadForensicConfig(forensic({ "ir-forensics:sift.buildInstanceTypes": ["m5.large", "M5"] })), "sift.buildInstanceTypes[1]", /EC2 instance type/);
             rejects(() => loadForensicConfig(forensic({ "ir-forensics:sift.buildCidr": "10.67.0.1/24" })), "sift.buildCidr", /network address/);
-            rejects(() => loadForensicConfig(forensic({ "ir-forensics:workstation.idleHours": 2 })), "workstation.idleHours", /no such key/);
+            rejectsKey(() => loadForensicConfig(forensic({ "ir-forensics:workstation.idleHours": 2 })), "workstation.idleHours", /workstation takes instanceType, idleStopHours, launchAtCaseEnd/);
         });
     });
 
@@ -293,7 +356,7 @@ describe("config", () => {
             rejects(bad({ snapshotLock: { mode: "governance", days: 0 } }), "acquisition.snapshotLock.days", /1 to 36500/);
             rejects(bad({ snapshotLock: { mode: "governance", days: 7, coolOffHours: 1 } }), "acquisition.snapshotLock.coolOffHours", /compliance mode/);
             rejects(bad({ snapshotLock: { mode: "compliance", days: 7, coolOffHours: 73 } }), "acquisition.snapshotLock.coolOffHours", /1 to 72/);
-            rejects(bad({ deleteOriginals: true }), "acquisition.deleteOriginals", /no such key/);
+            rejectsKey(bad({ deleteOriginals: true }), "acquisition.deleteOriginals", /acquisition takes deleteOriginalSnapshots, snapshotLock/);
             rejects(() => loadSecurityConfig(security({ "ir-forensics:notifications.emails": ["soc"] }), "x"), "notifications.emails[0]", /e-mail/);
             rejects(() => loadSecurityConfig(security({ "ir-forensics:isolation.fallbackHttpsEgress": "10.0.0.0/8" }), "x"), "isolation.fallbackHttpsEgress", /0\.0\.0\.0\/0, none/);
             rejects(() => loadSecurityConfig(security({ "ir-forensics:memberDeployRoleName": "bad role" }), "x"), "memberDeployRoleName", /IAM role name/);
@@ -363,7 +426,7 @@ describe("config", () => {
             rejects(() => factory({ networks: { "eu-west-1": { subnetId: "subnet-11112222" } } }), 'moduleFactory.networks["eu-west-1"].securityGroupId', /required/);
             rejects(() => factory({ maxBuildMinutes: 5 }), "moduleFactory.maxBuildMinutes", /15 to 720/);
             rejects(() => factory({ instanceTypes: { arm64: "big" } }), "moduleFactory.instanceTypes.arm64", /instance type/);
-            rejects(() => factory({ amis: {} }), "moduleFactory.amis", /no such key/);
+            rejectsKey(() => factory({ amis: {} }), "moduleFactory.amis", /did you mean ir-forensics:moduleFactory\.amiIds\?/);
         });
     });
 });
