@@ -342,12 +342,12 @@ export class ResponseEngine extends pulumi.ComponentResource {
             sourceAccount: acct,
         }, parent);
 
-        // Cases open from the engine bus (member rules forward there) and, for GuardDuty, from this
-        // account's default bus (a GuardDuty administrator account receives every member's findings).
+        // Cases open from the engine bus (member rules forward there) and, for findings, from this account's
+        // default bus (a GuardDuty or Security Hub administrator account receives every member's findings).
         const opener = this.functions["open-case"];
         for (const [pattern, eventPattern] of Object.entries(args.patterns)) {
             const buses: Array<[string, pulumi.Input<string> | undefined]> = [["engine", this.bus.name]];
-            if (pattern === "guardduty") {
+            if (pattern === "guardduty" || pattern === "securityhub-findings") {
                 buses.push(["default", undefined]);
             }
             for (const [busLabel, busName] of buses) {

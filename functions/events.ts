@@ -30,6 +30,19 @@ export const TAG_SOURCE = "aws.tag";
 export const TAG_DETAIL_TYPE = "Tag Change on Resource";
 export const GUARDDUTY_SOURCE = "aws.guardduty";
 export const GUARDDUTY_DETAIL_TYPE = "GuardDuty Finding";
+/** AWS Security Hub (the OCSF one, beside Security Hub CSPM): one OCSF finding per event. */
+export const SECURITY_HUB_SOURCE = "aws.securityhub";
+export const OCSF_FINDINGS_DETAIL_TYPE = "Findings Imported V2";
+/** How Security Hub's OCSF findings name an EC2 instance resource. */
+export const OCSF_EC2_INSTANCE = "AWS::EC2::Instance";
+
+/**
+ * The OCSF `severity_id` that GuardDuty's numeric threshold corresponds to (GuardDuty's bands: low 1–3.9,
+ * medium 4–6.9, high 7–8.9, critical 9–10; OCSF: 2 low, 3 medium, 4 high, 5 critical).
+ */
+export function ocsfSeverityFloor(guardDutyMinSeverity: number): number {
+    return guardDutyMinSeverity >= 9 ? 5 : guardDutyMinSeverity >= 7 ? 4 : guardDutyMinSeverity >= 4 ? 3 : 2;
+}
 
 /**
  * Where a forwarder that re-shapes the event (or a drill) may put the instance id when the event has no
@@ -48,6 +61,9 @@ export function parseTrigger(event: unknown, policy: TriggerPolicy): ParsedTrigg
         }
         if (key === `${GUARDDUTY_SOURCE}/${GUARDDUTY_DETAIL_TYPE}`) {
             return fromGuardDuty(event, policy);
+        }
+        if (key === `${SECURITY_HUB_SOURCE}/${OCSF_FINDINGS_DETAIL_TYPE}`) {
+            return fromOcsfFinding(event, policy);
         }
         return reject(`unknown event source/detail-type: ${key.slice(0, 200)}`);
     } catch (err) {
@@ -165,6 +181,55 @@ function fromGuardDuty(event: Json, policy: TriggerPolicy): ParsedTrigger {
         return { kind: "ignored", reason: `GuardDuty severity ${show(detail.severity)} below ${policy.guardDutyMinSeverity}`, instance };
     }
     return { kind: "trigger", instance, trigger: { ...eventInfo(event), source: "guardduty", requested: "analyze", finding: detail } };
+}
+
+/**
+ * A finding of AWS Security Hub in OCSF (a GuardDuty or Inspector finding routed through it) that names an EC2
+ * instance: the instance from its resource (ARN in `uid`, or an instance id with the resource's or the cloud's
+ * account and region), opened as an analysis when its `severity_id` reaches the GuardDuty threshold's band.
+ */
+function fromOcsfFinding(event: Json, policy: TriggerPolicy): ParsedTrigger {
+    const detail = isObject(event.detail) ? event.detail : {};
+    const findings = Array.isArray(detail.findings) ? detail.findings.filter(isObject) : [];
+    if (findings.length !== 1) {
+        return reject(`a Findings Imported V2 event carries one finding, got ${findings.length}`);
+    }
+    const finding = findings[0];
+    const resources = Array.isArray(finding.resources) ? finding.resources.filter(isObject) : [];
+    const resource = resources.find((r) => r.type === OCSF_EC2_INSTANCE);
+    if (!resource) {
+        return { kind: "ignored", reason: `Security Hub finding on ${show(resources.map((r) => r.type))}, not an EC2 instance` };
+    }
+    const cloud = isObject(finding.cloud) ? finding.cloud : {};
+    const cloudAccount = isObject(cloud.account) ? cloud.account.uid : undefined;
+    const owner = isObject(resource.owner) && isObject(resource.owner.account) ? resource.owner.account.uid : undefined;
+    const fromArn = parseInstanceArn(resource.uid);
+    const instance = validateInstance(fromArn ?? {
+        accountId: (owner ?? cloudAccount) as string,
+        region: (resource.region ?? cloud.region) as string,
+        instanceId: resource.uid as string,
+    }, policy.memberAccounts);
+    if ("kind" in instance) {
+        return instance;
+    }
+    if (policy.guardDutyMinSeverity === undefined) {
+        return { kind: "ignored", reason: "the finding trigger (guardDuty.minSeverity) is disabled", instance };
+    }
+    const floor = ocsfSeverityFloor(policy.guardDutyMinSeverity);
+    const severityId = Number(finding.severity_id);
+    if (!Number.isInteger(severityId) || severityId < floor || severityId > 6) {
+        return { kind: "ignored", reason: `Security Hub severity_id ${show(finding.severity_id)} below ${floor}`, instance };
+    }
+    const info = isObject(finding.finding_info) ? finding.finding_info : {};
+    const metadata = isObject(finding.metadata) ? finding.metadata : {};
+    const product = isObject(metadata.product) ? metadata.product : {};
+    return {
+        kind: "trigger", instance,
+        trigger: {
+            ...eventInfo(event), source: "securityhub", requested: "analyze",
+            finding: { format: "ocsf", uid: info.uid, title: info.title, types: info.types, product: product.name, severity: finding.severity, severityId },
+        },
+    };
 }
 
 function isSampleFinding(detail: Json): boolean {

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { CreateEventBusCommand, PutEventsCommand, PutRuleCommand, PutTargetsCommand } from "@aws-sdk/client-eventbridge";
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { casePatterns, guardDutyPattern, tagChangePattern } from "../../components/eventPatterns";
+import { casePatterns, guardDutyPattern, ocsfFindingsPattern, tagChangePattern } from "../../components/eventPatterns";
 import { clientsFor } from "../../scripts/aws-clients";
 import { MEMBER, SECURITY, useMoto } from "../support/moto";
 
@@ -91,7 +91,7 @@ describe("event routing: member rule → engine bus → opener (patterns taken f
     });
 
     it("uses the patterns the stacks deploy", () => {
-        assert.deepStrictEqual(casePatterns(7), { "tag-change": tagChangePattern(), guardduty: guardDutyPattern(7) });
+        assert.deepStrictEqual(casePatterns(7), { "tag-change": tagChangePattern(), guardduty: guardDutyPattern(7), "securityhub-findings": ocsfFindingsPattern(7) });
         assert.deepStrictEqual(Object.keys(casePatterns()), ["tag-change"]);
     });
 });

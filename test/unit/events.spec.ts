@@ -3,9 +3,9 @@
  * Pure: no AWS.
  */
 import * as assert from "assert";
-import { DETAIL_INSTANCE_ID, ParsedTrigger, parseInstanceArn, parseTrigger, TriggerPolicy } from "../../functions/events";
+import { DETAIL_INSTANCE_ID, ocsfSeverityFloor, ParsedTrigger, parseInstanceArn, parseTrigger, TriggerPolicy } from "../../functions/events";
 import { InstanceRef, STATUS_TAG } from "../../functions/types";
-import { EVENT_TIME, guardDutyEvent, instanceId, tagEvent } from "../support/events";
+import { EVENT_TIME, guardDutyEvent, instanceId, ocsfFindingEvent, tagEvent } from "../support/events";
 
 const MEMBER = "444455556666";
 const POLICY: TriggerPolicy = { memberAccounts: [MEMBER, "555566667777"], guardDutyMinSeverity: 7 };
@@ -139,6 +139,41 @@ describe("parseTrigger", function () {
         it("a finding for a foreign account or a malformed instance is rejected", function () {
             expectKind(parseTrigger(guardDutyEvent(ref({ accountId: "123456789012" }), 9), POLICY), "rejected");
             expectKind(parseTrigger(guardDutyEvent(ref({ instanceId: "i-99" }), 9), POLICY), "rejected");
+        });
+    });
+
+    describe("Security Hub OCSF findings (Findings Imported V2)", function () {
+        it("at or above the OCSF band of the GuardDuty threshold: an analyze trigger for the instance the finding names", function () {
+            const r = ref();
+            for (const uid of ["arn", "id"] as const) {
+                const parsed = expectKind(parseTrigger(ocsfFindingEvent(r, 4, { uid }), POLICY), "trigger");
+                assert.deepStrictEqual(parsed.instance, r, uid);
+                assert.strictEqual(parsed.trigger.source, "securityhub");
+                assert.strictEqual(parsed.trigger.requested, "analyze");
+                assert.deepStrictEqual((parsed.trigger.finding as any).product, "GuardDuty");
+                assert.strictEqual((parsed.trigger.finding as any).severityId, 4);
+            }
+        });
+
+        it("maps GuardDuty's bands onto OCSF severity ids", function () {
+            assert.deepStrictEqual([1, 4, 6.9, 7, 8.9, 9].map(ocsfSeverityFloor), [2, 3, 3, 4, 4, 5]);
+        });
+
+        it("below the band, or with the finding trigger off: ignored", function () {
+            expectKind(parseTrigger(ocsfFindingEvent(ref(), 3), POLICY), "ignored");
+            expectKind(parseTrigger(ocsfFindingEvent(ref(), 5), { memberAccounts: [MEMBER] }), "ignored");
+        });
+
+        it("a finding on something other than an instance is ignored", function () {
+            assert.match(expectKind(parseTrigger(ocsfFindingEvent(ref(), 5, { type: "AWS::IAM::AccessKey" }), POLICY), "ignored").reason, /not an EC2 instance/);
+        });
+
+        it("a finding for a foreign account, a malformed instance or an event of several findings is rejected", function () {
+            expectKind(parseTrigger(ocsfFindingEvent(ref({ accountId: "123456789012" }), 5), POLICY), "rejected");
+            expectKind(parseTrigger(ocsfFindingEvent(ref({ instanceId: "i-99" }), 5, { uid: "id" }), POLICY), "rejected");
+            const two = ocsfFindingEvent(ref(), 5);
+            two.detail.findings.push(two.detail.findings[0]);
+            expectKind(parseTrigger(two, POLICY), "rejected");
         });
     });
 

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as aws from "@pulumi/aws";
-import { guardDutyPattern, tagChangePattern } from "../../components/eventPatterns";
+import { guardDutyPattern, ocsfFindingsPattern, tagChangePattern } from "../../components/eventPatterns";
 import { SLACK_WEBHOOK_PARAMETER } from "../../components/responseEngine";
 import { asList, one, ofType, policyOf, RecordedResource, RenderedStack, renderStack, resolve, SECRET_SIG, statement, unwrapSecret } from "../support/pulumi";
 import { FORENSIC_STACK, forensicOutputs, renderSecurity } from "../support/stacks";
@@ -293,6 +293,14 @@ describe("security stack (Pulumi.security.yaml)", () => {
             assert.ok(rules.some((r) => r.name === "engine-guardduty-default" && r.inputs.eventBusName === undefined));
             assert.ok(rules.some((r) => r.name === "engine-guardduty-engine"));
             assert.strictEqual(rules.filter((r) => r.name.startsWith("member-")).length, 3);
+            // Security Hub's OCSF findings (GuardDuty and Inspector through the new Security Hub): same threshold, same buses.
+            const ocsf = ofType(s, aws.cloudwatch.EventRule, /securityhub-findings/);
+            for (const rule of ocsf) {
+                assert.deepStrictEqual(JSON.parse(rule.inputs.eventPattern), ocsfFindingsPattern(7));
+            }
+            assert.deepStrictEqual(ocsf.filter((r) => r.name.startsWith("engine-")).map((r) => [r.name, r.inputs.eventBusName === undefined]).sort(),
+                [["engine-securityhub-findings-default", true], ["engine-securityhub-findings-engine", false]]);
+            assert.strictEqual(ocsf.filter((r) => r.name.startsWith("member-")).length, 3);
         });
     });
 
