@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { RuntimeSettings } from "../functions/aws";
 import * as handlers from "../functions/handlers";
 import { engineFunction, EngineFunction } from "./engineFunction";
-import { Statement } from "./iam";
+import { CUSTOM_ACTION_DETAIL_TYPE } from "../functions/securityHub";
+import { policyJson, serviceTrustPolicy, Statement } from "./iam";
 
 export interface SecurityHubActionsArgs {
     partition: string;
@@ -16,6 +17,12 @@ export interface SecurityHubActionsArgs {
     assumeMember: Statement;
     responderRolePath: string;
     logRetentionDays: number;
+    /**
+     * Providers of the security account in the other regions where members run (Security Hub shows and acts
+     * on findings per region, unless findings are aggregated): the actions exist there too, their events sent
+     * to this region's default bus. Default none.
+     */
+    regionProviders?: Record<string, pulumi.ProviderResource>;
 }
 
 /** Custom action ids (at most 20 letters and digits) and what they set. */
@@ -37,10 +44,42 @@ export class SecurityHubActions extends pulumi.ComponentResource {
     constructor(name: string, args: SecurityHubActionsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ir-forensics:security:SecurityHubActions", name, {}, opts);
         const parent = { parent: this };
-        const targets = Object.fromEntries(Object.entries(SECURITY_HUB_ACTIONS).map(([key, a]) => [
+        const actionTargets = (suffix: string, opts: pulumi.CustomResourceOptions) => Object.fromEntries(Object.entries(SECURITY_HUB_ACTIONS).map(([key, a]) => [
             key,
-            new aws.securityhub.ActionTarget(`${name}-${key}`, { identifier: a.id, name: a.name, description: a.description }, parent),
+            new aws.securityhub.ActionTarget(`${name}-${key}${suffix}`, { identifier: a.id, name: a.name, description: a.description }, opts),
         ])) as Record<keyof typeof SECURITY_HUB_ACTIONS, aws.securityhub.ActionTarget>;
+        const targets = actionTargets("", parent);
+        const homeBusArn = `arn:${args.partition}:events:${args.region}:${args.accountId}:event-bus/default`;
+        const regional = Object.entries(args.regionProviders ?? {}).filter(([region]) => region !== args.region);
+        const regionalArns: pulumi.Output<string>[] = [];
+        if (regional.length > 0) {
+            // EventBridge puts the other regions' action events on this region's default bus with this role.
+            const forwarder = new aws.iam.Role(`${name}-forward-actions`, {
+                path: "/ir-forensics/",
+                description: "ir-forensics: EventBridge forwards Security Hub custom action events of other regions to the home region",
+                assumeRolePolicy: serviceTrustPolicy("events.amazonaws.com", args.accountId),
+                maxSessionDuration: 3600,
+            }, parent);
+            new aws.iam.RolePolicy(`${name}-forward-actions`, {
+                role: forwarder.name,
+                policy: policyJson([{ Sid: "PutOnHomeDefaultBus", Effect: "Allow", Action: "events:PutEvents", Resource: homeBusArn }]),
+            }, parent);
+            for (const [region, provider] of regional) {
+                const opts = { parent: this, provider };
+                const here = actionTargets(`-${region}`, opts);
+                regionalArns.push(here.analyze.arn, here.contain.arn);
+                const forward = new aws.cloudwatch.EventRule(`${name}-custom-actions-${region}`, {
+                    name: "ir-forensics-securityhub-actions",
+                    description: `ir-forensics: Security Hub custom actions in ${region}, sent to ${args.region}`,
+                    eventPattern: pulumi.jsonStringify({
+                        source: ["aws.securityhub"],
+                        "detail-type": [CUSTOM_ACTION_DETAIL_TYPE],
+                        resources: [here.analyze.arn, here.contain.arn],
+                    }),
+                }, opts);
+                new aws.cloudwatch.EventTarget(`${name}-custom-actions-${region}`, { rule: forward.name, arn: homeBusArn, roleArn: forwarder.arn }, opts);
+            }
+        }
 
         this.tagger = engineFunction(`${name}-tagger`, {
             description: "tags the EC2 instances of Security Hub findings for analysis or containment",
@@ -63,8 +102,8 @@ export class SecurityHubActions extends pulumi.ComponentResource {
             description: "ir-forensics: Security Hub custom actions Analyze / Contain instance",
             eventPattern: pulumi.jsonStringify({
                 source: ["aws.securityhub"],
-                "detail-type": ["Security Hub Findings - Custom Action"],
-                resources: [targets.analyze.arn, targets.contain.arn],
+                "detail-type": [CUSTOM_ACTION_DETAIL_TYPE],
+                resources: [targets.analyze.arn, targets.contain.arn, ...regionalArns],
             }),
         }, parent);
         new aws.cloudwatch.EventTarget(`${name}-custom-actions`, { rule: rule.name, arn: this.tagger.fn.arn }, parent);

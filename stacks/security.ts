@@ -36,6 +36,20 @@ function memberProvider(config: SecurityConfig, accountId: string, region: strin
 
 export function securityStack(config: SecurityConfig, slackWebhookUrl?: pulumi.Output<string>) {
     const provider = homeProvider("security", config, config.accounts.security);
+    // The security account in another region, one provider per region whoever needs it.
+    const regionalProviders = new Map<string, aws.Provider>();
+    const securityIn = (region: string): aws.Provider => {
+        let regional = regionalProviders.get(region);
+        if (!regional) {
+            regional = new aws.Provider(`security-${region}`, {
+                region: region as aws.Region,
+                allowedAccountIds: [config.accounts.security],
+                defaultTags: { tags: defaultTags(config) },
+            });
+            regionalProviders.set(region, regional);
+        }
+        return regional;
+    };
     const forensic = new pulumi.StackReference("forensic", { name: config.forensicStack });
     const outputs = Object.fromEntries(
         FORENSIC_OUTPUTS.map((key) => [key, forensic.requireOutput(key) as pulumi.Output<string>]),
@@ -146,11 +160,7 @@ export function securityStack(config: SecurityConfig, slackWebhookUrl?: pulumi.O
         notificationTopicArn: engine.topic.arn,
         engineBusName: engine.bus.name,
         builds: config.moduleFactory,
-        regionProviders: Object.fromEntries(factoryRegions.map((r) => [r, new aws.Provider(`security-${r}`, {
-            region: r as aws.Region,
-            allowedAccountIds: [config.accounts.security],
-            defaultTags: { tags: defaultTags(config) },
-        })])),
+        regionProviders: Object.fromEntries(factoryRegions.map((r) => [r, securityIn(r)])),
         logRetentionDays: config.logRetentionDays,
     }, { provider });
 
@@ -170,6 +180,8 @@ export function securityStack(config: SecurityConfig, slackWebhookUrl?: pulumi.O
             },
             responderRolePath: conventions.RESPONDER_ROLE_PATH,
             logRetentionDays: config.logRetentionDays,
+            regionProviders: Object.fromEntries([...new Set(config.members.flatMap((m) => m.regions))]
+                .filter((r) => r !== config.region).sort().map((r) => [r, securityIn(r)])),
         }, { provider });
     }
 

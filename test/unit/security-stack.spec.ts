@@ -263,14 +263,34 @@ describe("security stack (Pulumi.security.yaml)", () => {
     });
 
     describe("Security Hub", () => {
-        it("creates Analyze and Contain custom actions whose rule invokes the tagger", () => {
+        /** The region of the provider a resource was created with ("" for the stack's default provider). */
+        const regionOf = (s: RenderedStack, r: RecordedResource): string => {
+            const name = r.provider.split("::")[3];
+            return name ? String(s.resources.find((x) => x.type === "pulumi:providers:aws" && x.name === name)?.inputs.region) : "";
+        };
+
+        it("creates Analyze and Contain custom actions in every member region, whose events reach the tagger", () => {
             const targets = ofType(stack, aws.securityhub.ActionTarget);
-            assert.deepStrictEqual(targets.map((t) => t.inputs.name).sort(), ["Analyze instance", "Contain instance"]);
+            // Members run in eu-west-1 (home) and us-east-1.
+            assert.deepStrictEqual(targets.map((t) => `${regionOf(stack, t)} ${t.inputs.name}`).sort(),
+                ["eu-west-1 Analyze instance", "eu-west-1 Contain instance", "us-east-1 Analyze instance", "us-east-1 Contain instance"]);
             const rule = one(stack, aws.cloudwatch.EventRule, "securityhub-custom-actions");
             const pattern = JSON.parse(rule.inputs.eventPattern);
             assert.deepStrictEqual(pattern["detail-type"], ["Security Hub Findings - Custom Action"]);
             assert.deepStrictEqual([...pattern.resources].sort(), targets.map((t) => t.state.arn).sort());
             assert.strictEqual(one(stack, aws.cloudwatch.EventTarget, "securityhub-custom-actions").inputs.arn, one(stack, aws.lambda.Function, "securityhub-tagger").state.arn);
+
+            // us-east-1: its own actions' events go to the home region's default bus, with a role that may put events only there.
+            const forward = one(stack, aws.cloudwatch.EventRule, "securityhub-custom-actions-us-east-1");
+            assert.strictEqual(regionOf(stack, forward), "us-east-1");
+            assert.deepStrictEqual(JSON.parse(forward.inputs.eventPattern).resources.sort(),
+                targets.filter((t) => regionOf(stack, t) === "us-east-1").map((t) => t.state.arn).sort());
+            const target = one(stack, aws.cloudwatch.EventTarget, "securityhub-custom-actions-us-east-1");
+            assert.strictEqual(target.inputs.arn, `arn:aws:events:eu-west-1:${SECURITY}:event-bus/default`);
+            const role = one(stack, aws.iam.Role, "securityhub-forward-actions");
+            assert.strictEqual(target.inputs.roleArn, role.state.arn);
+            assert.deepStrictEqual(statement(policyOf(one(stack, aws.iam.RolePolicy, "securityhub-forward-actions")), "PutOnHomeDefaultBus").Resource,
+                `arn:aws:events:eu-west-1:${SECURITY}:event-bus/default`);
         });
 
         it("can be turned off", async () => {
