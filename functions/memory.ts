@@ -682,7 +682,11 @@ export function limeWalker(onRange?: (first: bigint, last: bigint) => void, from
     };
 }
 
-const KERNEL_BANNER = Buffer.from("Linux version ", "latin1");
+/**
+ * The kernel banner LiME and AVML images carry near their start. A string, not a Buffer: callbacks are
+ * serialized, and a captured module-level Buffer reaches them as a plain object (Pulumi copies its fields).
+ */
+const KERNEL_BANNER = "Linux version ";
 
 /**
  * The engine's read of a completed upload, resumable: each round reads the next range of the object and
@@ -745,7 +749,7 @@ export async function verifyRound(s3: S3Client, bucket: string, key: string, v: 
                 offset += buf.length;
                 if (!bannerSeen) {
                     const window = Buffer.concat([tail, buf]);
-                    bannerSeen = window.includes(KERNEL_BANNER);
+                    bannerSeen = window.includes(KERNEL_BANNER, 0, "latin1");
                     tail = window.subarray(Math.max(0, window.length - (KERNEL_BANNER.length - 1)));
                 }
                 // Stop at a chunk boundary: the state saved below says exactly where the next round starts.
