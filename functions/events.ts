@@ -204,6 +204,9 @@ function fromOcsfFinding(event: Json, policy: TriggerPolicy): ParsedTrigger {
     const cloudAccount = isObject(cloud.account) ? cloud.account.uid : undefined;
     const owner = isObject(resource.owner) && isObject(resource.owner.account) ? resource.owner.account.uid : undefined;
     const fromArn = parseInstanceArn(resource.uid);
+    if (fromArn && cloudAccount !== undefined && cloudAccount !== fromArn.accountId) {
+        return reject(`finding account ${show(cloudAccount)} differs from the instance ARN's ${show(fromArn.accountId)}`);
+    }
     const instance = validateInstance(fromArn ?? {
         accountId: (owner ?? cloudAccount) as string,
         region: (resource.region ?? cloud.region) as string,

@@ -171,6 +171,9 @@ describe("parseTrigger", function () {
         it("a finding for a foreign account, a malformed instance or an event of several findings is rejected", function () {
             expectKind(parseTrigger(ocsfFindingEvent(ref({ accountId: "123456789012" }), 5), POLICY), "rejected");
             expectKind(parseTrigger(ocsfFindingEvent(ref({ instanceId: "i-99" }), 5, { uid: "id" }), POLICY), "rejected");
+            const contradicting = ocsfFindingEvent(ref(), 5);
+            contradicting.detail.findings[0].cloud.account.uid = "123456789012";
+            assert.match(expectKind(parseTrigger(contradicting, POLICY), "rejected").reason, /differs from the instance ARN/);
             const two = ocsfFindingEvent(ref(), 5);
             two.detail.findings.push(two.detail.findings[0]);
             expectKind(parseTrigger(two, POLICY), "rejected");
