@@ -1100,8 +1100,8 @@ async function runCase(options: DrillOptions, world: World, victim: Victim, open
     for (const [name, state] of allStates(definition)) {
         if (state.Type === "Wait") {
             // The deployed durations, shortened: moto's snapshots complete at once; an SSM agent reconnecting or a
-            // capture running is looked at every half second.
-            waits[name] = 500;
+            // capture running is looked at every second (a floor, so that a polling storm would show in the call counts).
+            waits[name] = 1000;
         }
         if (state.Type !== "Task") {
             continue;
