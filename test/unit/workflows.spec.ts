@@ -243,6 +243,7 @@ describe("GitHub Actions workflows", () => {
             const preview = job(wf, "preview");
             const pulumi = onlyStepUsing(preview, "pulumi/actions");
             assert.equal(pulumi.with?.command, "preview");
+            assert.equal(pulumi.with?.policyPacks, "policy", "the preview runs the policy pack");
             assert.ok(isTrue(pulumi.with?.["comment-on-pr"]), "comment-on-pr is not true");
             assert.ok(isTrue(pulumi.with?.diff), "diff is not true");
             assert.match(String(pulumi.with?.["stack-name"]), /\$\{\{ vars\.PULUMI_ORG \}\}.*\$\{\{ matrix\.stack \}\}/);
@@ -303,6 +304,7 @@ describe("GitHub Actions workflows", () => {
                 assert.equal(creds.with?.["role-to-assume"], `\${{ vars.AWS_${stack.toUpperCase()}_DEPLOY_ROLE_ARN }}`);
                 const pulumi = onlyStepUsing(j, "pulumi/actions");
                 assert.equal(pulumi.with?.command, "up");
+                assert.equal(pulumi.with?.policyPacks, "policy", "the deploy runs the policy pack");
                 assert.equal(pulumi.with?.["stack-name"], `\${{ vars.PULUMI_ORG }}/ir-forensics/${stack}`);
                 assert.equal(pulumi.with?.["cloud-url"], "${{ vars.PULUMI_BACKEND_URL }}");
                 assert.equal(pulumi.env?.PULUMI_ACCESS_TOKEN, "${{ secrets.PULUMI_ACCESS_TOKEN }}");
