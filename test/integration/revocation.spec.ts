@@ -341,12 +341,17 @@ describe("credential revocation at scale: 1,000 instances on one role within IAM
             }
             await assert.rejects(withLease(dynamodb, table, "test#one", async () => { throw new Error("step failed"); }), /step failed/);
             assert.strictEqual(await withLease(dynamodb, table, "test#one", async () => "free again", { waitMs: 0 }), "free again");
-            // A holder that ran past its lease (a Lambda that timed out): the next writer takes over.
+            // A holder that ran past its lease (a Lambda that timed out): the next writer takes over. The second
+            // writer starts once the first holds the lease (not after a guessed delay: a loaded machine is slow).
             let release!: () => void;
-            const stuck = withLease(dynamodb, table, "test#two", () => new Promise<void>((resolve) => { release = resolve; }), { leaseMs: 300 });
-            await new Promise((resolve) => setTimeout(resolve, 100));
+            let held!: () => void;
+            const holding = new Promise<void>((resolve) => { held = resolve; });
+            const leaseMs = 2_000;
+            const stuck = withLease(dynamodb, table, "test#two", () => new Promise<void>((resolve) => { release = resolve; held(); }), { leaseMs });
+            await holding;
+            const heldAt = Date.now();
             await assert.rejects(withLease(dynamodb, table, "test#two", async () => "no", { waitMs: 100 }), /^Error: test#two is busy: another case holds it \(waited 0\.1 s\)$/);
-            await new Promise((resolve) => setTimeout(resolve, 300));
+            await new Promise((resolve) => setTimeout(resolve, Math.max(0, heldAt + leaseMs + 100 - Date.now())));
             assert.strictEqual(await withLease(dynamodb, table, "test#two", async () => "taken over", { waitMs: 0 }), "taken over");
             release();
             await stuck;
