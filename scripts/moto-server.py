@@ -19,6 +19,10 @@ Normally started by scripts/moto.ts. What it sets up, and why:
     evaluates bucket policies as S3 does, so policies are stored exactly as written.
   - refuses to run with MOTO_ACCOUNT_ID set: it would pin every request to one account and defeat
     the per-account x-moto-account-id header the tests rely on.
+  - conditional writes made atomic: moto 5.2.1's S3Response.put_object reads the object, compares
+    If-Match / If-None-Match, then writes, with no lock, so two concurrent writers holding the same
+    ETag can both succeed and one update is lost. S3 decides conditional writes atomically (one wins,
+    the other gets 412, or 409 while a conflicting write is in flight), so they are serialized here.
   - IRF_MOTO_PARENT_PID (set by scripts/moto.ts): exit when that process is gone, so a launcher
     killed with SIGKILL leaves no server behind.
   - IRF_MOTO_LAUNCH_ID (set by scripts/moto.ts): echoed by GET /moto-api/config under "lambda", so
@@ -111,6 +115,24 @@ def disable_bucket_policy_check() -> None:
     FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL
 
 
+def serialize_conditional_writes() -> None:
+    from moto.s3.responses import S3Response
+
+    original = getattr(S3Response, "put_object", None)
+    if original is None:
+        print("moto-server: conditional write patch skipped: S3Response.put_object not found", file=sys.stderr)
+        return
+    lock = threading.Lock()
+
+    def put_object(self):
+        if self.headers.get("If-Match") is None and self.headers.get("If-None-Match") is None:
+            return original(self)
+        with lock:
+            return original(self)
+
+    S3Response.put_object = put_object
+
+
 def watch_parent(parent_pid: int) -> None:
     # Stop rather than linger as an orphan once the launcher is gone: either this process was
     # re-parented, or (when started through a wrapper that forks) the launcher's PID has vanished.
@@ -163,6 +185,7 @@ def main() -> None:
 
     sys.meta_path.insert(0, _PatchStepFunctionsOnImport())
     disable_bucket_policy_check()
+    serialize_conditional_writes()
 
     if os.environ.get("IRF_MOTO_VERBOSE") != "1":
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -4,7 +4,7 @@
  */
 import * as assert from "assert";
 import { randomBytes } from "crypto";
-import { CreateBucketCommand, ListBucketsCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, ListBucketsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateKeyCommand, DescribeKeyCommand, ListKeysCommand } from "@aws-sdk/client-kms";
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 import { AccountClients, DEFAULT_REGION, clientConfig, clientsFor } from "../../scripts/aws-clients";
@@ -125,6 +125,22 @@ describe("moto keeps the simulated accounts apart", function () {
             }
         } finally {
             s3.destroy();
+        }
+    });
+
+    it("conditional writes are decided atomically: of writers holding the same ETag, exactly one wins", async function () {
+        // S3 serializes conditional writes; compare-and-swap on the module index relies on it.
+        const s3 = clients.get(FORENSIC)!.s3;
+        const bucket = buckets.get(FORENSIC)!;
+        const first = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "cas.json", Body: "0", IfNoneMatch: "*" }));
+        for (const [condition, writers] of [[{ IfMatch: first.ETag }, 32], [{ IfNoneMatch: "*" }, 32]] as const) {
+            const key = "IfMatch" in condition ? "cas.json" : `cas-new-${run}.json`;
+            const outcomes = await Promise.allSettled(Array.from({ length: writers }, (_, i) =>
+                s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: String(i + 1).repeat(10000), ...condition }))));
+            const won = outcomes.filter((o) => o.status === "fulfilled").length;
+            const refused = outcomes.filter((o) => o.status === "rejected" && [409, 412].includes(
+                (o.reason as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0)).length;
+            assert.deepStrictEqual({ won, refused }, { won: 1, refused: writers - 1 }, JSON.stringify(condition));
         }
     });
 });
