@@ -3,12 +3,13 @@
 # evidence bucket through presigned S3 multipart UploadPart URLs. Run by SSM Run Command as root.
 #
 # No AWS credentials, no AWS CLI, nothing written to the host's disks: tools are staged in a
-# memory-backed directory, the image is never stored whole (one part at a time is buffered in the
-# staging tmpfs), and the SHA-256 of the whole stream is computed on the way.
+# memory-backed directory, the image is never stored whole (a few parts at a time are held in memory),
+# and the SHA-256 of the whole stream is computed on the way.
 #
 # Tools needed: bash (with /dev/tcp, as every mainstream distro builds it), coreutils (head, tee,
-# sha256sum, md5sum, base64, mktemp, mkfifo, stat, tr, cut), sed, grep, and curl (python3 is the fallback
-# HTTP client when curl is absent). jq is NOT needed.
+# sha256sum, md5sum, base64, mktemp, mkfifo, stat, tr, cut), sed, grep, and curl or python3. python3
+# (3.6 or later, standard library only) is also the streamer when present; without it the coreutils
+# streamer is used. jq is NOT needed.
 #
 # ---------------------------------------------------------------------------------------------
 # Inputs (environment variables). Every URL is a credential: none is ever printed or logged.
@@ -37,6 +38,7 @@
 #                          (the tests use this to point the script at directories they control).
 #   IRF_HTTP_CLIENT        optional: "curl" or "python3" to force the HTTP client (default: curl if present).
 #   IRF_UPLOAD_CONCURRENCY optional, default 2. Parts hashed and uploaded at once while the next is read.
+#   IRF_STREAMER           optional: "python3" or "coreutils" (default: python3 when a usable one exists).
 #   IRF_SYSROOT            tests only: a directory standing in for / where the script reads the kernel's
 #                          state (/sys/module/lime, /sys/kernel/security/lockdown, EFI variables,
 #                          /proc/sys/kernel/tainted, AVML's sources). Unset on real hosts.
@@ -62,10 +64,15 @@
 # --source `acquire` tries /dev/crash, /proc/kcore and /dev/mem in turn and rewrites its output file for
 # each, which in a FIFO would splice a failed attempt into the stream. (`acquire /dev/stdout` would probe
 # once too, but 0.20 opens its destination with O_NOFOLLOW, and /dev/stdout is a symlink.) The script
-# reads the FIFO. Either stream is tee'd into sha256sum (through a FIFO) and cut into parts with head -c;
-# each part gets its own MD5, sent as Content-MD5 (S3 verifies it and Object Lock requires an integrity
-# header; unlike x-amz-checksum-*, it need not be signed into a presigned URL, and S3 refuses an unsigned
-# x-amz-* header), and a search for the kernel banner "Linux version " (also across part boundaries).
+# reads the FIFO. Either stream is cut into parts; each part gets its own MD5, sent as Content-MD5 (S3
+# verifies it and Object Lock requires an integrity header; unlike x-amz-checksum-*, it need not be signed
+# into a presigned URL, and S3 refuses an unsigned x-amz-* header); the whole stream is hashed with
+# SHA-256 and searched for the kernel banner "Linux version " (also across part boundaries). The python3
+# streamer reads every byte once into a part buffer in memory, hashes the stream in one thread and the
+# parts' MD5s in the uploader threads (hashlib releases the GIL, so both cores work), and PUTs from the
+# buffer over kept-alive connections: at most IRF_UPLOAD_CONCURRENCY + 2 parts are held, none in the
+# staging dir. The coreutils streamer tees the stream into sha256sum (through a FIFO) and cuts parts
+# into the staging tmpfs with head -c (at most IRF_UPLOAD_CONCURRENCY + 1 there), uploaded by curl.
 # Every stage runs in the background and the script waits for them, so a signal (SSM's cancel or
 # timeout) is acted on at once, not when the dump ends.
 #
@@ -647,6 +654,198 @@ try_avml() {
 }
 
 # ------------------------------------------------------------------ streaming
+# Two streamers, with the same results in the staging dir (done/<n>, banner, stream.sha256, upload.err)
+# and the same exit codes. python3 (the default wherever python3 >= 3.6 is installed: stock Amazon Linux,
+# Ubuntu, Debian cloud images and RHEL have it) reads each byte once and hashes on two cores; coreutils
+# (IRF_STREAMER=coreutils, or no python3) cuts parts into the staging tmpfs with tee and head.
+STREAMER=""
+choose_streamer() {
+    local python_ok=false
+    if command -v python3 >/dev/null 2>&1 &&
+        python3 -c 'import sys, hashlib, http.client, ssl, threading; sys.exit(sys.version_info < (3, 6))' 2>/dev/null; then
+        python_ok=true
+    fi
+    case "${IRF_STREAMER:-}" in
+        python3) $python_ok || die 2 "IRF_STREAMER=python3 but no python3 >= 3.6 with hashlib, http.client and ssl" ;;
+        coreutils) ;;
+        "") ;;
+        *) die 2 "IRF_STREAMER must be python3 or coreutils" ;;
+    esac
+    STREAMER=${IRF_STREAMER:-}
+    if [[ -z $STREAMER ]]; then
+        if $python_ok; then STREAMER=python3; else STREAMER=coreutils; fi
+    fi
+}
+
+read -r -d '' STREAMER_PY <<'PY' || true
+# The streamer of acquire-memory.sh (IRF_STREAMER=python3). argv: part size, uploads at once, staging dir;
+# IRF_PART_URLS in the environment; the image on stdin. Each byte is read once into a part buffer, and
+# from there hashed into the whole-stream SHA-256 (one thread, in order), MD5-summed and PUT (uploader
+# threads), searched for the kernel banner. hashlib and socket I/O release the GIL, so the two hashes run
+# on two cores. At most concurrency + 2 parts are in memory; nothing touches a disk.
+# Results, as the coreutils path leaves them: done/<n> (the part's size, once S3 confirmed it), banner,
+# stream.sha256 (only when the whole stream was read and every part confirmed), upload.err; exit 0, 6 (a
+# part failed after retries), 7 (more parts than URLs) or 1 (reading the stream failed).
+import base64, hashlib, http.client, os, queue, sys, threading, time, urllib.parse
+
+PART_SIZE, CONCURRENCY, STAGE = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+BANNER = b"Linux version "
+URLS = [u.strip() for u in os.environ.get("IRF_PART_URLS", "").splitlines() if u.strip()]
+ATTEMPTS = 4  # as curl --retry 3: waits of 1, 2 and 4 s between tries
+
+failure = []
+failure_lock = threading.Lock()
+in_memory = threading.BoundedSemaphore(CONCURRENCY + 2)
+uploads, hashing = queue.Queue(), queue.Queue()
+
+
+def record(name, text):
+    tmp = os.path.join(STAGE, name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, os.path.join(STAGE, name))
+
+
+def fail(code, message):
+    with failure_lock:
+        if not failure:
+            failure.append(code)
+            record("upload.err", message + "\n")
+
+
+def md5(data):
+    try:  # FIPS-mode OpenSSL refuses MD5 unless it is declared a non-security use (Python 3.9 and later)
+        return hashlib.md5(data, usedforsecurity=False)
+    except TypeError:
+        return hashlib.md5(data)
+
+
+class Part:
+    def __init__(self, number, data):
+        self.number, self.data, self.users = number, data, 2
+        self.lock = threading.Lock()
+
+    def release(self):  # by the hasher and by the uploader: the buffer is freed after both
+        with self.lock:
+            self.users -= 1
+            last = self.users == 0
+        if last:
+            self.data = None
+            in_memory.release()
+
+
+whole = hashlib.sha256()
+
+
+def hasher():
+    while True:
+        part = hashing.get()
+        if part is None:
+            return
+        whole.update(part.data)
+        part.release()
+
+
+def put(connections, url, data, content_md5):
+    target = urllib.parse.urlsplit(url)
+    path = target.path + ("?" + target.query if target.query else "")
+    reason = "no attempt"
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(2 ** (attempt - 1))
+        conn = connections.get(target.netloc)
+        try:
+            if conn is None:
+                kind = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
+                conn = connections[target.netloc] = kind(target.netloc, timeout=300)
+            conn.request("PUT", path, body=data, headers={
+                "Content-MD5": content_md5, "Content-Type": "application/octet-stream", "Content-Length": str(len(data))})
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200 and response.getheader("ETag", "").strip('" '):
+                return None
+            reason = f"HTTP {response.status}"
+            if response.will_close:
+                connections.pop(target.netloc, None).close()
+        except (OSError, http.client.HTTPException) as e:
+            reason = type(e).__name__
+            connections.pop(target.netloc, None)
+            if conn is not None:
+                conn.close()
+    return reason
+
+
+def uploader():
+    connections = {}
+    while True:
+        part = uploads.get()
+        if part is None:
+            return
+        try:
+            if failure:
+                continue  # after a failure no further part is started
+            content_md5 = base64.b64encode(md5(part.data).digest()).decode()
+            reason = put(connections, URLS[part.number - 1], part.data, content_md5)
+            if reason is None:
+                record(f"done/{part.number}", f"{len(part.data)}\n")
+            else:
+                fail(6, f"upload of part {part.number} failed ({reason})")
+        finally:
+            part.release()
+
+
+threads = [threading.Thread(target=hasher)] + [threading.Thread(target=uploader) for _ in range(CONCURRENCY)]
+for t in threads:
+    t.start()
+source = os.fdopen(0, "rb", buffering=0)
+number, tail, banner = 0, b"", False
+try:
+    while True:
+        in_memory.acquire()
+        if failure:
+            in_memory.release()
+            break
+        buffer = bytearray(PART_SIZE)
+        view, size = memoryview(buffer), 0
+        while size < PART_SIZE:
+            n = source.readinto(view[size:])
+            if not n:
+                break
+            size += n
+        if size == 0:
+            in_memory.release()
+            break
+        number += 1
+        if number > len(URLS):
+            in_memory.release()
+            fail(7, f"the stream is larger than the {len(URLS)} presigned parts of {PART_SIZE} bytes")
+            break
+        data = view[:size]
+        if not banner:
+            if BANNER in tail + bytes(data[:64]) or buffer.find(BANNER, 0, size) >= 0:
+                banner = True
+                record("banner", "true\n")
+            else:
+                tail = bytes(data[-64:])
+        part = Part(number, data)
+        hashing.put(part)
+        uploads.put(part)
+        if size < PART_SIZE:
+            break
+except OSError:
+    fail(1, "reading the stream failed")
+finally:
+    source.close()  # LiME sees the connection close; AVML sees its reader go
+    hashing.put(None)
+    for _ in range(CONCURRENCY):
+        uploads.put(None)
+    for t in threads:
+        t.join()
+if not failure:
+    record("stream.sha256", whole.hexdigest() + "  -\n")
+sys.exit(failure[0] if failure else 0)
+PY
+
 # Hashes and uploads one part file, then removes it. A confirmed part leaves done/<n> (its size) and
 # <file>.ok; a failed one <file>.err. Runs in the background, so that the stream keeps flowing meanwhile.
 send_part() { # n file url
@@ -679,7 +878,7 @@ reap_part() {
 # Reads the image on stdin and uploads it in parts (a background job: results go to files).
 upload_parts() {
     local n=0 size banner=false urls part rc=0
-    local tailf="$STAGE/part.tail" concurrency=${IRF_UPLOAD_CONCURRENCY:-2}
+    local tailf="$STAGE/part.tail" concurrency=$CONCURRENCY
     INFLIGHT_PIDS=()
     INFLIGHT_FILES=()
     mapfile -t urls < <(printf '%s\n' "$IRF_PART_URLS" | grep -v '^[[:space:]]*$')
@@ -723,9 +922,31 @@ upload_parts() {
     return "$rc"
 }
 
-# tee (stream -> sha256sum and the part cutter) and the cutter run in the background: `wait` returns
-# at once when a signal comes, and the trap ends them (a foreground pipeline would defer the trap).
-stream() {
+# The python3 streamer: one background process reads the tool's stream (LiME's socket or AVML's FIFO).
+# It runs in the background so that `wait` returns at once when a signal comes, and the trap ends it.
+stream_python() {
+    local rc=0
+    # The part URLs reach it in its environment (readable by root and this user only), never in argv.
+    if [[ $TOOL == lime ]]; then
+        IRF_PART_URLS=$IRF_PART_URLS python3 -c "$STREAMER_PY" "$PART_SIZE" "$CONCURRENCY" "$STAGE" <&3 3<&- &
+        UPLOAD_PID=$!
+        exec 3<&-
+    else
+        IRF_PART_URLS=$IRF_PART_URLS python3 -c "$STREAMER_PY" "$PART_SIZE" "$CONCURRENCY" "$STAGE" <"$SOURCE_FIFO" &
+        UPLOAD_PID=$!
+    fi
+    wait "$UPLOAD_PID" || rc=$?
+    UPLOAD_PID=""
+    # The streamer stopped early: stop the tool rather than let it block on a reader that is gone.
+    ((rc == 0)) || kill "$INSMOD_PID" "$AVML_PID" 2>/dev/null
+    [[ $TOOL == avml ]] && : >"$STAGE/avml.done"
+    count_uploaded
+    return "$rc"
+}
+
+# The coreutils streamer: tee (stream -> sha256sum and the part cutter) and the cutter run in the
+# background, for the same reason.
+stream_coreutils() {
     local sumfifo="$STAGE/sum.fifo" partfifo="$STAGE/part.fifo" rc=0 tee_rc=0
     mkfifo "$sumfifo" "$partfifo" || die 1 "mkfifo failed"
     # Only tee holds LiME's socket (fd 3): when tee ends, LiME sees the connection close.
@@ -755,6 +976,16 @@ stream() {
     count_uploaded
     if ((rc == 0 && tee_rc != 0)); then
         err "reading the $TOOL stream failed (tee exit $tee_rc)"
+    fi
+    return "$rc"
+}
+
+stream() {
+    local rc=0
+    if [[ $STREAMER == python3 ]]; then
+        stream_python || rc=$?
+    else
+        stream_coreutils || rc=$?
     fi
 
     # Tool epilogue: LiME's insmod returns once the dump is sent; AVML exits when done.
@@ -802,6 +1033,7 @@ main() {
     if ! is_uint "${IRF_UPLOAD_CONCURRENCY:-2}" || ((${IRF_UPLOAD_CONCURRENCY:-2} < 1 || ${IRF_UPLOAD_CONCURRENCY:-2} > 16)); then
         die 2 "IRF_UPLOAD_CONCURRENCY must be from 1 to 16"
     fi
+    CONCURRENCY=${IRF_UPLOAD_CONCURRENCY:-2}
     CONNECT_TIMEOUT=${IRF_CONNECT_TIMEOUT:-120}
     is_uint "$CONNECT_TIMEOUT" || die 2 "IRF_CONNECT_TIMEOUT must be a number of seconds"
 
@@ -813,6 +1045,7 @@ main() {
     esac
     read_security_state
     choose_http
+    choose_streamer
     choose_staging
 
     if [[ -n ${IRF_SESSION_URL:-} ]]; then
@@ -829,7 +1062,7 @@ main() {
         log "falling back to AVML"
         try_avml || die 3 "no acquisition tool could be started"
     fi
-    log "capturing with $TOOL${SOURCE:+ from $SOURCE}"
+    log "capturing with $TOOL${SOURCE:+ from $SOURCE} ($STREAMER streamer)"
     stream
 
     if ((BYTES < MIN_BYTES)); then

@@ -1,7 +1,7 @@
 /**
  * Benchmarks. Print figures, assert nothing.
  *
- *   npm run bench [-- --runs 7 --fleet 20,50 --image-mib 1024 --verify-mib 3072 --round-mib 512
+ *   npm run bench [-- --runs 7 --fleet 20,50 --image-mib 1024,8192 --verify-mib 3072 --round-mib 512
  *                    --only isolation,fleets,throughput,packages,render,strict,timeline,verification --lenient --json]
  *
  * Sections 1 and 2 run on moto behind the strict layer (--lenient turns its checks off, for comparison).
@@ -12,10 +12,8 @@
  * 2. Fleets (moto): N instances tagged at once, every case run through the incident definition to the end
  *    (acquisition branches recorded as skipped: moto runs no SSM commands and no cross-account KMS): wall
  *    time, calls, how many ended contained, and whether any case touched another's instance.
- * 3. Host-script throughput: imagebuilder/acquire-memory.sh streams a memory image of --image-mib MiB
- *    (default 1 GiB) from the LiME stand-in (scripts/host-shims) in the parts the engine would plan, to a
- *    local upload sink that checks every part's Content-MD5 and the whole stream's SHA-256; compared with `cat image >
- *    /dev/null` and `sha256sum image` of the same file in the same run.
+ * 3. Host-script throughput (scripts/bench-host-script.ts): imagebuilder/acquire-memory.sh with each of its
+ *    streamers on images of --image-mib MiB (default 1 GiB and 8 GiB), against sha256sum of the same file.
  * 4. Lambda packages: each CallbackFunction (and any other function archive) of both stacks, as a real
  *    zip built in memory (deflate, zlib's default level) from the archive Pulumi generated.
  * 5. Rendering both stacks under Pulumi mocks: the first render (loads the program) and the median of
@@ -28,13 +26,8 @@
  *
  * The functions are the ones the Lambdas run; the member role is assumed through moto's STS as on AWS.
  */
-import { spawn, spawnSync } from "child_process";
-import { createHash, randomFillSync } from "crypto";
-import * as fs from "fs";
-import * as http from "http";
-import { AddressInfo } from "net";
+import { createHash } from "crypto";
 import * as os from "os";
-import * as path from "path";
 import * as zlib from "zlib";
 import { DescribeNetworkInterfacesCommand, DescribeSecurityGroupsCommand } from "@aws-sdk/client-ec2";
 import { CreateBucketCommand, CreateMultipartUploadCommand, PutBucketVersioningCommand, UploadPartCommand } from "@aws-sdk/client-s3";
@@ -48,22 +41,21 @@ import { openCase } from "../functions/cases";
 import { contain } from "../functions/containment";
 import { isolate } from "../functions/isolation";
 import { closeCase, recordCase } from "../functions/record";
-import { completeUpload, DEFAULT_VERIFY_ROUND, memorySizing, MemoryProgress, verifyCapture } from "../functions/memory";
+import { completeUpload, DEFAULT_VERIFY_ROUND, MemoryProgress, verifyCapture } from "../functions/memory";
 import { getInstance } from "../functions/registry";
 import { triage } from "../functions/triage";
 import { CaseInput, CaseState, InstanceRef, STATUS_TAG } from "../functions/types";
 import { MEMBER_NAMES } from "../stacks/conventions";
 import { clientConfig, clientsFor, DEFAULT_REGION, forAccount } from "./aws-clients";
+import { hostScriptTable, hostScriptThroughput, HostScriptFigures } from "./bench-host-script";
 import { allStates, launchSuspect, prepareEngine, runIncident, suspectNetwork } from "./emulated-engine";
 import { keepEngineGroups } from "../functions/groupKeeper";
 import { startEmulator } from "./emulator";
-import { pickPort, PROJECT_ROOT } from "./moto";
 import { forensicStandIn, providerName } from "./plan";
 import { idleCost } from "./prices";
 import { loadStackConfig, ofType, RenderedStack, renderStack, resolve } from "./render";
 import { Assets, entryFiles } from "./deployed";
 import { limeImage } from "./lime-image";
-import { shimmedPath } from "./ssm-host";
 
 const ACCOUNTS = { forensic: "111122223333", security: "222233334444", member: "444455556666" };
 
@@ -114,162 +106,7 @@ async function quietly<T>(fn: () => Promise<T>): Promise<T> {
     }
 }
 
-const MiB = 1024 * 1024;
 const elapsedMs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
-
-/** Wall time of a command run to completion, in ms; throws when it fails. */
-function timed(command: string, args: string[]): number {
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync(command, args, { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
-    if (r.status !== 0) {
-        throw new Error(`${command} ${args.join(" ")} failed: ${r.error ?? r.stderr}`);
-    }
-    return elapsedMs(t0);
-}
-
-/**
- * Stands in for S3 behind presigned URLs: serves the module store's index and the LiME module, and takes
- * UploadPart PUTs, rejecting a part whose body does not match its Content-MD5 (as S3 does) and
- * storing each part at its place in a file (parts arrive in any order: the script uploads several at once),
- * so the whole stored stream can be checked against the image.
- */
-async function uploadSink(files: Record<string, Buffer>, partSize: number) {
-    const storedPath = path.join(os.tmpdir(), `irf-bench-sink-${process.pid}-${Date.now()}`);
-    const stored = fs.openSync(storedPath, "w+");
-    const parts: { partNumber: number; bytes: number }[] = [];
-    const server = http.createServer((req, res) => {
-        const url = new URL(req.url ?? "/", "http://127.0.0.1");
-        const part = /^\/part\/(\d+)$/.exec(url.pathname);
-        if (req.method === "GET" && files[url.pathname]) {
-            res.end(files[url.pathname]);
-        } else if (req.method === "PUT" && part) {
-            const hash = createHash("md5");
-            let bytes = 0;
-            const offset = (Number(part[1]) - 1) * partSize;
-            req.on("data", (chunk: Buffer) => {
-                hash.update(chunk);
-                fs.writeSync(stored, chunk, 0, chunk.length, offset + bytes);
-                bytes += chunk.length;
-            });
-            req.on("end", () => {
-                const md5 = hash.digest();
-                if (md5.toString("base64") !== req.headers["content-md5"]) {
-                    res.writeHead(400).end("BadDigest");
-                    return;
-                }
-                parts.push({ partNumber: Number(part[1]), bytes });
-                // S3's ETag is the part's MD5 (SSE-S3); the script treats it as opaque.
-                res.writeHead(200, { ETag: `"${md5.toString("hex")}"` }).end();
-            });
-        } else {
-            res.writeHead(404).end();
-        }
-    });
-    await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-    return {
-        base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        /** The parts in part-number order. */
-        get parts() {
-            return [...parts].sort((a, b) => a.partNumber - b.partNumber);
-        },
-        streamSha256: async () => {
-            const hash = createHash("sha256");
-            for await (const chunk of fs.createReadStream(storedPath)) {
-                hash.update(chunk as Buffer);
-            }
-            return hash.digest("hex");
-        },
-        close: () => new Promise<void>((ok) => server.close(() => {
-            fs.closeSync(stored);
-            fs.rmSync(storedPath, { force: true });
-            ok();
-        })),
-    };
-}
-
-/** The host memory script on a generated image of `imageMiB`, against `cat` and `sha256sum` of the same file. */
-async function hostScriptThroughput(imageMiB: number) {
-    const kernel = "6.1.0-bench";
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "irf-bench-"));
-    // A real host stages in /dev/shm (memory-backed): so does the benchmark when it has one.
-    const staging = fs.existsSync("/dev/shm") ? fs.mkdtempSync("/dev/shm/irf-bench-") : fs.mkdtempSync(path.join(tmp, "staging-"));
-    try {
-        const imagePath = path.join(tmp, "memory.lime");
-        const imageHash = createHash("sha256");
-        const fd = fs.openSync(imagePath, "w");
-        const chunk = Buffer.alloc(8 * MiB);
-        for (let left = imageMiB * MiB, first = true; left > 0; left -= chunk.length, first = false) {
-            const piece = chunk.subarray(0, Math.min(chunk.length, left));
-            randomFillSync(piece);
-            if (first) {
-                piece.write("Linux version 6.1.0-bench (bench@localhost) #1 SMP", 4096, "latin1");
-            }
-            fs.writeSync(fd, piece);
-            imageHash.update(piece);
-        }
-        fs.closeSync(fd);
-        const imageSha256 = imageHash.digest("hex");
-
-        const moduleBytes = Buffer.from("LiME module stand-in (the insmod shim serves the image)\n");
-        const index = { modules: [{ arch: "x86_64", kernelRelease: kernel, path: `lime/x86_64/${kernel}/lime.ko`, sha256: createHash("sha256").update(moduleBytes).digest("hex"), version: "1.9.1" }], avml: [] };
-        const sizing = memorySizing(imageMiB);
-        const files: Record<string, Buffer> = { "/index.json": Buffer.from(JSON.stringify(index)), "/lime.ko": moduleBytes };
-        const server = await uploadSink(files, sizing.partSize);
-        try {
-            const partUrls = Array.from({ length: sizing.partCount }, (_, i) => `${server.base}/part/${i + 1}`);
-            const env = {
-                PATH: shimmedPath(), HOME: tmp, LANG: "C.UTF-8", TMPDIR: staging,
-                FAKE_KERNEL_RELEASE: kernel, FAKE_MACHINE: "x86_64", FAKE_IMAGE: imagePath,
-                FAKE_LIME_PIDFILE: path.join(tmp, "lime.pid"),
-                // The stand-in gives up after this long, even mid-stream: a large image on a busy machine takes longer.
-                FAKE_LIME_WAIT_MS: String(3_600_000),
-                IRF_INDEX_URL: `${server.base}/index.json`,
-                IRF_MODULE_URLS: `x86_64/${kernel}=${server.base}/lime.ko`,
-                IRF_PART_URLS: partUrls.join("\n"),
-                IRF_PART_SIZE: String(sizing.partSize),
-                IRF_MIN_BYTES: String(Math.min(sizing.minBytes, imageMiB * MiB)),
-                IRF_LIME_PORT: String(await pickPort()),
-                IRF_STAGING_DIRS: staging,
-            };
-            // Raw reads of the same (page-cached) file, just before the script.
-            const catMs = median([0, 1, 2].map(() => timed("bash", ["-c", 'cat -- "$1" >/dev/null', "cat", imagePath])));
-            const sha256sumMs = timed("sha256sum", [imagePath]);
-
-            const t0 = process.hrtime.bigint();
-            const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((ok, fail) => {
-                const child = spawn("bash", [path.join(PROJECT_ROOT, "imagebuilder", "acquire-memory.sh")], { env, stdio: ["ignore", "pipe", "pipe"] });
-                let out = "";
-                let err = "";
-                child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
-                child.stderr.on("data", (d: Buffer) => { err += d.toString(); });
-                child.on("error", fail);
-                child.on("close", (c) => ok({ code: c, stdout: out, stderr: err }));
-            });
-            const scriptMs = elapsedMs(t0);
-            const report = JSON.parse(stdout.trim().split("\n").pop() || "{}") as { bytes?: number; sha256?: string; partCount?: number; tool?: string };
-            const stored = server.parts.reduce((n, p) => n + p.bytes, 0);
-            const inOrder = server.parts.every((p, i) => p.partNumber === i + 1);
-            const verified = code === 0 && report.sha256 === imageSha256 && stored === imageMiB * MiB && inOrder && await server.streamSha256() === imageSha256;
-            if (!verified) {
-                console.error(`host script: exit ${code}, report ${stdout.trim()}\n${stderr.slice(-2000)}`);
-            }
-            const mibps = (ms: number) => Math.round((imageMiB / (ms / 1000)) * 10) / 10;
-            return {
-                imageMiB, partSizeMiB: sizing.partSize / MiB, parts: server.parts.length, tool: report.tool, verified,
-                scriptMs: Math.round(scriptMs), scriptMiBps: mibps(scriptMs),
-                catMs: Math.round(catMs), catMiBps: mibps(catMs),
-                sha256sumMs: Math.round(sha256sumMs), sha256sumMiBps: mibps(sha256sumMs),
-                scriptToCat: Math.round((scriptMs / catMs) * 10) / 10,
-                scriptToSha256sum: Math.round((scriptMs / sha256sumMs) * 10) / 10,
-            };
-        } finally {
-            await server.close();
-        }
-    } finally {
-        fs.rmSync(tmp, { recursive: true, force: true });
-        fs.rmSync(staging, { recursive: true, force: true });
-    }
-}
 
 /** A zip archive of `files` (deflate), as the Lambda service receives it. */
 function zipArchive(files: Array<{ name: string; data: Buffer }>): Buffer {
@@ -733,9 +570,9 @@ async function main(): Promise<void> {
         throw new Error(`--only takes ${SECTIONS.join(",")}; got ${unknown.join(",")}`);
     }
     const fleets = only.includes("fleets") ? option("fleet", "20,50").split(",").map(Number).filter((n) => n > 0) : [];
-    const imageMiB = Number(option("image-mib", "1024"));
-    if (!Number.isInteger(imageMiB) || imageMiB < 1) {
-        throw new Error(`--image-mib takes a whole number of MiB, got ${option("image-mib", "")}`);
+    const imageSizes = option("image-mib", "1024,8192").split(",").map(Number);
+    if (!imageSizes.every((n) => Number.isInteger(n) && n >= 1)) {
+        throw new Error(`--image-mib takes whole numbers of MiB, comma-separated, got ${option("image-mib", "")}`);
     }
     // Figures depend on what else runs: say what the machine was doing.
     const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "unknown", loadAverage1m: Math.round(os.loadavg()[0] * 100) / 100, node: process.version };
@@ -757,15 +594,12 @@ async function main(): Promise<void> {
     }
 
     if (only.includes("throughput")) {
-        const t = await hostScriptThroughput(imageMiB);
-        figures.hostScript = t;
-        log(`\n## Host memory script, ${imageMiB} MiB image (${t.parts} parts of ${t.partSizeMiB} MiB, LiME stand-in, local upload sink)\n`);
-        log("| reader | time | throughput |");
-        log("|---|---|---|");
-        log(`| \`cat image > /dev/null\` (median of 3) | ${(t.catMs / 1000).toFixed(2)} s | ${t.catMiBps} MiB/s |`);
-        log(`| \`sha256sum image\` | ${(t.sha256sumMs / 1000).toFixed(2)} s | ${t.sha256sumMiBps} MiB/s |`);
-        log(`| acquire-memory.sh (${t.tool ?? "no tool"}, stream SHA-256, per-part MD5, banner search, upload) | ${(t.scriptMs / 1000).toFixed(2)} s | ${t.scriptMiBps} MiB/s |`);
-        log(`\nscript time ÷ cat time: ${t.scriptToCat}; ÷ sha256sum time: ${t.scriptToSha256sum}; stored stream verified (size, per-part MD5, whole SHA-256, order): ${t.verified ? "yes" : "NO"}`);
+        figures.hostScript = [];
+        for (const imageMiB of imageSizes) {
+            const t = await hostScriptThroughput(imageMiB);
+            (figures.hostScript as HostScriptFigures[]).push(t);
+            hostScriptTable(t, log);
+        }
     }
 
     if (only.includes("render") || only.includes("packages")) {

@@ -101,6 +101,9 @@ function makeImage(size: number, bannerAt?: number): Buffer {
     return image;
 }
 
+const STREAMERS = ["python3", "coreutils"] as const;
+type Streamer = typeof STREAMERS[number];
+
 describe("host memory acquisition script (acquire-memory.sh)", function () {
     const moto = useMoto();
     const run = randomBytes(4).toString("hex");
@@ -177,6 +180,8 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
 
     interface CaseOptions {
         name: string;
+        /** IRF_STREAMER for the run (default: the script's own choice, python3 here). */
+        streamer?: Streamer;
         image: Buffer;
         kernel?: string;
         insmodFails?: boolean;
@@ -212,7 +217,7 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
     }
 
     async function runCase(opts: CaseOptions): Promise<CaseResult> {
-        const caseDir = path.join(tmp, opts.name);
+        const caseDir = path.join(tmp, opts.streamer ? `${opts.streamer}-${opts.name}` : opts.name);
         fs.mkdirSync(caseDir);
         const imagePath = path.join(caseDir, "image.lime");
         fs.writeFileSync(imagePath, opts.image);
@@ -264,7 +269,7 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
             IRF_STAGING_DIRS: stagingDirs.join(":"),
             FAKE_LIME_PIDFILE: path.join(caseDir, "lime.pid"),
         };
-        Object.assign(env, opts.extraEnv);
+        Object.assign(env, opts.extraEnv, opts.streamer ? { IRF_STREAMER: opts.streamer } : {});
         if (opts.insmodFails) {
             env.FAKE_INSMOD_FAIL = "format";
         }
@@ -281,6 +286,9 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
                 opts.during(child.pid, caseDir).catch(reject);
             }
         });
+        if (/capturing with /.test(stderr)) {
+            assert.match(stderr, new RegExp(`capturing with .* \\(${opts.streamer ?? "python3"} streamer\\)`), "the streamer asked for ran");
+        }
         const lines = stdout.trim().split("\n");
         assert.strictEqual(lines.length, 1, `stdout must be exactly one JSON line, got:\n${stdout}\nstderr:\n${stderr}`);
         const result = JSON.parse(lines[0]) as ScriptResult;
@@ -358,50 +366,6 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         assert.strictEqual(r.status, 0, `shellcheck findings:\n${r.stdout}${r.stderr}`);
     });
 
-    it("LiME path: verified module loaded with timeout=0 localhostonly=1 format=lime, stream uploaded, hashed, unloaded", async function () {
-        // The banner straddles the boundary of parts 1 and 2: found only by the cross-boundary check.
-        const image = makeImage(2 * PART_SIZE + 12345, PART_SIZE - 6);
-        const c = await runCase({ name: "lime", image });
-        assert.strictEqual(c.code, 0, c.stderr);
-        assert.strictEqual(c.result.kernelRelease, KNOWN_KERNEL);
-        assert.strictEqual(c.result.bannerSeen, true);
-        assert.deepStrictEqual(c.result.errors, []);
-        assertCaptured(c, image, await completeAndRead(c), "lime");
-
-        const insmods = c.log.filter((l) => l.startsWith("insmod "));
-        assert.strictEqual(insmods.length, 1, c.log.join("\n"));
-        const call = JSON.parse(insmods[0].slice("insmod ".length)) as { ko: string; koSha: string; params: string; argc: number };
-        assert.strictEqual(call.argc, 2, "insmod gets the module and one quoted parameter string");
-        assert.strictEqual(call.koSha, sha256(moduleBytes), "insmod was given the verified module");
-        assert.ok(call.ko.startsWith(c.stagingDirs[0] + path.sep), `module staged in ${call.ko}, not in the staging dir`);
-        const params = call.params.split(" ");
-        for (const p of ["format=lime", "localhostonly=1", "timeout=0", `path=tcp:${/path=tcp:(\d+)/.exec(call.params)?.[1]}`]) {
-            assert.ok(params.includes(p), `insmod parameters "${call.params}" lack ${p}`);
-        }
-        assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"], "LiME unloaded once");
-        assert.ok(!c.log.some((l) => l.startsWith("avml")), "AVML must not run when LiME works");
-    });
-
-    it("no module for the running kernel: falls back to AVML (SHA-256 checked, executed from staging, FIFO output)", async function () {
-        const image = makeImage(PART_SIZE + 777, 4096);
-        const c = await runCase({ name: "no-module", image, kernel: "6.1.0-unknown" });
-        assert.strictEqual(c.code, 0, c.stderr);
-        assert.strictEqual(c.result.kernelRelease, "6.1.0-unknown");
-        assert.strictEqual(c.result.bannerSeen, true);
-        assert.ok(c.result.errors.some((e) => /no LiME module in the index for x86_64\/6\.1\.0-unknown/.test(e)), c.result.errors.join("; "));
-        assertCaptured(c, image, await completeAndRead(c), "avml");
-        assert.ok(!c.log.some((l) => l.startsWith("insmod")), "no insmod without a module");
-        const avml = c.log.filter((l) => l.startsWith("avml "));
-        assert.strictEqual(avml.length, 1);
-        const call = JSON.parse(avml[0].slice(5)) as { self: string; args: string[] };
-        assert.ok(call.self.startsWith(c.stagingDirs[0] + path.sep), `AVML ran from ${call.self}`);
-        // AVML 0.20's command line, with the one source probed up front (never its rewrite-on-retry loop).
-        assert.deepStrictEqual(call.args.slice(0, 3), ["acquire", "--source", "/proc/kcore"]);
-        assert.strictEqual(call.args.length, 4);
-        assert.ok(call.args[3].startsWith(c.stagingDirs[0] + path.sep), "AVML writes into a FIFO in the staging dir");
-        assert.strictEqual(c.result.source, "/proc/kcore");
-    });
-
     it("module whose SHA-256 does not match the index: not loaded, AVML instead", async function () {
         const image = makeImage(PART_SIZE + 99, 100);
         const c = await runCase({ name: "tampered", image, kernel: "6.1.0-tampered" });
@@ -420,55 +384,16 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         assertCaptured(c, image, await completeAndRead(c), "avml");
     });
 
-    it("image without a kernel banner: bannerSeen false, exit 5, parts still uploaded and kept as evidence", async function () {
-        const image = makeImage(PART_SIZE + 4242);
-        const c = await runCase({ name: "no-banner", image });
-        assert.strictEqual(c.code, 5, c.stderr);
-        assert.strictEqual(c.result.bannerSeen, false);
-        assert.ok(c.result.errors.some((e) => /no Linux kernel banner/.test(e)));
-        assertCaptured(c, image, await completeAndRead(c), "lime");
-        assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"]);
-    });
-
-    it("python3 as the HTTP client (hosts without curl): same capture", async function () {
-        const image = makeImage(PART_SIZE + 31337, 2 * MiB);
-        const c = await runCase({ name: "python3", image, extraEnv: { IRF_HTTP_CLIENT: "python3" } });
-        assert.strictEqual(c.code, 0, c.stderr);
-        assertCaptured(c, image, await completeAndRead(c), "lime");
-    });
-
-    it("capture below IRF_MIN_BYTES: exit 4", async function () {
-        const image = makeImage(64 * 1024, 10);
-        const c = await runCase({ name: "too-small", image });
-        assert.strictEqual(c.code, 4, c.stderr);
-        assert.strictEqual(c.result.bytes, image.length);
-        assert.strictEqual(c.result.bannerSeen, true);
-        assert.ok(c.result.errors.some((e) => /below the floor/.test(e)));
-    });
-
-    it("stream larger than the presigned parts: exit 7, no whole-stream hash claimed", async function () {
-        const image = makeImage(3 * PART_SIZE, 10);
-        const c = await runCase({ name: "out-of-parts", image, partUrls: 2 });
-        assert.strictEqual(c.code, 7, c.stderr);
-        assert.strictEqual(c.result.sha256, null);
-        assert.strictEqual(c.result.partCount, 2);
-        assert.ok(c.result.errors.some((e) => /larger than the 2 presigned parts/.test(e)));
-        assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"]);
-    });
-
-    it("a part upload that fails: exit 6 with the part named, the parts in flight waited for, nothing left in staging", async function () {
-        const image = makeImage(5 * PART_SIZE, 10);
-        const c = await runCase({ name: "part-fails", image, brokenParts: [2], extraEnv: { IRF_UPLOAD_CONCURRENCY: "3" } });
-        assert.strictEqual(c.code, 6, c.stderr);
-        assert.strictEqual(c.result.sha256, null);
-        assert.ok(c.result.errors.some((e) => /upload of part 2 failed/.test(e)), c.result.errors.join("; "));
-        assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"]);
-    });
-
     it("bad IRF_UPLOAD_CONCURRENCY: exit 2", async function () {
         const c = await runCase({ name: "bad-concurrency", image: makeImage(PART_SIZE, 10), extraEnv: { IRF_UPLOAD_CONCURRENCY: "0" } });
         assert.strictEqual(c.code, 2, c.stderr);
         assert.ok(c.result.errors.some((e) => /IRF_UPLOAD_CONCURRENCY/.test(e)));
+    });
+
+    it("bad IRF_STREAMER: exit 2, naming the choices", async function () {
+        const c = await runCase({ name: "bad-streamer", image: makeImage(PART_SIZE, 10), extraEnv: { IRF_STREAMER: "dd" } });
+        assert.strictEqual(c.code, 2, c.stderr);
+        assert.ok(c.result.errors.includes("IRF_STREAMER must be python3 or coreutils"), c.result.errors.join("; "));
     });
 
     it("LiME taints the kernel (out-of-tree, unsigned): the flags before and after are reported", async function () {
@@ -518,75 +443,6 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         assert.strictEqual((await listedParts(c)).length, 0);
     });
 
-    it("AVML that fails mid-capture: exit 9, the parts it uploaded reported, no stream hash", async function () {
-        const c = await runCase({
-            name: "avml-breaks", image: makeImage(3 * PART_SIZE, 10), kernel: "6.1.0-unknown",
-            extraEnv: { FAKE_AVML_SOURCES: "", FAKE_AVML_BROKEN: "/proc/kcore" },
-        });
-        assert.strictEqual(c.code, 9, c.stderr);
-        assert.strictEqual(c.result.sha256, null);
-        assert.strictEqual(c.result.bytes, 1 << 20, "the shim's source breaks after 1 MiB");
-        const parts = await listedParts(c);
-        assert.strictEqual(c.result.partCount, parts.length);
-        assert.strictEqual(parts.reduce((n, p) => n + p.bytes, 0), c.result.bytes);
-    });
-
-    it("SIGTERM mid-dump (SSM's cancel or timeout): acted on at once, the uploaded parts reported, LiME unloaded, nothing left running", async function () {
-        const image = makeImage(12 * PART_SIZE, 10);
-        let limePid = 0;
-        const c = await runCase({
-            name: "sigterm", image, extraEnv: { FAKE_STREAM_MS_PER_MIB: "150" },
-            during: async (pid, caseDir) => {
-                // Once two parts are confirmed, cancel.
-                for (let i = 0; i < 600 && fs.readdirSync(path.join(caseDir, "shm")).every((d) => {
-                    const done = path.join(caseDir, "shm", d, "done");
-                    return !fs.existsSync(path.join(done, "2"));
-                }); i++) {
-                    await new Promise((r) => setTimeout(r, 50));
-                }
-                limePid = Number(fs.readFileSync(path.join(caseDir, "lime.pid"), "utf8"));
-                process.kill(pid, "SIGTERM");
-            },
-        });
-        assert.strictEqual(c.code, 1, c.stderr);
-        assert.ok(c.result.errors.includes("interrupted by a signal"), c.result.errors.join("; "));
-        const parts = await listedParts(c);
-        assert.ok(parts.length >= 2 && parts.length < 12, `the dump went on after the signal: ${parts.length} parts`);
-        assert.strictEqual(c.result.partCount, parts.length, "the report counts what S3 holds");
-        assert.strictEqual(c.result.bytes, parts.reduce((n, p) => n + p.bytes, 0));
-        assert.strictEqual(c.result.sha256, null, "a partial stream has no whole-stream hash");
-        assert.ok(!fs.existsSync(path.join(c.root, "sys/module/lime")), "LiME unloaded");
-        assert.throws(() => process.kill(limePid, 0), "the LiME stand-in is still running");
-    });
-
-    it("after a SIGKILL mid-dump, the next run unloads the LiME the killed one left, removes its staging, and captures with LiME", async function () {
-        const image = makeImage(8 * PART_SIZE, 10);
-        const root = path.join(tmp, "sigkill-root");
-        const shm = path.join(tmp, "sigkill-shm");
-        const killed = await runCase({
-            name: "sigkill-1", image, root, stagingDirs: [shm], leavesStaging: true, extraEnv: { FAKE_STREAM_MS_PER_MIB: "150" },
-            during: async (pid) => {
-                for (let i = 0; i < 600 && !fs.existsSync(path.join(root, "sys/module/lime")); i++) {
-                    await new Promise((r) => setTimeout(r, 50));
-                }
-                await new Promise((r) => setTimeout(r, 300));
-                // What SSM does to the command's process group at its timeout.
-                process.kill(-pid, "SIGKILL");
-            },
-            detached: true,
-        }).catch((e: Error) => e);
-        // A SIGKILLed script prints nothing: runCase's one-line check fails, as it should.
-        assert.ok(killed instanceof Error, "a killed script cannot have printed its report");
-        assert.ok(fs.existsSync(path.join(root, "sys/module/lime")), "the killed run left LiME loaded (as the real kernel keeps it)");
-        assert.strictEqual(fs.readdirSync(shm).filter((d) => d.startsWith("irf-mem.")).length, 1);
-
-        const c = await runCase({ name: "sigkill-2", image, root, stagingDirs: [shm] });
-        assert.strictEqual(c.code, 0, c.stderr);
-        assert.match(c.stderr, /unloaded the LiME module a killed run left loaded/);
-        assert.match(c.stderr, /removed the staging dir of a killed run/);
-        assertCaptured(c, image, await completeAndRead(c), "lime");
-    });
-
     it("a LiME a responder loaded by hand is never unloaded: reported, AVML used", async function () {
         const image = makeImage(PART_SIZE + 9, 10);
         const c = await runCase({ name: "foreign-lime", image, kernelState: { limeLoadedWithPath: "/root/mem.lime" } });
@@ -596,6 +452,170 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         assert.ok(fs.existsSync(path.join(c.root, "sys/module/lime/parameters/path")), "the responder's LiME is still loaded");
         assertCaptured(c, image, await completeAndRead(c), "avml");
     });
+
+    // Both streamers (python3, the default, and coreutils, where python3 is missing) meet every case that
+    // touches the stream: same results, same exit codes, same clean-up.
+    for (const streamer of STREAMERS) {
+        describe(`${streamer} streamer`, function () {
+        it("LiME path: verified module loaded with timeout=0 localhostonly=1 format=lime, stream uploaded, hashed, unloaded", async function () {
+            // The banner straddles the boundary of parts 1 and 2: found only by the cross-boundary check.
+            const image = makeImage(2 * PART_SIZE + 12345, PART_SIZE - 6);
+            const c = await runCase({ streamer, name: "lime", image });
+            assert.strictEqual(c.code, 0, c.stderr);
+            assert.strictEqual(c.result.kernelRelease, KNOWN_KERNEL);
+            assert.strictEqual(c.result.bannerSeen, true);
+            assert.deepStrictEqual(c.result.errors, []);
+            assertCaptured(c, image, await completeAndRead(c), "lime");
+
+            const insmods = c.log.filter((l) => l.startsWith("insmod "));
+            assert.strictEqual(insmods.length, 1, c.log.join("\n"));
+            const call = JSON.parse(insmods[0].slice("insmod ".length)) as { ko: string; koSha: string; params: string; argc: number };
+            assert.strictEqual(call.argc, 2, "insmod gets the module and one quoted parameter string");
+            assert.strictEqual(call.koSha, sha256(moduleBytes), "insmod was given the verified module");
+            assert.ok(call.ko.startsWith(c.stagingDirs[0] + path.sep), `module staged in ${call.ko}, not in the staging dir`);
+            const params = call.params.split(" ");
+            for (const p of ["format=lime", "localhostonly=1", "timeout=0", `path=tcp:${/path=tcp:(\d+)/.exec(call.params)?.[1]}`]) {
+                assert.ok(params.includes(p), `insmod parameters "${call.params}" lack ${p}`);
+            }
+            assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"], "LiME unloaded once");
+            assert.ok(!c.log.some((l) => l.startsWith("avml")), "AVML must not run when LiME works");
+        });
+
+        it("no module for the running kernel: falls back to AVML (SHA-256 checked, executed from staging, FIFO output)", async function () {
+            const image = makeImage(PART_SIZE + 777, 4096);
+            const c = await runCase({ streamer, name: "no-module", image, kernel: "6.1.0-unknown" });
+            assert.strictEqual(c.code, 0, c.stderr);
+            assert.strictEqual(c.result.kernelRelease, "6.1.0-unknown");
+            assert.strictEqual(c.result.bannerSeen, true);
+            assert.ok(c.result.errors.some((e) => /no LiME module in the index for x86_64\/6\.1\.0-unknown/.test(e)), c.result.errors.join("; "));
+            assertCaptured(c, image, await completeAndRead(c), "avml");
+            assert.ok(!c.log.some((l) => l.startsWith("insmod")), "no insmod without a module");
+            const avml = c.log.filter((l) => l.startsWith("avml "));
+            assert.strictEqual(avml.length, 1);
+            const call = JSON.parse(avml[0].slice(5)) as { self: string; args: string[] };
+            assert.ok(call.self.startsWith(c.stagingDirs[0] + path.sep), `AVML ran from ${call.self}`);
+            // AVML 0.20's command line, with the one source probed up front (never its rewrite-on-retry loop).
+            assert.deepStrictEqual(call.args.slice(0, 3), ["acquire", "--source", "/proc/kcore"]);
+            assert.strictEqual(call.args.length, 4);
+            assert.ok(call.args[3].startsWith(c.stagingDirs[0] + path.sep), "AVML writes into a FIFO in the staging dir");
+            assert.strictEqual(c.result.source, "/proc/kcore");
+        });
+
+        it("image without a kernel banner: bannerSeen false, exit 5, parts still uploaded and kept as evidence", async function () {
+            const image = makeImage(PART_SIZE + 4242);
+            const c = await runCase({ streamer, name: "no-banner", image });
+            assert.strictEqual(c.code, 5, c.stderr);
+            assert.strictEqual(c.result.bannerSeen, false);
+            assert.ok(c.result.errors.some((e) => /no Linux kernel banner/.test(e)));
+            assertCaptured(c, image, await completeAndRead(c), "lime");
+            assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"]);
+        });
+
+        it("python3 as the HTTP client (hosts without curl): same capture", async function () {
+            const image = makeImage(PART_SIZE + 31337, 2 * MiB);
+            const c = await runCase({ streamer, name: "python3", image, extraEnv: { IRF_HTTP_CLIENT: "python3" } });
+            assert.strictEqual(c.code, 0, c.stderr);
+            assertCaptured(c, image, await completeAndRead(c), "lime");
+        });
+
+        it("capture below IRF_MIN_BYTES: exit 4", async function () {
+            const image = makeImage(64 * 1024, 10);
+            const c = await runCase({ streamer, name: "too-small", image });
+            assert.strictEqual(c.code, 4, c.stderr);
+            assert.strictEqual(c.result.bytes, image.length);
+            assert.strictEqual(c.result.bannerSeen, true);
+            assert.ok(c.result.errors.some((e) => /below the floor/.test(e)));
+        });
+
+        it("stream larger than the presigned parts: exit 7, no whole-stream hash claimed", async function () {
+            const image = makeImage(3 * PART_SIZE, 10);
+            const c = await runCase({ streamer, name: "out-of-parts", image, partUrls: 2 });
+            assert.strictEqual(c.code, 7, c.stderr);
+            assert.strictEqual(c.result.sha256, null);
+            assert.strictEqual(c.result.partCount, 2);
+            assert.ok(c.result.errors.some((e) => /larger than the 2 presigned parts/.test(e)));
+            assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"]);
+        });
+
+        it("a part upload that fails: exit 6 with the part named, the parts in flight waited for, nothing left in staging", async function () {
+            const image = makeImage(5 * PART_SIZE, 10);
+            const c = await runCase({ streamer, name: "part-fails", image, brokenParts: [2], extraEnv: { IRF_UPLOAD_CONCURRENCY: "3" } });
+            assert.strictEqual(c.code, 6, c.stderr);
+            assert.strictEqual(c.result.sha256, null);
+            assert.ok(c.result.errors.some((e) => /upload of part 2 failed/.test(e)), c.result.errors.join("; "));
+            assert.deepStrictEqual(c.log.filter((l) => l.startsWith("rmmod")), ["rmmod lime"]);
+        });
+
+        it("AVML that fails mid-capture: exit 9, the parts it uploaded reported, no stream hash", async function () {
+            const c = await runCase({
+                streamer, name: "avml-breaks", image: makeImage(3 * PART_SIZE, 10), kernel: "6.1.0-unknown",
+                extraEnv: { FAKE_AVML_SOURCES: "", FAKE_AVML_BROKEN: "/proc/kcore" },
+            });
+            assert.strictEqual(c.code, 9, c.stderr);
+            assert.strictEqual(c.result.sha256, null);
+            assert.strictEqual(c.result.bytes, 1 << 20, "the shim's source breaks after 1 MiB");
+            const parts = await listedParts(c);
+            assert.strictEqual(c.result.partCount, parts.length);
+            assert.strictEqual(parts.reduce((n, p) => n + p.bytes, 0), c.result.bytes);
+        });
+
+        it("SIGTERM mid-dump (SSM's cancel or timeout): acted on at once, the uploaded parts reported, LiME unloaded, nothing left running", async function () {
+            const image = makeImage(12 * PART_SIZE, 10);
+            let limePid = 0;
+            const c = await runCase({
+                streamer, name: "sigterm", image, extraEnv: { FAKE_STREAM_MS_PER_MIB: "150" },
+                during: async (pid, caseDir) => {
+                    // Once two parts are confirmed, cancel.
+                    for (let i = 0; i < 600 && fs.readdirSync(path.join(caseDir, "shm")).every((d) => {
+                        const done = path.join(caseDir, "shm", d, "done");
+                        return !fs.existsSync(path.join(done, "2"));
+                    }); i++) {
+                        await new Promise((r) => setTimeout(r, 50));
+                    }
+                    limePid = Number(fs.readFileSync(path.join(caseDir, "lime.pid"), "utf8"));
+                    process.kill(pid, "SIGTERM");
+                },
+            });
+            assert.strictEqual(c.code, 1, c.stderr);
+            assert.ok(c.result.errors.includes("interrupted by a signal"), c.result.errors.join("; "));
+            const parts = await listedParts(c);
+            assert.ok(parts.length >= 2 && parts.length < 12, `the dump went on after the signal: ${parts.length} parts`);
+            assert.strictEqual(c.result.partCount, parts.length, "the report counts what S3 holds");
+            assert.strictEqual(c.result.bytes, parts.reduce((n, p) => n + p.bytes, 0));
+            assert.strictEqual(c.result.sha256, null, "a partial stream has no whole-stream hash");
+            assert.ok(!fs.existsSync(path.join(c.root, "sys/module/lime")), "LiME unloaded");
+            assert.throws(() => process.kill(limePid, 0), "the LiME stand-in is still running");
+        });
+
+        it("after a SIGKILL mid-dump, the next run unloads the LiME the killed one left, removes its staging, and captures with LiME", async function () {
+            const image = makeImage(8 * PART_SIZE, 10);
+            const root = path.join(tmp, `${streamer}-sigkill-root`);
+            const shm = path.join(tmp, `${streamer}-sigkill-shm`);
+            const killed = await runCase({
+                streamer, name: "sigkill-1", image, root, stagingDirs: [shm], leavesStaging: true, extraEnv: { FAKE_STREAM_MS_PER_MIB: "150" },
+                during: async (pid) => {
+                    for (let i = 0; i < 600 && !fs.existsSync(path.join(root, "sys/module/lime")); i++) {
+                        await new Promise((r) => setTimeout(r, 50));
+                    }
+                    await new Promise((r) => setTimeout(r, 300));
+                    // What SSM does to the command's process group at its timeout.
+                    process.kill(-pid, "SIGKILL");
+                },
+                detached: true,
+            }).catch((e: Error) => e);
+            // A SIGKILLed script prints nothing: runCase's one-line check fails, as it should.
+            assert.ok(killed instanceof Error, "a killed script cannot have printed its report");
+            assert.ok(fs.existsSync(path.join(root, "sys/module/lime")), "the killed run left LiME loaded (as the real kernel keeps it)");
+            assert.strictEqual(fs.readdirSync(shm).filter((d) => d.startsWith("irf-mem.")).length, 1);
+
+            const c = await runCase({ streamer, name: "sigkill-2", image, root, stagingDirs: [shm] });
+            assert.strictEqual(c.code, 0, c.stderr);
+            assert.match(c.stderr, /unloaded the LiME module a killed run left loaded/);
+            assert.match(c.stderr, /removed the staging dir of a killed run/);
+            assertCaptured(c, image, await completeAndRead(c), "lime");
+        });
+        });
+    }
 
     describe("staging when /tmp-like directories are noexec", function () {
         /** Runs the script in a user+mount namespace where staging dir 0 is a tmpfs mounted noexec. */

@@ -203,6 +203,12 @@ describe("memory branch: plan, presigned multipart capture, poll, verify", funct
         evidencePresigner?.destroy();
     });
 
+    it("the memory document, script included, fits SSM's 64 KB limit on a document's content", function () {
+        // CreateDocument refuses Content over 64 KB (SSM quotas: "Maximum size of a document").
+        const bytes = Buffer.byteLength(JSON.stringify(memoryDocument(SCRIPT_TEXT)));
+        assert.ok(bytes <= 64 * 1024, `${bytes} bytes`);
+    });
+
     it("sizing: ≥ 8 MiB parts, ≤ 10,000 parts with headroom, budget scaled to RAM, presign expiry capped at 12 h", function () {
         const small = memorySizing(4096);
         assert.strictEqual(small.partSize, 8 * MiB);
