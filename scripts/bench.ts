@@ -1,8 +1,8 @@
 /**
  * Benchmarks. Print figures, assert nothing.
  *
- *   npm run bench [-- --runs 7 --fleet 20,50 --image-mib 1024,8192 --verify-mib 3072 --round-mib 512
- *                    --only isolation,fleets,throughput,packages,render,strict,timeline,verification --lenient --json]
+ *   npm run bench [-- --runs 7 --fleet 20,50 --image-mib 1024,8192 --verify-mib 3072 --round-mib 512 --calls-ram-mib 4096 --outbreak 200
+ *                    --only isolation,fleets,throughput,packages,render,strict,timeline,verification,calls,outbreak --lenient --json]
  *
  * Sections 1 and 2 run on moto behind the strict layer (--lenient turns its checks off, for comparison).
  *
@@ -23,6 +23,12 @@
  *    (2 volumes, first snapshots and their copies of 30 min each): containment does not wait for the copies.
  * 8. Memory verification in rounds (--verify-mib, default 3 GiB, in rounds of --round-mib, default 512):
  *    MiB/s per round and the 1/4/24 TiB projections (rounds, history events, wall time).
+ *
+ * 9. Engine calls per case at the deployed Wait durations: the drill with a --calls-ram-mib image (default
+ *    4 GiB) and --real-waits, the deployed code's calls by operation and the host's presigned requests.
+ *
+ * 10. Outbreak (--outbreak, default 200): instances tagged at once over every member account and region,
+ *    throttling injected, the strict layer on; contained, verified, calls per case, quotas.
  *
  * The functions are the ones the Lambdas run; the member role is assumed through moto's STS as on AWS.
  */
@@ -411,6 +417,88 @@ async function strictLayerCost(log: (line: string) => void) {
 }
 
 /**
+ * Default quotas the outbreak is held against (AWS documentation, as of 2026-12): Lambda's concurrent
+ * executions per account and region, and Step Functions' StartExecution token bucket for standard
+ * workflows (burst, then refill per second) in us-east-1, us-west-2 and eu-west-1 (other regions: 800 and 150).
+ */
+const QUOTAS = { lambdaConcurrency: 1000, startExecutionBurst: 1300, startExecutionRefillPerSecond: 300 };
+
+/**
+ * 10. Outbreak: `instances` victims tagged at once, spread over every member account and region of the
+ * security stack, under the strict layer with ThrottlingException bursts injected (the drill's
+ * `throttling` scenario), every case run by the deployed code to its end, acquisition included (small
+ * memory images; the lab runs real sizes). Contained is read from each instance; every artifact is checked
+ * as `npm run verify` does; the strict layer counts any request of a case's session naming another instance.
+ */
+async function outbreak(instances: number, log: (line: string) => void) {
+    const { parseDrillArgs, Progress, runDrill } = await import("./drill");
+    const quiet = new Progress(false, new (await import("stream")).Writable({ write: (_c, _e, done) => done() }));
+    const report = await runDrill(parseDrillArgs(["--instances", String(instances), "--spread", "--scenario", "throttling", "--ram-mib", "16",
+        "--ssm-reregister-seconds", "5", "--json"]), quiet);
+    const s = report.summary;
+    const contained = report.cases.map((c) => c.timeline.find((t) => t.stage === "contained")?.ms).filter((ms): ms is number => typeof ms === "number");
+    const signed = Object.values(s.strict.deployed.signed).reduce((a, b) => a + b, 0);
+    const foreign = Object.values(s.strict.foreignInstance.byOperation).reduce((a, b) => a + b, 0);
+    const figures = {
+        instances, placements: s.placements, ok: s.ok, contained: s.contained, artifacts: s.artifacts, artifactsVerified: s.artifactsVerified,
+        runMs: s.runMs, slowestContainedMs: contained.length ? Math.max(...contained) : null, medianContainedMs: contained.length ? median(contained) : null,
+        callsPerCase: Math.round(signed / instances), injectedFaults: s.injectedFaults, refused: s.strict.refused,
+        foreignInstanceRequests: foreign, foreignSamples: s.strict.foreignInstance.samples,
+        lambdaPeakConcurrency: s.lambdaPeakConcurrency, peakExecutionsPerSecond: s.peakExecutionsPerSecond,
+    };
+    log(`\n## Outbreak: ${instances} instances tagged at once over ${s.placements.join(", ")} (strict layer, throttling injected)\n`);
+    log("| figure | value | limit |");
+    log("|---|---|---|");
+    log(`| contained (read from each instance) | ${s.contained}/${instances} | |`);
+    log(`| artifacts verified | ${s.artifactsVerified}/${s.artifacts} | |`);
+    log(`| requests naming another case's instance | ${foreign} | 0 |`);
+    log(`| wall time, first tag to last case closed | ${(s.runMs / 1000).toFixed(0)} s | |`);
+    log(`| trigger to contained, slowest case (median) | ${((figures.slowestContainedMs ?? 0) / 1000).toFixed(0)} s (${((figures.medianContainedMs ?? 0) / 1000).toFixed(0)} s) | |`);
+    log(`| AWS calls per case (deployed code, signed) | ${figures.callsPerCase} | |`);
+    log(`| ThrottlingException injected | ${s.injectedFaults} | |`);
+    log(`| refused by the strict layer | ${Object.values(s.strict.refused).reduce((a, b) => a + b, 0)} | 0 |`);
+    log(`| Lambda invocations in flight at once, all functions | ${s.lambdaPeakConcurrency.total} | ${QUOTAS.lambdaConcurrency} per account and region |`);
+    log(`| incident executions started in one second | ${s.peakExecutionsPerSecond} | burst ${QUOTAS.startExecutionBurst}, then ${QUOTAS.startExecutionRefillPerSecond}/s |`);
+    log(`\npeak in flight by function: ${Object.entries(s.lambdaPeakConcurrency.byFunction).map(([f, n]) => `${f} ${n}`).join(", ")}`);
+    for (const sample of figures.foreignSamples) {
+        log(`foreign: ${sample}`);
+    }
+    return figures;
+}
+
+/**
+ * 9. Engine calls per case at the deployed Wait durations: the drill (1 instance, a `ramMiB` memory image,
+ * 2 volumes) with --real-waits, so the memory capture is polled every 20 s and the snapshots every 120 s as
+ * on AWS. The deployed code's requests come from the strict layer's count by operation; the host's
+ * presigned part uploads are counted apart (one per part, whatever the polling).
+ */
+async function callsPerCase(ramMiB: number, log: (line: string) => void) {
+    const { parseDrillArgs, Progress, runDrill } = await import("./drill");
+    const quiet = new Progress(false, new (await import("stream")).Writable({ write: (_c, _e, done) => done() }));
+    const report = await runDrill(parseDrillArgs(["--instances", "1", "--volumes", "2", "--ram-mib", String(ramMiB), "--real-waits", "--json"]), quiet);
+    const { signed, presigned } = report.summary.strict.deployed;
+    const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+    const c = report.cases[0];
+    const at = (stage: string) => c?.timeline.find((t) => t.stage === stage)?.ms ?? null;
+    // The drill's timeline stages: isolated, memory, disk, contained.
+    const figures = {
+        ramMiB, ok: report.summary.ok, runMs: report.summary.runMs,
+        memoryMs: at("memory"), containedMs: at("contained"),
+        signedCalls: total(signed), presignedCalls: total(presigned), byOperation: signed,
+        memoryPolls: signed["ssm:GetCommandInvocation"] ?? 0, snapshotLooks: signed["ec2:DescribeSnapshots"] ?? 0,
+    };
+    log(`\n## Engine calls per case at the deployed Wait durations (drill: 1 instance, ${ramMiB} MiB image, 2 volumes, --real-waits)\n`);
+    log(`drill ${figures.ok ? "OK" : "FAILED"} in ${(figures.runMs / 1000).toFixed(0)} s; memory acquired ${figures.memoryMs === null ? "n/a" : `${(figures.memoryMs / 1000).toFixed(0)} s`} after the trigger, contained ${figures.containedMs === null ? "n/a" : `${(figures.containedMs / 1000).toFixed(0)} s`}`);
+    log(`deployed code: ${figures.signedCalls} signed calls (memory polls ${figures.memoryPolls}, snapshot looks ${figures.snapshotLooks}); host: ${figures.presignedCalls} presigned requests\n`);
+    log("| operation | calls |");
+    log("|---|---|");
+    for (const [op, n] of Object.entries(signed).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))) {
+        log(`| ${op} | ${n} |`);
+    }
+    return figures;
+}
+
+/**
  * 7. Trigger to contained and to closed on a simulated clock: the deployed definition, with its real
  * Wait durations, run by the local interpreter while a virtual clock advances by each Wait's seconds
  * (a Wait is what stands between two rounds). The case: 2 volumes, memory captured in `memoryMinutes`,
@@ -558,7 +646,7 @@ async function verificationRounds(imageMiB: number, roundMiB: number, log: (line
     }
 }
 
-const SECTIONS = ["isolation", "fleets", "throughput", "packages", "render", "strict", "timeline", "verification"];
+const SECTIONS = ["isolation", "fleets", "throughput", "packages", "render", "strict", "timeline", "verification", "calls", "outbreak"];
 
 async function main(): Promise<void> {
     const runs = Number(option("runs", "7"));
@@ -587,6 +675,14 @@ async function main(): Promise<void> {
     }
     if (only.includes("timeline")) {
         figures.timeline = await simulatedTimeline(log);
+    }
+
+    if (only.includes("outbreak")) {
+        figures.outbreak = await outbreak(Number(option("outbreak", "200")), log);
+    }
+
+    if (only.includes("calls")) {
+        figures.callsPerCase = await callsPerCase(Number(option("calls-ram-mib", "4096")), log);
     }
 
     if (only.includes("verification")) {

@@ -2,7 +2,7 @@
  * npm run drill: the real response, rehearsed without an AWS account.
  *
  *   npm run drill -- [--instances N] [--enis N] [--ipv6] [--asg] [--target-group] [--ram-mib N] [--volumes N]
- *                    [--member-region R] [--cmk-volumes] [--endpoints] [--lenient]
+ *                    [--member-region R] [--spread] [--cmk-volumes] [--endpoints] [--real-waits] [--lenient]
  *                    [--scenario NAME[,NAME]] [--json] [--forensic-config FILE] [--security-config FILE]
  *
  * 1. starts moto on a free 127.0.0.1 port (stopped by PID on exit, Ctrl-C included) behind the strict layer
@@ -117,6 +117,9 @@ const BANNER = `Linux version ${DRILL_KERNEL} (drill@ir-forensics) (gcc 12.2.0) 
 /** Victim instance types by RAM (MiB), smallest first: the victim is the smallest that holds --ram-mib. */
 const INSTANCE_TYPES: [number, string][] = [[512, "t3.nano"], [1024, "t3.micro"], [2048, "t3.small"], [4096, "t3.medium"]];
 const STAGES = ["isolation", "memory", "disk", "containment"] as const;
+/** Victims per drill: 200, the outbreak the bench measures. */
+const MAX_INSTANCES = 200;
+
 const TIMELINE_LABELS: Record<string, string> = { isolation: "isolated", memory: "memory", disk: "disk", containment: "contained" };
 
 export interface DrillOptions {
@@ -138,6 +141,10 @@ export interface DrillOptions {
     lenient: boolean;
     /** Seconds after a profile change until the SSM agent registers again (default 60). */
     ssmReregisterSeconds: number;
+    /** The definition's own Wait durations instead of 1 s each (what the engine's polling costs on AWS). */
+    realWaits: boolean;
+    /** Victims spread round-robin over every member account and region of the security stack. */
+    spread: boolean;
     scenarios: string[];
     json: boolean;
     forensicConfig?: string;
@@ -173,6 +180,10 @@ export interface ArtifactCheck {
 export interface CaseReport {
     caseId: string | null;
     instanceId: string;
+    /** The victim's member account and region, "<account>/<region>". */
+    placement: string;
+    /** When its execution started (ms since the epoch), as the opener answered. */
+    openedAt?: number;
     status: string;
     executionArn?: string;
     timeline: TimelineEntry[];
@@ -237,6 +248,10 @@ export interface DrillReport {
         runMs: number;
         /** API calls through the engine's endpoint (the SSM host emulator), and how many faults it injected. */
         engineCalls: number;
+        /** The most invocations in flight at once: of all deployed functions (an account's Lambda concurrency), and per function. */
+        lambdaPeakConcurrency: { total: number; byFunction: Record<string, number> };
+        /** The most incident executions started within one second (Step Functions' StartExecution rate). */
+        peakExecutionsPerSecond: number;
         injectedFaults: number;
         /** The strict layer: requests by operation, refusals by rule (the first 50 in full), its log. */
         strict: LayerStats & { lenient: boolean; refusals: RefusalRecord[]; log: string };
@@ -247,6 +262,8 @@ export interface DrillReport {
         routes: { source: string; target: string }[];
         adaptations: string[];
         accounts: { forensic: string; security: string; member: string; region: string };
+        /** Where the victims were launched, "<account>/<region>" (one unless --spread). */
+        placements: string[];
         /** The functions' log lines (what CloudWatch Logs would hold). */
         functionLog: string;
         moto: { pid: number; stopped: boolean };
@@ -269,6 +286,8 @@ export function parseDrillArgs(argv: string[]): DrillOptions {
             "endpoints": { type: "boolean", default: false },
             "lenient": { type: "boolean", default: false },
             "ssm-reregister-seconds": { type: "string", default: "60" },
+            "real-waits": { type: "boolean", default: false },
+            "spread": { type: "boolean", default: false },
             "scenario": { type: "string", multiple: true, default: [] },
             "json": { type: "boolean", default: false },
             "forensic-config": { type: "string" },
@@ -288,13 +307,16 @@ export function parseDrillArgs(argv: string[]): DrillOptions {
         return n;
     };
     const scenarios = values.scenario.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
+    if (values.spread && (values.asg || values["target-group"] || values["member-region"] || scenarios.includes("release"))) {
+        throw new UsageError("--spread places victims in every member account and region: it does not combine with --asg, --target-group, --member-region or --scenario release");
+    }
     for (const s of scenarios) {
         if (!SCENARIOS[s]) {
             throw new UsageError(`unknown --scenario "${s}"; one of: ${Object.keys(SCENARIOS).join(", ")}`);
         }
     }
     return {
-        instances: count("instances", values.instances, 1, 50),
+        instances: count("instances", values.instances, 1, MAX_INSTANCES),
         enis: count("enis", values.enis, 1, 8),
         ipv6: values.ipv6,
         asg: values.asg,
@@ -306,6 +328,8 @@ export function parseDrillArgs(argv: string[]): DrillOptions {
         endpoints: values.endpoints,
         lenient: values.lenient,
         ssmReregisterSeconds: count("ssm-reregister-seconds", values["ssm-reregister-seconds"], 0, 3600),
+        realWaits: values["real-waits"],
+        spread: values.spread,
         scenarios: [...new Set(scenarios)],
         json: values.json,
         forensicConfig: values["forensic-config"],
@@ -330,6 +354,8 @@ function usage(): string {
         "  --cmk-volumes        encrypt the victims' volumes under a customer-managed key (with the key policy the README names)",
         "  --endpoints          give the victims' VPC an STS interface endpoint; SSM and S3 are reached through NAT",
         "  --ssm-reregister-seconds N  seconds until an SSM agent registers again after a profile change (default 60)",
+        "  --spread             spread the victims over every member account and region (default: one placement)",
+        "  --real-waits         keep the deployed Wait durations (memory polled every 20 s, snapshots every 120 s) instead of 1 s",
         "  --lenient            turn the strict layer off (AWS's rules unchecked): for comparison only",
         "  --scenario NAME      inject a fault (repeatable or comma-separated):",
         ...Object.entries(SCENARIOS).map(([k, v]) => `                         ${k}: ${v}`),
@@ -464,9 +490,17 @@ function allStates(definition: { States?: Json }): [string, Json][] {
 
 // ------------------------------------------------------------------------------------------ the drill
 
+/** A member account and region the security stack deploys to, with the member account's root clients there. */
+interface Placement {
+    account: string;
+    region: string;
+    clients: AccountClients;
+}
+
 interface Victim {
     instanceId: string;
     enis: string[];
+    placement: Placement;
 }
 
 interface World {
@@ -481,6 +515,12 @@ interface World {
     forensic: DeployedStack;
     security: DeployedStack;
     clients: { forensic: AccountClients; security: AccountClients; member: AccountClients };
+    /** Where victims are launched: the first is `clients.member` in `accounts.member`/`accounts.region`. */
+    placements: Placement[];
+    /** Each victim's placement, by instance id. */
+    placementOf: Map<string, Placement>;
+    /** Invocations of the deployed functions in flight at once. */
+    concurrency: ConcurrencyMeter;
     /** The evidence bucket as an investigator's workstation role of the forensic account reads it. */
     investigator: S3Client;
     accounts: DrillReport["summary"]["accounts"];
@@ -599,7 +639,7 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
         await hooks.beforeStop?.({
             endpoint: world.emulator.endpoint, forensic: world.forensic, security: world.security, accounts: world.accounts, cases, victims,
             member: world.clients.member, responder: () => responderSession(world),
-            openCase: async (instanceId, value) => (await triggerCases(world, [{ instanceId, enis: [] }], value)).opened.get(instanceId),
+            openCase: async (instanceId, value) => (await triggerCases(world, [{ instanceId, enis: [], placement: placementOf(world, instanceId) }], value)).opened.get(instanceId),
         });
         const layer = world.emulator.layer;
         const strict = { lenient: layer.lenient, ...layer.stats(), refusals: layer.refusals().slice(0, 50), log: world.strictLogFile };
@@ -630,6 +670,8 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
                 deployMs,
                 runMs,
                 engineCalls: world.engineCalls,
+                lambdaPeakConcurrency: world.concurrency.peaks(),
+                peakExecutionsPerSecond: peakPerSecond(cases.map((c) => c.openedAt).filter((t): t is number => t !== undefined)),
                 injectedFaults: world.faults,
                 strict,
                 refusedConnections,
@@ -642,6 +684,7 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
                         `snapshot ${c.sourceSnapshotId} shared by ${c.ownerAccount}: copied in ${c.account} as ${c.snapshotId} (moto does not show snapshots shared across accounts)`),
                 ],
                 accounts: world.accounts,
+                placements: world.placements.map((p) => `${p.account}/${p.region}`),
                 functionLog: world.logFile,
                 moto: { pid: moto.pid, stopped: !moto.running() },
             },
@@ -657,7 +700,8 @@ export async function runDrill(options: DrillOptions, progress: Progress, hooks:
 let activeCleanup: (() => Promise<void>) | undefined;
 
 /** The member provider of the security stack the victims live under: the first member, in the chosen region. */
-function memberPlacement(security: DeployedStack, region?: string): { account: string; region: string } {
+/** Every member account and region of the security stack (deduplicated), the one to use first. */
+function memberPlacements(security: DeployedStack, region?: string): { account: string; region: string }[] {
     const providers = security.resources.filter((r) => r.type === "pulumi:providers:aws" && /assumeRole/.test(JSON.stringify(r.inputs)))
         .map((r) => ({ account: JSON.stringify(r.inputs).match(/arn:aws:iam::(\d{12}):role/)?.[1] ?? "", region: String(r.inputs.region ?? "") }))
         .filter((p) => p.account);
@@ -668,7 +712,8 @@ function memberPlacement(security: DeployedStack, region?: string): { account: s
     if (!chosen) {
         throw new Error(`--member-region ${region}: no member of the security stack is in that region (${[...new Set(providers.map((p) => p.region))].join(", ")})`);
     }
-    return chosen;
+    const seen = new Set<string>();
+    return [chosen, ...providers].filter((p) => !seen.has(`${p.account}/${p.region}`) && seen.add(`${p.account}/${p.region}`));
 }
 
 async function prepareWorld(options: DrillOptions, progress: Progress, cleanups: (() => Promise<void> | void)[], hooks: DrillHooks): Promise<World> {
@@ -716,14 +761,16 @@ async function prepareWorld(options: DrillOptions, progress: Progress, cleanups:
     progress.log(`drill: created ${forensic.created.length + security.created.length} resources in moto; not created (placeholder ids): ${unsupported.join(", ") || "none"}`);
 
     const region = String(security.outputs.region ?? "eu-west-1");
-    const member = memberPlacement(security, options.memberRegion);
+    const [member, ...others] = memberPlacements(security, options.memberRegion);
     const accounts = { forensic: String(forensic.outputs.accountId), security: String(security.outputs.accountId), member: member.account, region: member.region };
     const clients = {
         forensic: clientsFor(emulator.endpoint, accounts.forensic, String(forensic.outputs.region ?? region)),
         security: clientsFor(emulator.endpoint, accounts.security, region),
         member: clientsFor(emulator.endpoint, accounts.member, member.region),
     };
-    cleanups.push(() => Object.values(clients).forEach((c) => Object.values(c).forEach((client) => client.destroy())));
+    const placements: Placement[] = [{ ...member, clients: clients.member },
+        ...(options.spread ? others : []).map((p) => ({ ...p, clients: clientsFor(emulator.endpoint, p.account, p.region) }))];
+    cleanups.push(() => [...Object.values(clients), ...placements.slice(1).map((p) => p.clients)].forEach((c) => Object.values(c).forEach((client) => client.destroy())));
 
     const callbacks = { ...(await deployedCallbacks(forensic)), ...(await deployedCallbacks(security)) };
     await seedModuleStore(callbacks, security, emulator, hooks);
@@ -735,10 +782,11 @@ async function prepareWorld(options: DrillOptions, progress: Progress, cleanups:
     const log = fs.createWriteStream(logFile, { flags: "w" });
     cleanups.push(() => new Promise<void>((resolve) => log.end(resolve)));
     const handlers: Record<string, LambdaHandler> = {};
+    const concurrency = new ConcurrencyMeter();
     for (const cb of Object.values(callbacks)) {
         const sandbox = await startFunction(cb, { endpoint: emulator.endpoint, region: cb.arn.split(":")[3] ?? region, layer: emulator.layer, log });
         cleanups.push(() => sandbox.stop());
-        handlers[cb.arn] = sandbox.handler;
+        handlers[cb.arn] = concurrency.track(cb.arn.split(":").pop() ?? cb.name, sandbox.handler);
     }
     const host = emulator.host as SsmHost;
     // Evidence is read back as investigators read it: the bucket denies reads to everyone else, the account's root included.
@@ -753,6 +801,7 @@ async function prepareWorld(options: DrillOptions, progress: Progress, cleanups:
     cleanups.push(() => investigator.destroy());
     return {
         investigator, logFile, strictLogFile, images: new Map<string, string>(), hooks, emulator, host, forensic, security, clients, accounts, callbacks, handlers,
+        placements, placementOf: new Map<string, Placement>(), concurrency,
         machine: await machineClients(security, emulator, accounts.security, region, cleanups),
         get faults() { return counters.faults; },
         get engineCalls() { return counters.engineCalls; },
@@ -843,8 +892,7 @@ async function seedModuleStore(callbacks: Record<string, DeployedCallback>, secu
 }
 
 /** The victims' workload role and instance profile: SSM-managed, as the fleet's instances are. */
-async function workloadProfile(member: AccountClients): Promise<string> {
-    const name = `drill-workload-${randomBytes(3).toString("hex")}`;
+async function workloadProfile(member: AccountClients, name: string): Promise<string> {
     await member.iam.send(new CreateRoleCommand({
         RoleName: name,
         AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }] }),
@@ -901,18 +949,32 @@ async function victimNetwork(options: DrillOptions, member: AccountClients, regi
 }
 
 async function launchVictims(options: DrillOptions, world: World, progress: Progress): Promise<Victim[]> {
-    const { member } = world.clients;
-    const region = world.accounts.region;
-    progress.log(`drill: launching ${options.instances} victim(s) in ${world.accounts.member}/${region}`);
-    const { vpcId, subnetId, groupId } = await victimNetwork(options, member, region);
-    const profile = await workloadProfile(member);
+    const where = world.placements.map((p) => `${p.account}/${p.region}`).join(", ");
+    progress.log(`drill: launching ${options.instances} victim(s) in ${where}`);
+    // The victims' role exists in every member account under one name (containment denies its credentials).
+    const profile = `drill-workload-${randomBytes(3).toString("hex")}`;
     world.workloadRole = profile;
-    const kmsKeyId = options.cmkVolumes ? await volumeKey(member, world.accounts.member) : undefined;
     const image = memoryImage(options.ramMiB);
     const imageSha256 = sha256(image);
     const instanceType = (INSTANCE_TYPES.find(([mib]) => mib >= options.ramMiB) ?? INSTANCE_TYPES[INSTANCE_TYPES.length - 1])[1];
+    const sites: Array<Placement & { vpcId: string; subnetId: string; groupId: string; kmsKeyId?: string }> = [];
+    const withProfile = new Set<string>();
+    for (const placement of world.placements) {
+        const member = placement.clients;
+        if (!withProfile.has(placement.account)) {
+            await workloadProfile(member, profile);
+            withProfile.add(placement.account);
+        }
+        const network = await victimNetwork(options, member, placement.region);
+        const kmsKeyId = options.cmkVolumes ? await volumeKey(member, placement.account) : undefined;
+        sites.push({ ...placement, ...network, kmsKeyId });
+    }
     const victims: Victim[] = [];
     for (let i = 0; i < options.instances; i++) {
+        const site = sites[i % sites.length];
+        const { subnetId, groupId, kmsKeyId } = site;
+        const member = site.clients;
+        const placement: Placement = { account: site.account, region: site.region, clients: site.clients };
         const run = await member.ec2.send(new RunInstancesCommand({
             ImageId: "ami-04681a1dbd79675a5", InstanceType: instanceType as never, MinCount: 1, MaxCount: 1,
             NetworkInterfaces: Array.from({ length: options.enis }, (_, d) => ({ DeviceIndex: d, SubnetId: subnetId, Groups: [groupId] })),
@@ -933,15 +995,19 @@ async function launchVictims(options: DrillOptions, world: World, progress: Prog
             }
         }
         const spec: HostSpec = {
-            accountId: world.accounts.member, region, image, arch: "x86_64",
+            accountId: placement.account, region: placement.region, image, arch: "x86_64",
             kernelRelease: options.scenarios.includes("no-module") ? UNKNOWN_KERNEL : DRILL_KERNEL,
             managed: !options.scenarios.includes("no-ssm"),
         };
         world.host.registerHost(instanceId, world.hooks.victimHost?.(instanceId, spec) ?? spec);
         world.images.set(instanceId, imageSha256);
-        victims.push({ instanceId, enis });
+        world.placementOf.set(instanceId, placement);
+        victims.push({ instanceId, enis, placement });
     }
+    // --asg and --target-group take one placement (parseDrillArgs refuses them with --spread).
     const ids = victims.map((v) => v.instanceId);
+    const { member } = world.clients;
+    const { subnetId, vpcId } = sites[0];
     if (options.asg) {
         await member.ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: "drill", LaunchTemplateData: { ImageId: "ami-04681a1dbd79675a5", InstanceType: "t3.micro" } }));
         await member.autoScaling.send(new CreateAutoScalingGroupCommand({
@@ -969,22 +1035,21 @@ async function runCases(options: DrillOptions, world: World, victims: Victim[], 
 
 /** Tags the victims `SecurityIncidentStatus=<value>` and delivers the tag-change events to the opener; what it answered, by instance. */
 async function triggerCases(world: World, victims: Victim[], value: string): Promise<{ opened: Map<string, Opened>; triggeredAt: Map<string, number> }> {
-    const { member } = world.clients;
     const triggeredAt = new Map<string, number>();
     for (const v of victims) {
-        await member.ec2.send(new CreateTagsCommand({ Resources: [v.instanceId], Tags: [{ Key: STATUS_TAG, Value: value }] }));
+        await v.placement.clients.ec2.send(new CreateTagsCommand({ Resources: [v.instanceId], Tags: [{ Key: STATUS_TAG, Value: value }] }));
     }
     // moto emits no tag-change events: put the one EventBridge would, on the member's default bus, where the
     // member rule (deployed from the stack) forwards it to the engine's bus.
     const put: PutEvent[] = [];
     for (const v of victims) {
         triggeredAt.set(v.instanceId, Date.now());
-        const entry = tagChangeEvent(world.accounts.member, world.accounts.region, v.instanceId, value);
-        const out = await member.events.send(new PutEventsCommand({ Entries: [entry] }));
+        const entry = tagChangeEvent(v.placement.account, v.placement.region, v.instanceId, value);
+        const out = await v.placement.clients.events.send(new PutEventsCommand({ Entries: [entry] }));
         if (out.FailedEntryCount) {
             throw new Error(`PutEvents failed: ${JSON.stringify(out.Entries)}`);
         }
-        put.push({ id: out.Entries?.[0]?.EventId, detail: entry.Detail, account: world.accounts.member, resources: entry.Resources });
+        put.push({ id: out.Entries?.[0]?.EventId, detail: entry.Detail, account: v.placement.account, resources: entry.Resources });
     }
     const opened = await deliverRoutedEvents(world, victims.length, put);
     return { opened, triggeredAt };
@@ -1018,6 +1083,8 @@ interface Opened {
     outcome?: string;
     caseId?: string;
     executionArn?: string;
+    /** When the opener answered (ms since the epoch): the execution had started. */
+    at?: number;
 }
 
 /**
@@ -1054,7 +1121,7 @@ async function deliverRoutedEvents(world: World, expected: number, put: PutEvent
                 let answer: Opened = {};
                 for (let attempt = 1; attempt <= 3; attempt++) {
                     try {
-                        answer = (await handler(event, {})) as Opened;
+                        answer = { ...(await handler(event, {})) as Opened, at: Date.now() };
                         break;
                     } catch (err) {
                         answer = { outcome: `failed ${attempt} time(s): ${err instanceof Error ? err.message : String(err)}` };
@@ -1078,7 +1145,7 @@ async function deliverRoutedEvents(world: World, expected: number, put: PutEvent
 
 async function runCase(options: DrillOptions, world: World, victim: Victim, opened: Opened | undefined, triggeredAt: number, progress: Progress): Promise<CaseReport> {
     const report: CaseReport = {
-        caseId: opened?.caseId ?? null, instanceId: victim.instanceId, status: "not-opened", timeline: [], artifacts: [], failures: [], states: [], memoryTools: [], missing: [],
+        caseId: opened?.caseId ?? null, instanceId: victim.instanceId, placement: `${victim.placement.account}/${victim.placement.region}`, openedAt: opened?.at, status: "not-opened", timeline: [], artifacts: [], failures: [], states: [], memoryTools: [], missing: [],
     };
     if (!opened?.executionArn) {
         report.error = `the tag event opened no case (${JSON.stringify(opened ?? "no event reached the opener")})`;
@@ -1098,7 +1165,7 @@ async function runCase(options: DrillOptions, world: World, victim: Victim, open
     const handlers: Record<string, (input: Json) => Promise<unknown>> = {};
     const waits: Record<string, number> = {};
     for (const [name, state] of allStates(definition)) {
-        if (state.Type === "Wait") {
+        if (state.Type === "Wait" && !options.realWaits) {
             // The deployed durations, shortened: moto's snapshots complete at once; an SSM agent reconnecting or a
             // capture running is looked at every second (a floor, so that a polling storm would show in the call counts).
             waits[name] = 1000;
@@ -1168,9 +1235,9 @@ function engineSettings(world: World): EngineSettings {
  */
 async function judgeOnInstance(world: World, instanceId: string, caseId: string | null): Promise<InstanceVerdict> {
     const settings = engineSettings(world);
-    const { member } = world.clients;
+    const { clients: member, account, region } = placementOf(world, instanceId);
     try {
-        const view = await containmentOnInstance({ ec2: member.ec2, iam: member.iam }, { accountId: world.accounts.member, region: world.accounts.region, instanceId }, settings, {
+        const view = await containmentOnInstance({ ec2: member.ec2, iam: member.iam }, { accountId: account, region, instanceId }, settings, {
             revokedRoleNames: [...(world.workloadRole ? [world.workloadRole] : []), settings.member.irProfileName],
             ...(caseId ? { caseId } : {}),
         });
@@ -1365,9 +1432,55 @@ function taskHandler(world: World, state: Json): (input: Json) => Promise<unknow
     };
 }
 
+/** Counts the invocations of each function in flight, and keeps the peaks. */
+class ConcurrencyMeter {
+    private inFlight = 0;
+    private peak = 0;
+    private readonly current = new Map<string, number>();
+    private readonly peakByFunction: Record<string, number> = {};
+
+    track(name: string, handler: LambdaHandler): LambdaHandler {
+        return async (event, context) => {
+            this.inFlight++;
+            this.peak = Math.max(this.peak, this.inFlight);
+            const n = (this.current.get(name) ?? 0) + 1;
+            this.current.set(name, n);
+            this.peakByFunction[name] = Math.max(this.peakByFunction[name] ?? 0, n);
+            try {
+                return await handler(event, context);
+            } finally {
+                this.inFlight--;
+                this.current.set(name, (this.current.get(name) ?? 1) - 1);
+            }
+        };
+    }
+
+    peaks(): { total: number; byFunction: Record<string, number> } {
+        return { total: this.peak, byFunction: { ...this.peakByFunction } };
+    }
+}
+
+/** The most of `times` (ms) within any one second. */
+function peakPerSecond(times: number[]): number {
+    const sorted = [...times].sort((a, b) => a - b);
+    let peak = 0;
+    for (let i = 0, j = 0; i < sorted.length; i++) {
+        while (sorted[i] - sorted[j] >= 1000) {
+            j++;
+        }
+        peak = Math.max(peak, i - j + 1);
+    }
+    return peak;
+}
+
+/** The victim's placement (a victim opened by a hook that the drill did not launch: the first placement). */
+function placementOf(world: World, instanceId: string): Placement {
+    return world.placementOf.get(instanceId) ?? world.placements[0];
+}
+
 /** An operator lifts the termination protection isolation set, and terminates the victim mid-case. */
 async function terminate(world: World, instanceId: string): Promise<void> {
-    const { member } = world.clients;
+    const member = placementOf(world, instanceId).clients;
     await member.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instanceId, DisableApiTermination: { Value: false } }));
     await member.ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
     world.host.removeHost(instanceId);

@@ -65,7 +65,20 @@ export interface LayerStats {
     refused: Record<string, number>;
     /** Requests of the harness (each account's root) the table does not map: forwarded, counted. */
     harnessUnmapped: Record<string, number>;
+    /** Requests of the deployed code (every known principal but the harness), by `service:Operation`: signed
+     *  with a header (the Lambdas, the state machine) and presigned (a host using the URLs it was given). */
+    deployed: { signed: Record<string, number>; presigned: Record<string, number> };
+    /**
+     * Requests of a session named for one instance (the engine names its member sessions after the case,
+     * which names the instance) that name another instance, in a parameter or a resource ARN: by
+     * operation, with the first 20 in full. Empty when every case touched only its own instance.
+     */
+    foreignInstance: { byOperation: Record<string, number>; samples: string[] };
     forwarded: number;
+}
+
+function emptyStats(): LayerStats {
+    return { requests: {}, refused: {}, harnessUnmapped: {}, deployed: { signed: {}, presigned: {} }, foreignInstance: { byOperation: {}, samples: [] }, forwarded: 0 };
 }
 
 export interface IssuedCredentials {
@@ -141,7 +154,7 @@ export async function startStrictLayer(options: StrictLayerOptions): Promise<Str
     const state = new MotoState(options.motoEndpoint, options.organization, [...(options.otherAccounts ?? []), DEFAULT_ACCOUNT]);
     const store = new CredentialStore();
     const now = options.now ?? (() => new Date());
-    let stats: LayerStats = { requests: {}, refused: {}, harnessUnmapped: {}, forwarded: 0 };
+    let stats: LayerStats = emptyStats();
     let refusals: RefusalRecord[] = [];
 
     function refuse(res: http.ServerResponse, req: AwsRequest, record: Omit<RefusalRecord, "at" | "operation">, status: number, message: string): void {
@@ -289,6 +302,22 @@ export async function startStrictLayer(options: StrictLayerOptions): Promise<Str
         }
     }
 
+    function noteForeignInstances(op: string, principal: Principal, params: Record<string, unknown>, requests: AuthRequest[]): void {
+        // Session names are cut at 64 characters: the instance id in one may be a prefix of the real id.
+        const own = /i-[0-9a-f]{8,17}/.exec(principal.sessionName ?? "")?.[0];
+        if (!own) {
+            return;
+        }
+        const named = [JSON.stringify(params), ...requests.map((r) => r.resource)].join(" ").match(/\bi-[0-9a-f]{8,17}\b/g) ?? [];
+        const foreign = [...new Set(named)].filter((id) => !id.startsWith(own));
+        if (foreign.length > 0) {
+            bump(stats.foreignInstance.byOperation, op);
+            if (stats.foreignInstance.samples.length < 20) {
+                stats.foreignInstance.samples.push(`${op} by ${principal.arn} names ${foreign.join(", ")}`);
+            }
+        }
+    }
+
     async function handle(incoming: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
         const body = await readBody(incoming);
         const req = parseRequest(incoming.method ?? "GET", incoming.url ?? "/", incoming.headers, body);
@@ -300,6 +329,9 @@ export async function startStrictLayer(options: StrictLayerOptions): Promise<Str
             return;
         }
         const credential = req.signature ? store.lookup(req.signature.accessKeyId, accountHeader) : undefined;
+        if (credential && !credential.principal.harness) {
+            bump(req.headers.authorization ? stats.deployed.signed : stats.deployed.presigned, op);
+        }
         if (options.lenient) {
             forward(incoming, res, req, credential?.principal, credential?.principal.account ?? accountHeader ?? DEFAULT_ACCOUNT, []);
             return;
@@ -348,6 +380,7 @@ export async function startStrictLayer(options: StrictLayerOptions): Promise<Str
             }
             throw err;
         }
+        noteForeignInstances(op, principal, req.params, requests);
         const denied = await decideAll(principal, requests, state, req.region, now());
         if (denied) {
             const { code, status } = deniedCode(req);
@@ -432,7 +465,7 @@ export async function startStrictLayer(options: StrictLayerOptions): Promise<Str
         reset() {
             store.clear();
             state.reset();
-            stats = { requests: {}, refused: {}, harnessUnmapped: {}, forwarded: 0 };
+            stats = emptyStats();
             refusals = [];
         },
         async serviceCredentials(roleArn, service, source, sessionName) {

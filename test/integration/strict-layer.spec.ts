@@ -308,6 +308,21 @@ describe("strict layer: what AWS refuses is refused (moto behind the layer)", fu
         });
     });
 
+    it("counts a request of a session named for one instance that names another instance, and no request that names its own", async () => {
+        const r = await role(member, MEMBER, [{ Effect: "Allow", Action: ["ec2:DescribeInstances", "ec2:CreateTags"], Resource: "*" }]);
+        const own = "i-0aaaaaaaaaaaaaaa1";
+        const other = "i-0bbbbbbbbbbbbbbb2";
+        const c = (await member.sts.send(new AssumeRoleCommand({ RoleArn: r.arn, RoleSessionName: `irf-isolate-${MEMBER}-${DEFAULT_REGION}-${own}-20261204` }))).Credentials;
+        const ec2 = client(EC2Client, { accessKeyId: c?.AccessKeyId ?? "", secretAccessKey: c?.SecretAccessKey ?? "", sessionToken: c?.SessionToken });
+        const before = moto().layer.stats().foreignInstance.byOperation["ec2:DescribeInstances"] ?? 0;
+        await ec2.send(new DescribeInstancesCommand({ InstanceIds: [own] })).catch(() => undefined);
+        assert.strictEqual(moto().layer.stats().foreignInstance.byOperation["ec2:DescribeInstances"] ?? 0, before, "its own instance is not foreign");
+        await ec2.send(new DescribeInstancesCommand({ InstanceIds: [other] })).catch(() => undefined);
+        const stats = moto().layer.stats().foreignInstance;
+        assert.strictEqual(stats.byOperation["ec2:DescribeInstances"], before + 1);
+        assert.ok(stats.samples.some((x) => x.includes(other) && x.includes(r.name)), stats.samples.join("\n"));
+    });
+
     it("--lenient (comparison only) passes what the strict layer refuses", async () => {
         const lenient = await startStrictLayer({ upstream: moto().moto.endpoint, motoEndpoint: moto().moto.endpoint, lenient: true, organization: TEST_ORGANIZATION });
         try {
