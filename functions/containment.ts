@@ -15,7 +15,7 @@ import { containmentOnInstance } from "./containmentCheck";
 import { diskChainOf, foldAcquisition } from "./fold";
 import { ProfileAssociationFacts, cutNetwork, profileNameOf, protectInstance, publish, swapProfile } from "./isolation";
 import { writeRecord } from "./record";
-import { getInstance, markContained, withLease } from "./registry";
+import { getInstance, markContained, withBatchedLease } from "./registry";
 import { REVOCATION_POLICY, addRevokedInstance } from "./revocation";
 import { VpcLookups } from "./securityGroups";
 import { StepRecorder, describeInstance, instanceArn, instanceFacts, runStep } from "./steps";
@@ -75,7 +75,7 @@ async function revokeCredentials(
             return;
         }
         await rec.attempt("iam:PutRolePolicy", roleName, () => addRevokedInstance(iam, roleName, arn, deps.revocationSettleMs, {
-            exclusive: (lease, fn) => withLease(deps.dynamodb, deps.settings.casesTable, lease, fn),
+            batched: (lease, item, fn) => withBatchedLease(deps.dynamodb, deps.settings.casesTable, lease, item, fn),
         }),
             (outcome) => ({ outcome, detail: { policy: REVOCATION_POLICY, instanceArn: arn, profile } }));
     }));

@@ -309,6 +309,44 @@ export interface LeaseOptions {
     waitMs?: number;
 }
 
+const isConditionFailure = (err: unknown) =>
+    err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === "ConditionalCheckFailedException";
+
+/** One attempt at taking the lease `name` for `owner`: true when taken (it was free, or its holder's time was up). */
+async function takeLease(db: DynamoDBClient, table: string, name: string, owner: string, leaseMs: number): Promise<boolean> {
+    const now = Date.now();
+    try {
+        await db.send(new UpdateItemCommand({
+            TableName: table,
+            Key: { instanceKey: { S: leaseKey(name) } },
+            UpdateExpression: "SET leaseOwner = :owner, leaseUntil = :until",
+            ConditionExpression: "attribute_not_exists(leaseUntil) OR leaseUntil < :now",
+            ExpressionAttributeValues: { ":owner": { S: owner }, ":until": { N: String(now + leaseMs) }, ":now": { N: String(now) } },
+        }));
+        return true;
+    } catch (err) {
+        if (!isConditionFailure(err)) {
+            throw err;
+        }
+        return false;
+    }
+}
+
+async function giveLeaseBack(db: DynamoDBClient, table: string, name: string, owner: string): Promise<void> {
+    await db.send(new UpdateItemCommand({
+        TableName: table,
+        Key: { instanceKey: { S: leaseKey(name) } },
+        UpdateExpression: "SET leaseUntil = :free",
+        ConditionExpression: "leaseOwner = :owner",
+        ExpressionAttributeValues: { ":owner": { S: owner }, ":free": { N: "0" } },
+    })).catch(() => undefined); // Taken over already (we ran past the lease): nothing to give back.
+}
+
+const newOwner = () => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+const backoff = (wait: number) => new Promise((resolve) => setTimeout(resolve, wait / 2 + Math.random() * wait));
+const busy = (name: string, waitMs: number, cause?: unknown) =>
+    new Error(`${name} is busy: another case holds it (waited ${(waitMs / 1000).toFixed(1)} s)`, { cause });
+
 /**
  * Runs `fn` while holding the lease `name` of the case table: a conditional write takes it when it is free
  * or its holder's time is up, a conditional write gives it back. For read-modify-write of something that
@@ -316,39 +354,64 @@ export interface LeaseOptions {
  */
 export async function withLease<T>(db: DynamoDBClient, table: string, name: string, fn: () => Promise<T>, options: LeaseOptions = {}): Promise<T> {
     const leaseMs = options.leaseMs ?? 90_000;
-    const giveUpAt = Date.now() + (options.waitMs ?? 60_000);
-    const owner = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-    const Key = { instanceKey: { S: leaseKey(name) } };
-    for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
-        const now = Date.now();
-        try {
-            await db.send(new UpdateItemCommand({
-                TableName: table,
-                Key,
-                UpdateExpression: "SET leaseOwner = :owner, leaseUntil = :until",
-                ConditionExpression: "attribute_not_exists(leaseUntil) OR leaseUntil < :now",
-                ExpressionAttributeValues: { ":owner": { S: owner }, ":until": { N: String(now + leaseMs) }, ":now": { N: String(now) } },
-            }));
-            break;
-        } catch (err) {
-            if (!(err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === "ConditionalCheckFailedException")) {
-                throw err;
-            }
-            if (Date.now() >= giveUpAt) {
-                throw new Error(`${name} is busy: another case holds it (waited ${((options.waitMs ?? 60_000) / 1000).toFixed(1)} s)`, { cause: err });
-            }
-            await new Promise((resolve) => setTimeout(resolve, wait / 2 + Math.random() * wait));
+    const waitMs = options.waitMs ?? 60_000;
+    const giveUpAt = Date.now() + waitMs;
+    const owner = newOwner();
+    for (let wait = 50; !(await takeLease(db, table, name, owner, leaseMs)); wait = Math.min(wait * 2, 1000)) {
+        if (Date.now() >= giveUpAt) {
+            throw busy(name, waitMs);
         }
+        await backoff(wait);
     }
     try {
         return await fn();
     } finally {
-        await db.send(new UpdateItemCommand({
-            TableName: table,
-            Key,
-            UpdateExpression: "SET leaseUntil = :free",
-            ConditionExpression: "leaseOwner = :owner",
-            ExpressionAttributeValues: { ":owner": { S: owner }, ":free": { N: "0" } },
-        })).catch(() => undefined); // Taken over already (we ran past the lease): nothing to give back.
+        await giveLeaseBack(db, table, name, owner);
+    }
+}
+
+/** Key of the item that queues the work waiting for the lease `name`. */
+export function leaseQueueKey(name: string): string {
+    return `lease-queue#${name}`;
+}
+
+/**
+ * Has `item` done under the lease `name`, together with every item other cases queued meanwhile: `item` is
+ * added to the lease's queue (a string set), and whoever takes the lease runs `fn` once for the whole queue,
+ * then removes what it ran from it. Returns once `item` has left the queue (this caller's batch or another's
+ * ran it). A batch that fails leaves its items queued for the next holder, and throws to its caller.
+ * So many cases sharing one resource (200 instances of one role, contained at once) wait for a few batches,
+ * not for one another in turn. Throws when `item` is still queued after `waitMs`.
+ */
+export async function withBatchedLease(
+    db: DynamoDBClient, table: string, name: string, item: string, fn: (items: string[]) => Promise<void>, options: LeaseOptions = {},
+): Promise<void> {
+    const leaseMs = options.leaseMs ?? 90_000;
+    const waitMs = options.waitMs ?? 240_000;
+    const giveUpAt = Date.now() + waitMs;
+    const Key = { instanceKey: { S: leaseQueueKey(name) } };
+    const queued = async () => (await db.send(new GetItemCommand({ TableName: table, Key, ConsistentRead: true }))).Item?.pending?.SS ?? [];
+    await db.send(new UpdateItemCommand({ TableName: table, Key, UpdateExpression: "ADD pending :item", ExpressionAttributeValues: { ":item": { SS: [item] } } }));
+    const owner = newOwner();
+    for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
+        if (!(await queued()).includes(item)) {
+            return;
+        }
+        if (await takeLease(db, table, name, owner, leaseMs)) {
+            try {
+                const batch = await queued();
+                if (batch.length > 0) {
+                    await fn(batch);
+                    await db.send(new UpdateItemCommand({ TableName: table, Key, UpdateExpression: "DELETE pending :done", ExpressionAttributeValues: { ":done": { SS: batch } } }));
+                }
+            } finally {
+                await giveLeaseBack(db, table, name, owner);
+            }
+            continue;
+        }
+        if (Date.now() >= giveUpAt) {
+            throw busy(name, waitMs);
+        }
+        await backoff(wait);
     }
 }

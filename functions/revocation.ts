@@ -73,6 +73,13 @@ export interface RevocationOptions {
      * table's lease, `revocationLease`). Without it, concurrent writers rely on settle-and-re-read alone.
      */
     exclusive?: <T>(roleKey: string, fn: () => Promise<T>) => Promise<T>;
+    /**
+     * Queues `arn` for the role's revocation and returns once a batch run under the same lease (this
+     * caller's or another's: `withBatchedLease`) has denied it with everything queued meanwhile, in one
+     * write per policy. Used by `addRevokedInstance` when given: many cases revoking one role at once
+     * (an outbreak in one Auto Scaling group) then wait for a few batches, not for each other in turn.
+     */
+    batched?: (roleKey: string, arn: string, fn: (arns: string[]) => Promise<void>) => Promise<void>;
 }
 
 /** The lease name that serialises writers of one role's revocation. */
@@ -452,6 +459,17 @@ async function addUnderLease(iam: IAMClient, roleName: string, arns: string[], s
 export async function addRevokedInstance(
     iam: IAMClient, roleName: string, arn: string, settleMs = 1000, options: RevocationOptions = {},
 ): Promise<"ok" | "noop"> {
+    if (options.batched) {
+        const roleKey = revocationLeaseName(parseArn(arn).account, roleName);
+        // Denied by another case's batch: "ok" too (this case asked, and it holds).
+        let own: "ok" | "noop" = "ok";
+        await options.batched(roleKey, arn, async (arns) => {
+            // Under the lease already: the batch is one read-modify-write (write, settle, re-read) per policy.
+            const added = await addUnderLease(iam, roleName, arns, settleMs, options);
+            own = added.includes(parseArn(arn).id) || !arns.includes(arn) ? "ok" : "noop";
+        });
+        return own;
+    }
     return (await addRevokedInstances(iam, roleName, [arn], settleMs, options)).length > 0 ? "ok" : "noop";
 }
 

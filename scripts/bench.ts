@@ -33,7 +33,9 @@
  * The functions are the ones the Lambdas run; the member role is assumed through moto's STS as on AWS.
  */
 import { createHash } from "crypto";
+import * as fs from "fs";
 import * as os from "os";
+import * as path from "path";
 import * as zlib from "zlib";
 import { DescribeNetworkInterfacesCommand, DescribeSecurityGroupsCommand } from "@aws-sdk/client-ec2";
 import { CreateBucketCommand, CreateMultipartUploadCommand, PutBucketVersioningCommand, UploadPartCommand } from "@aws-sdk/client-s3";
@@ -57,6 +59,7 @@ import { hostScriptTable, hostScriptThroughput, HostScriptFigures } from "./benc
 import { allStates, launchSuspect, prepareEngine, runIncident, suspectNetwork } from "./emulated-engine";
 import { keepEngineGroups } from "../functions/groupKeeper";
 import { startEmulator } from "./emulator";
+import { PROJECT_ROOT } from "./moto";
 import { forensicStandIn, providerName } from "./plan";
 import { idleCost } from "./prices";
 import { loadStackConfig, ofType, RenderedStack, renderStack, resolve } from "./render";
@@ -463,6 +466,19 @@ async function outbreak(instances: number, log: (line: string) => void) {
     for (const sample of figures.foreignSamples) {
         log(`foreign: ${sample}`);
     }
+    // Why cases were not contained (the instance's own answer, else the execution's), most common first.
+    const reasons = new Map<string, number>();
+    for (const c of report.cases.filter((x) => x.status !== "contained")) {
+        const why = `${c.status}: ${(c.onInstance?.open ?? []).join("; ") || c.outcome || c.error || "no reason recorded"}`.replace(/i-[0-9a-f]{17}/g, "i-…");
+        reasons.set(why, (reasons.get(why) ?? 0) + 1);
+    }
+    for (const [why, n] of [...reasons].sort((a, b) => b[1] - a[1])) {
+        log(`not contained (${n}): ${why}`);
+    }
+    const saved = path.join(PROJECT_ROOT, ".cache", "bench", "outbreak.json");
+    fs.mkdirSync(path.dirname(saved), { recursive: true });
+    fs.writeFileSync(saved, JSON.stringify(report, null, 1));
+    log(`(the drill's report: ${path.relative(PROJECT_ROOT, saved)})`);
     return figures;
 }
 

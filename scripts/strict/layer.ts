@@ -70,7 +70,7 @@ export interface LayerStats {
     deployed: { signed: Record<string, number>; presigned: Record<string, number> };
     /**
      * Requests of a session named for one instance (the engine names its member sessions after the case,
-     * which names the instance) that name another instance, in a parameter or a resource ARN: by
+     * which names the instance) that name another instance, in a parameter (policy documents aside) or a resource ARN: by
      * operation, with the first 20 in full. Empty when every case touched only its own instance.
      */
     foreignInstance: { byOperation: Record<string, number>; samples: string[] };
@@ -308,7 +308,10 @@ export async function startStrictLayer(options: StrictLayerOptions): Promise<Str
         if (!own) {
             return;
         }
-        const named = [JSON.stringify(params), ...requests.map((r) => r.resource)].join(" ").match(/\bi-[0-9a-f]{8,17}\b/g) ?? [];
+        // A policy document is left out: the revocation policy a role shares lists every instance revoked from
+        // it, and each case rewrites it whole (a dropped entry shows on that instance, judged at the end).
+        const { PolicyDocument: _document, ...otherParams } = params;
+        const named = [JSON.stringify(otherParams), ...requests.map((r) => r.resource)].join(" ").match(/\bi-[0-9a-f]{8,17}\b/g) ?? [];
         const foreign = [...new Set(named)].filter((id) => !id.startsWith(own));
         if (foreign.length > 0) {
             bump(stats.foreignInstance.byOperation, op);

@@ -18,11 +18,11 @@ import { AccountClients, DEFAULT_REGION, clientsFor } from "../../scripts/aws-cl
 import { Principal } from "../../scripts/strict/types";
 import {
     QUOTAS, REVOCATION_POLICY, REVOCATION_POLICY_PATH, addRevokedInstance, addRevokedInstances, groupExpired, isInstanceRevoked, policySize, pruneRevokedInstances,
-    removeRevokedInstance, revocationPolicy, revocationSlots,
+    removeRevokedInstance, revocationLeaseName, revocationPolicy, revocationSlots,
 } from "../../functions/revocation";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
-import { withLease } from "../../functions/registry";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { leaseQueueKey, withBatchedLease, withLease } from "../../functions/registry";
+import { CreateTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 
 const doc = (...Statement: object[]) => JSON.stringify({ Version: "2012-10-17", Statement });
 const EC2_TRUST = doc({ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" });
@@ -326,6 +326,33 @@ describe("credential revocation at scale: 1,000 instances on one role within IAM
             assert.deepStrictEqual(removed, ["ok", "ok", "ok", "ok"]);
             const left = (await revocationSlots(responder, role)).flatMap((s) => s.groups.flatMap((g) => g.ids));
             assert.deepStrictEqual(left.sort(), many.slice(4).sort());
+        });
+
+        it("many cases revoking one role at once are batched: every entry held, far fewer writes than cases, a failed batch retried by the next holder", async () => {
+            const role = await workloadRole();
+            const many = Array.from({ length: 24 }, newId);
+            let batches = 0;
+            let failNext = true;
+            const batched = {
+                batched: (lease: string, item: string, fn: (items: string[]) => Promise<void>) => withBatchedLease(dynamodb, table, lease, item, async (items) => {
+                    batches++;
+                    if (failNext) {
+                        // The first holder's batch fails (IAM throttled it past its retries): its items stay queued.
+                        failNext = false;
+                        throw new Error("Throttling: Rate exceeded");
+                    }
+                    await fn(items);
+                }),
+            };
+            const outcomes = await Promise.allSettled(many.map((id) => addRevokedInstance(responder, role, arnOf(id), 150, batched)));
+            const failed = outcomes.filter((o) => o.status === "rejected");
+            assert.strictEqual(failed.length, 1, "only the holder of the failed batch sees its failure");
+            assert.match(String((failed[0] as PromiseRejectedResult).reason), /Rate exceeded/);
+            const listed = (await revocationSlots(responder, role)).flatMap((s) => s.groups.flatMap((g) => g.ids));
+            assert.deepStrictEqual(listed.sort(), [...many].sort(), "every instance denied, the failed holder's included");
+            assert.ok(batches <= 8, `${batches} batches for ${many.length} cases`);
+            const queue = await dynamodb.send(new GetItemCommand({ TableName: table, Key: { instanceKey: { S: leaseQueueKey(revocationLeaseName(MEMBER, role)) } }, ConsistentRead: true }));
+            assert.deepStrictEqual(queue.Item?.pending?.SS ?? [], [], "nothing left queued");
         });
 
         it("the lease: one holder at a time, given back after use (also on failure), taken over once its holder's time is up, and a wait that ends says so", async () => {
