@@ -36,8 +36,10 @@
  * with nothing else attached, before anything is pruned. Each further hour group costs ~110 characters.
  *
  * Concurrency: IAM has no conditional write, and another case may write the same policy at the same time
- * (a last writer that read before our write drops our entry). So after each write, a pause long enough for
- * such a writer to land, then a fresh read, and another write from what is there now until ours holds.
+ * (a last writer that read before our write drops our entry). So writers take the role's lease in the case
+ * table, and after each write pause long enough for a stray writer to land, read again, and write again from
+ * what is there now until ours holds. Containment batches (`RevocationOptions.batched`): the lease holder
+ * denies every instance queued for the role meanwhile, so an outbreak on one role costs a few writes.
  */
 import {
     AttachRolePolicyCommand, CreatePolicyCommand, CreatePolicyVersionCommand, DeletePolicyVersionCommand, GetPolicyCommand, GetPolicyVersionCommand,
