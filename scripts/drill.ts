@@ -1102,8 +1102,27 @@ async function deliverRoutedEvents(world: World, expected: number, put: PutEvent
         }
         return (queues.get(key) as AccountClients).sqs;
     };
-    const deadline = Date.now() + 30_000;
-    while (opened.size < expected && Date.now() < deadline) {
+    // EventBridge invokes the targets asynchronously, many at once: so do these deliveries. Polling stops once
+    // every expected instance's event was delivered, or when no message came for 30 s.
+    const delivered = new Set<string>();
+    const invocations: Promise<void>[] = [];
+    const invoke = async (handler: LambdaHandler, event: unknown, body: Json) => {
+        // An asynchronous invocation, as EventBridge makes it: Lambda tries a failed one twice more.
+        let answer: Opened = {};
+        for (let attempt = 1; attempt <= 3; attempt++) {
+            try {
+                answer = { ...(await handler(event, {})) as Opened, at: Date.now() };
+                break;
+            } catch (err) {
+                answer = { outcome: `failed ${attempt} time(s): ${err instanceof Error ? err.message : String(err)}` };
+            }
+        }
+        const instanceId = /instance\/(i-[0-9a-f]+)/.exec(JSON.stringify(body))?.[1] ?? (answer as { instance?: { instanceId?: string } })?.instance?.instanceId;
+        if (instanceId && (answer?.executionArn || !opened.has(instanceId))) {
+            opened.set(instanceId, answer);
+        }
+    };
+    for (let lastSeen = Date.now(); delivered.size < expected && Date.now() - lastSeen < 30_000;) {
         let seen = 0;
         for (const route of routes) {
             const sqs = sqsFor(route.placement.account, route.placement.region);
@@ -1117,28 +1136,20 @@ async function deliverRoutedEvents(world: World, expected: number, put: PutEvent
                 }
                 const body = restoreEnvelope(JSON.parse(m.Body ?? "{}"), put);
                 const event = route.via === "sns" ? { Records: [{ EventSource: "aws:sns", Sns: body }] } : body;
-                // An asynchronous invocation, as EventBridge makes it: Lambda tries a failed one twice more.
-                let answer: Opened = {};
-                for (let attempt = 1; attempt <= 3; attempt++) {
-                    try {
-                        answer = { ...(await handler(event, {})) as Opened, at: Date.now() };
-                        break;
-                    } catch (err) {
-                        answer = { outcome: `failed ${attempt} time(s): ${err instanceof Error ? err.message : String(err)}` };
-                    }
+                const instanceId = /instance\/(i-[0-9a-f]+)/.exec(JSON.stringify(body))?.[1];
+                if (instanceId) {
+                    delivered.add(instanceId);
                 }
-                const instanceId = /instance\/(i-[0-9a-f]+)/.exec(JSON.stringify(body))?.[1] ?? (answer as { instance?: { instanceId?: string } })?.instance?.instanceId;
-                if (instanceId && answer?.executionArn) {
-                    opened.set(instanceId, answer);
-                } else if (instanceId && !opened.has(instanceId)) {
-                    opened.set(instanceId, answer);
-                }
+                invocations.push(invoke(handler, event, body));
             }
         }
         if (seen === 0) {
             await sleep(100);
+        } else {
+            lastSeen = Date.now();
         }
     }
+    await Promise.all(invocations);
     queues.forEach((c) => Object.values(c).forEach((client) => client.destroy()));
     return opened;
 }

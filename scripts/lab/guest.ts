@@ -15,8 +15,11 @@ import { RemoteExecutor } from "../ssm-host";
 import { run } from "./commands";
 
 const INIT = path.join(__dirname, "guest-init.sh");
-/** Packages of the guest's root beyond minbase: what the host script and the planted shells need. */
-export const GUEST_PACKAGES = ["bash", "curl", "kmod", "coreutils", "procps", "iproute2"];
+/**
+ * Packages of the guest's root beyond minbase: what the host script and the planted shells need, python3
+ * included (stock cloud images have it, and the host script streams with it when present).
+ */
+export const GUEST_PACKAGES = ["bash", "curl", "kmod", "coreutils", "procps", "iproute2", "python3"];
 const SUITE = "bookworm";
 const MIRROR = "http://deb.debian.org/debian";
 
