@@ -244,6 +244,40 @@ describe("drill: a victim in another region than the buckets, volumes under a cu
     });
 });
 
+describe("drill: victims spread over every member account and region, throttling injected (strict)", function () {
+    this.timeout(300_000);
+    let report: DrillReport;
+
+    before(async () => {
+        const quiet = new Writable({ write: (_chunk, _enc, done) => done() });
+        const options = parseDrillArgs(["--instances", "3", "--spread", "--scenario", "throttling", "--ssm-reregister-seconds", "5", "--json"]);
+        report = await runDrill(options, new Progress(false, quiet));
+    });
+
+    it("one victim in each member account and region, each contained (read from the instance), every artifact verified", () => {
+        assert.deepStrictEqual([...new Set(report.cases.map((c) => c.placement))].sort(), [...report.summary.placements].sort());
+        assert.strictEqual(report.summary.placements.length, 3, report.summary.placements.join(", "));
+        for (const c of report.cases) {
+            assert.strictEqual(c.status, "contained", JSON.stringify(c, null, 1));
+            assert.deepStrictEqual(c.missing, [], JSON.stringify(c.failures, null, 1));
+        }
+        assert.ok(report.summary.injectedFaults > 0, "throttling was injected");
+        assert.strictEqual(report.summary.ok, true);
+    });
+
+    it("no case's session named another case's instance; the strict layer refused nothing; the peaks are measured", () => {
+        assert.deepStrictEqual(report.summary.strict.foreignInstance.byOperation, {}, report.summary.strict.foreignInstance.samples.join("\n"));
+        assert.deepStrictEqual(report.summary.strict.refused, {}, JSON.stringify(report.summary.strict.refusals, null, 1));
+        assert.ok(report.summary.lambdaPeakConcurrency.byFunction["ir-forensics-engine-contain"] >= 1, JSON.stringify(report.summary.lambdaPeakConcurrency));
+        assert.ok(report.summary.peakExecutionsPerSecond >= 1);
+        assert.ok(Object.keys(report.summary.strict.deployed.signed).some((op) => op.startsWith("ec2:")), "the deployed code's calls are counted");
+    });
+
+    it("--spread does not combine with one-placement options", () => {
+        assert.throws(() => parseDrillArgs(["--spread", "--asg"]), /--spread .* does not combine with --asg/);
+    });
+});
+
 describe("drill: npm run drill as a child process", function () {
     this.timeout(120_000);
 
