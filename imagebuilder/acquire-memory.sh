@@ -686,7 +686,7 @@ read -r -d '' STREAMER_PY <<'PY' || true
 # Results, as the coreutils path leaves them: done/<n> (the part's size, once S3 confirmed it), banner,
 # stream.sha256 (only when the whole stream was read and every part confirmed), upload.err; exit 0, 6 (a
 # part failed after retries), 7 (more parts than URLs) or 1 (reading the stream failed).
-import base64, hashlib, http.client, os, queue, sys, threading, time, urllib.parse
+import base64, hashlib, http.client, os, queue, sys, threading, time, urllib.parse, urllib.request
 
 PART_SIZE, CONCURRENCY, STAGE = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 BANNER = b"Linux version "
@@ -746,9 +746,48 @@ def hasher():
         part.release()
 
 
+PROXIES = urllib.request.getproxies()  # http_proxy, https_proxy, no_proxy: the host's way out, as curl takes it
+
+
+def proxy_for(target):
+    proxy = PROXIES.get(target.scheme)
+    if proxy and not urllib.request.proxy_bypass(target.hostname or ""):
+        return urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    return None
+
+
+def proxy_auth(via):
+    if not via.username:
+        return {}
+    token = f"{urllib.parse.unquote(via.username)}:{urllib.parse.unquote(via.password or '')}"
+    return {"Proxy-Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
+
+
+def connect(target):
+    """A connection for URLs like `target`: direct, or through the proxy the environment names (a plain
+    connection for http, a CONNECT tunnel for https), as urllib and curl go."""
+    via = proxy_for(target)
+    if via is None:
+        kind = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
+        return kind(target.netloc, timeout=300)
+    if target.scheme == "http":
+        return http.client.HTTPConnection(via.hostname, via.port or 80, timeout=300)
+    conn = http.client.HTTPSConnection(via.hostname, via.port or 80, timeout=300)
+    conn.set_tunnel(target.hostname, target.port or 443, headers=proxy_auth(via))
+    return conn
+
+
+def request_target(target):
+    """What the request line names, and the headers a plain http proxy wants (absolute form, RFC 9112 3.2.2)."""
+    via = proxy_for(target)
+    if via is not None and target.scheme == "http":
+        return target.geturl(), proxy_auth(via)
+    return target.path + ("?" + target.query if target.query else ""), {}
+
+
 def put(connections, url, data, content_md5):
     target = urllib.parse.urlsplit(url)
-    path = target.path + ("?" + target.query if target.query else "")
+    path, extra = request_target(target)
     reason = "no attempt"
     for attempt in range(ATTEMPTS):
         if attempt:
@@ -756,17 +795,17 @@ def put(connections, url, data, content_md5):
         conn = connections.get(target.netloc)
         try:
             if conn is None:
-                kind = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
-                conn = connections[target.netloc] = kind(target.netloc, timeout=300)
+                conn = connections[target.netloc] = connect(target)
             conn.request("PUT", path, body=data, headers={
-                "Content-MD5": content_md5, "Content-Type": "application/octet-stream", "Content-Length": str(len(data))})
+                "Content-MD5": content_md5, "Content-Type": "application/octet-stream", "Content-Length": str(len(data)), **extra})
             response = conn.getresponse()
             response.read()
             if response.status == 200 and response.getheader("ETag", "").strip('" '):
                 return None
             reason = f"HTTP {response.status}"
             if response.will_close:
-                connections.pop(target.netloc, None).close()
+                connections.pop(target.netloc, None)
+                conn.close()
         except (OSError, http.client.HTTPException) as e:
             reason = type(e).__name__
             connections.pop(target.netloc, None)
