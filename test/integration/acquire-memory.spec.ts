@@ -23,6 +23,7 @@ import * as assert from "assert";
 import { spawn, spawnSync } from "child_process";
 import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
+import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
@@ -516,6 +517,32 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
             const c = await runCase({ streamer, name: "python3", image, extraEnv: { IRF_HTTP_CLIENT: "python3" } });
             assert.strictEqual(c.code, 0, c.stderr);
             assertCaptured(c, image, await completeAndRead(c), "lime");
+        });
+
+        it("goes out through http_proxy, as the host's network path (an egress proxy, the lab's gate) asks", async function () {
+            // A forward proxy that relays absolute-form requests and counts them: every part must pass it.
+            const seen: string[] = [];
+            const proxy = http.createServer((req, res) => {
+                const target = new URL(req.url ?? "");
+                seen.push(`${req.method} ${target.pathname}`);
+                const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: target.pathname + target.search, headers: req.headers }, (up) => {
+                    res.writeHead(up.statusCode ?? 502, up.headers);
+                    up.pipe(res);
+                });
+                upstream.on("error", () => res.writeHead(502).end());
+                req.pipe(upstream);
+            });
+            await new Promise<void>((ok) => proxy.listen(0, "127.0.0.1", ok));
+            try {
+                const image = makeImage(2 * PART_SIZE + 99, 10);
+                const port = (proxy.address() as net.AddressInfo).port;
+                const c = await runCase({ streamer, name: "proxied", image, extraEnv: { http_proxy: `http://127.0.0.1:${port}`, no_proxy: "" } });
+                assert.strictEqual(c.code, 0, c.stderr);
+                assertCaptured(c, image, await completeAndRead(c), "lime");
+                assert.strictEqual(seen.filter((l) => l.startsWith("PUT ")).length, 3, seen.join("\n"));
+            } finally {
+                await new Promise((ok) => proxy.close(ok));
+            }
         });
 
         it("capture below IRF_MIN_BYTES: exit 4", async function () {
