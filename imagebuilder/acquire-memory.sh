@@ -679,7 +679,7 @@ choose_streamer() {
 
 read -r -d '' STREAMER_PY <<'PY' || true
 # The streamer of acquire-memory.sh (IRF_STREAMER=python3). argv: part size, uploads at once, staging dir;
-# IRF_PART_URLS in the environment; the image on stdin. Each byte is read once into a part buffer, and
+# the part URLs on fd 4; the image on stdin. Each byte is read once into a part buffer, and
 # from there hashed into the whole-stream SHA-256 (one thread, in order), MD5-summed and PUT (uploader
 # threads), searched for the kernel banner. hashlib and socket I/O release the GIL, so the two hashes run
 # on two cores. At most concurrency + 2 parts are in memory; nothing touches a disk.
@@ -690,7 +690,8 @@ import base64, hashlib, http.client, os, queue, sys, threading, time, urllib.par
 
 PART_SIZE, CONCURRENCY, STAGE = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 BANNER = b"Linux version "
-URLS = [u.strip() for u in os.environ.get("IRF_PART_URLS", "").splitlines() if u.strip()]
+with os.fdopen(4) as listing:  # the part URLs, one per line, in part order
+    URLS = [u.strip() for u in listing.read().splitlines() if u.strip()]
 ATTEMPTS = 4  # as curl --retry 3: waits of 1, 2 and 4 s between tries
 
 failure = []
@@ -965,13 +966,14 @@ upload_parts() {
 # It runs in the background so that `wait` returns at once when a signal comes, and the trap ends it.
 stream_python() {
     local rc=0
-    # The part URLs reach it in its environment (readable by root and this user only), never in argv.
+    # The part URLs reach it through a pipe on fd 4: never argv, and not the environment either, where
+    # one variable may hold at most 128 KiB (MAX_ARG_STRLEN) and a large host's URLs run to megabytes.
     if [[ $TOOL == lime ]]; then
-        IRF_PART_URLS=$IRF_PART_URLS python3 -c "$STREAMER_PY" "$PART_SIZE" "$CONCURRENCY" "$STAGE" <&3 3<&- &
+        python3 -c "$STREAMER_PY" "$PART_SIZE" "$CONCURRENCY" "$STAGE" <&3 3<&- 4< <(printf '%s\n' "$IRF_PART_URLS" 3<&-) &
         UPLOAD_PID=$!
         exec 3<&-
     else
-        IRF_PART_URLS=$IRF_PART_URLS python3 -c "$STREAMER_PY" "$PART_SIZE" "$CONCURRENCY" "$STAGE" <"$SOURCE_FIFO" &
+        python3 -c "$STREAMER_PY" "$PART_SIZE" "$CONCURRENCY" "$STAGE" <"$SOURCE_FIFO" 4< <(printf '%s\n' "$IRF_PART_URLS") &
         UPLOAD_PID=$!
     fi
     wait "$UPLOAD_PID" || rc=$?
@@ -1093,6 +1095,8 @@ main() {
         [[ -n ${IRF_MODULE_URLS:-} ]] || IRF_MODULE_URLS=$(sed -n 's/^module //p' "$STAGE/session")
         rm -f -- "$STAGE/session"
         [[ -n $IRF_PART_URLS ]] || die 2 "the session file lists no part URLs"
+        # Kept out of every child's environment: one variable may hold at most 128 KiB.
+        export -n IRF_PART_URLS IRF_MODULE_URLS
     fi
     http_get "$IRF_INDEX_URL" "$STAGE/index.json" || die 3 "module store index download failed"
 

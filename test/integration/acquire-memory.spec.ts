@@ -121,6 +121,11 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
     /** An S3 client whose (assumed-role) credentials belong to `account`: usable for presigning. */
     const presignerFor = (account: string) => presigningS3Client(moto().endpoint, account);
 
+    async function putObjectUrl(key: string, body: string): Promise<string> {
+        await setupClients[0].s3.send(new PutObjectCommand({ Bucket: storeBucket, Key: key, Body: body }));
+        return getSignedUrl(store, new GetObjectCommand({ Bucket: storeBucket, Key: key }), { expiresIn: 300 });
+    }
+
     async function putIndex(key: string, index: unknown): Promise<string> {
         await setupClients[0].s3.send(new PutObjectCommand({ Bucket: storeBucket, Key: key, Body: JSON.stringify(index, null, 2), ContentType: "application/json" }));
         return getSignedUrl(store, new GetObjectCommand({ Bucket: storeBucket, Key: key }), { expiresIn: 300 });
@@ -191,6 +196,8 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
         /** Command prefix (e.g. unshare) and the extra script that prepares the namespace. */
         wrap?: (scriptArgs: string[]) => string[];
         partUrls?: number;
+        /** The part URLs in a session file (IRF_SESSION_URL), as the engine sends them, not in IRF_PART_URLS. */
+        viaSession?: boolean;
         /** Part numbers whose presigned URL is made unusable (a wrong upload id: S3 refuses the PUT). */
         brokenParts?: number[];
         extraEnv?: Record<string, string>;
@@ -270,6 +277,10 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
             IRF_STAGING_DIRS: stagingDirs.join(":"),
             FAKE_LIME_PIDFILE: path.join(caseDir, "lime.pid"),
         };
+        if (opts.viaSession) {
+            env.IRF_SESSION_URL = await putObjectUrl(`session-${opts.streamer ?? ""}-${opts.name}`, partUrls.map((u) => `part ${u}`).join("\n"));
+            delete env.IRF_PART_URLS;
+        }
         Object.assign(env, opts.extraEnv, opts.streamer ? { IRF_STREAMER: opts.streamer } : {});
         if (opts.insmodFails) {
             env.FAKE_INSMOD_FAIL = "format";
@@ -543,6 +554,14 @@ describe("host memory acquisition script (acquire-memory.sh)", function () {
             } finally {
                 await new Promise((ok) => proxy.close(ok));
             }
+        });
+
+        it("a large host's part URLs (from the session file, over the 128 KiB one environment variable may hold) reach the streamer", async function () {
+            const image = makeImage(2 * PART_SIZE + 7, 10);
+            const c = await runCase({ streamer, name: "many-urls", image, partUrls: 300, viaSession: true });
+            assert.ok(c.urls.slice(2).join("\n").length > 128 * 1024, `${c.urls.slice(2).join("\n").length} characters of URLs`);
+            assert.strictEqual(c.code, 0, c.stderr);
+            assertCaptured(c, image, await completeAndRead(c), "lime");
         });
 
         it("capture below IRF_MIN_BYTES: exit 4", async function () {
