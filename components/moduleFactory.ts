@@ -7,7 +7,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { BUILD_REQUEST_DETAIL_TYPE, BUILD_REQUEST_SOURCE } from "../functions/buildRequests";
 import { BUILDER_TAG, ModuleFactorySettings, moduleBuildHandler, moduleIndexHandler } from "../functions/moduleBuild";
 import { INDEX_KEY } from "../functions/moduleIndex";
-import type { ModuleFactoryConfig } from "../stacks/config";
 import { engineFunction, EngineFunction } from "./engineFunction";
 import { policyJson, serviceTrustPolicy, Statement } from "./iam";
 import { denyInsecureTransport, hardenBucket } from "./s3";
@@ -20,6 +19,42 @@ export const MODULE_FACTORY_ROLE_PATH = "/ir-forensics/module-factory/";
 
 /** CIDR of a build network the factory creates (public subnets only; nothing else lives there). */
 export const BUILD_NETWORK_CIDR = "10.68.0.0/20";
+
+/** Architectures builders run on (EC2's names). */
+export type BuildArch = "x86_64" | "arm64";
+
+/** The pinned tools every build uses. */
+export interface BuildTools {
+    lime: { version: string; repository: string; commit: string };
+    dwarf2json: { version: string; repository: string; commit: string };
+    avml: { version: string; urls: Record<BuildArch, string>; sha256: Record<BuildArch, string> };
+}
+
+/** An existing subnet for builders (it needs a route to the internet: package repositories, git). */
+export interface BuilderNetwork {
+    subnetId: string;
+    /** A group that allows the builder's outbound HTTP(S) and no inbound traffic. */
+    securityGroupId: string;
+    /** Give builders a public IPv4 address (a public subnet without NAT). */
+    publicIp: boolean;
+}
+
+/** What the factory builds, where and with what. */
+export interface ModuleBuilds {
+    /** AMI ids to build LiME modules and Volatility symbols for, by region. */
+    amiIds: Record<string, string[]>;
+    /** EventBridge Scheduler expression of the refresh that builds kernels published since the last run. */
+    schedule: string;
+    /** Where builders run, by region; regions without an entry get a build network of their own. */
+    networks: Record<string, BuilderNetwork>;
+    instanceTypes: Record<BuildArch, string>;
+    /** Hard limit of one build; the builder powers off (and so terminates) after it. */
+    maxBuildMinutes: number;
+    /** Newest kernels a build covers besides the running one. */
+    maxKernelsPerBuild: number;
+    rootVolumeGiB: number;
+    tools: BuildTools;
+}
 
 export interface ModuleFactoryArgs {
     partition: string;
@@ -43,8 +78,8 @@ export interface ModuleFactoryArgs {
     notificationTopicArn: pulumi.Input<string>;
     /** The engine's event bus, where `ModuleBuildRequested` events arrive. */
     engineBusName: pulumi.Input<string>;
-    /** AMIs, schedule, networks, instance types, limits and pinned tools (validated config). */
-    builds: ModuleFactoryConfig;
+    /** AMIs, schedule, networks, instance types, limits and pinned tools. */
+    builds: ModuleBuilds;
     /**
      * Providers of the other regions that list AMIs (same account). The home region's resources use the
      * component's own provider. Default: none (every AMI is in the home region).
@@ -59,7 +94,7 @@ const SESSION_DAYS = 1;
 const NONCURRENT_DAYS = 30;
 
 /** Digest of the pinned build tools: a change replaces every build invocation, which rebuilds. */
-export function toolsDigest(tools: ModuleFactoryConfig["tools"]): string {
+export function toolsDigest(tools: BuildTools): string {
     const pins = { lime: tools.lime, dwarf2json: tools.dwarf2json };
     return createHash("sha256").update(JSON.stringify(pins)).digest("hex").slice(0, 16);
 }

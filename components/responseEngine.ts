@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { EngineSettings, RuntimeSettings } from "../functions/aws";
-import { DiskSettings } from "../functions/disk";
+import type { EngineSettings, RuntimeSettings } from "../functions/settings";
+import type { DiskSettings } from "../functions/settings";
 import * as handlers from "../functions/handlers";
 import { SlackSettings } from "../functions/slack";
 import { engineFunction, EngineFunction } from "./engineFunction";

@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { RuntimeSettings } from "../functions/aws";
+import type { RuntimeSettings } from "../functions/settings";
 import * as handlers from "../functions/handlers";
 import { engineFunction, EngineFunction } from "./engineFunction";
 import { CUSTOM_ACTION_DETAIL_TYPE } from "../functions/securityHub";

@@ -1,5 +1,5 @@
 /**
- * SDK clients and settings the engine's functions take as parameters. The Lambda wrappers (components)
+ * SDK clients the engine's functions take as parameters. The Lambda wrappers (components)
  * build them from the execution role; tests build them against the emulator, one account per client set.
  */
 import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
@@ -10,9 +10,8 @@ import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balan
 import { IAMClient } from "@aws-sdk/client-iam";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
-import type { DiskSettings } from "./disk";
-import type { MemorySettings } from "./memory";
 import { InstanceRef } from "./types";
+import type { EngineSettings } from "./settings";
 
 /** Clients acting in the suspect instance's account and region, through the member responder role. */
 export interface MemberClients {
@@ -29,63 +28,6 @@ export interface MemberClients {
 
 /** Gives the clients for an instance's account and region (assuming the member role on AWS). */
 export type MemberClientFactory = (instance: InstanceRef, sessionName: string) => Promise<MemberClients>;
-
-/** Settings the components pass to every function (Lambda environment / closure values). */
-export interface EngineSettings {
-    partition: string;
-    /** Evidence bucket (forensic account) and its KMS key. */
-    evidenceBucket: string;
-    evidenceKeyArn: string;
-    /** DynamoDB table of running cases, one item per instance. */
-    casesTable: string;
-    /** SNS topic for notifications. */
-    topicArn: string;
-    /** The incident state machine. */
-    stateMachineArn: string;
-    /** Member-side names, the same in every member account. */
-    member: {
-        /** `arn:<partition>:iam::<account>:role<responderRolePath><responderRoleName>` is assumed. */
-        responderRolePath: string;
-        responderRoleName: string;
-        /** Instance profile swapped in at isolation (SSM only) and at containment (deny all). */
-        irProfileName: string;
-        containedProfileName: string;
-        /** Roles of this project in member accounts: never touched by credential revocation. */
-        protectedRolePathPrefix: string;
-    };
-    isolation: {
-        /** Run fast isolation after triage (config `isolation.enabled`). */
-        enabled: boolean;
-        /**
-         * Egress the acquisition-isolation group allows when the VPC has no interface endpoints: `0.0.0.0/0`
-         * port 443 (documented trade-off) or nothing (`none`: memory acquisition then needs endpoints).
-         */
-        fallbackHttpsEgress: "0.0.0.0/0" | "none";
-        /**
-         * Regions of the buckets the host reaches during acquisition (evidence bucket, module store): S3
-         * endpoints are regional, so a bucket elsewhere needs the fallback. Default: the VPC's own region.
-         */
-        bucketRegions?: string[];
-    };
-}
-
-/** Everything a deployed engine function is given (its `IRF_SETTINGS` environment variable). */
-export interface RuntimeSettings extends EngineSettings {
-    /** Region of the evidence bucket (the forensic stack's region). */
-    evidenceRegion: string;
-    /** Accounts the engine acts on; events from others are rejected. */
-    memberAccounts: string[];
-    /** Regions watched in each member account (where the group keeper keeps the engine's groups). */
-    memberRegions?: Record<string, string[]>;
-    /** GuardDuty findings at or above this severity open cases; undefined: GuardDuty ignored. */
-    guardDutyMinSeverity?: number;
-    /** Security Hub custom action ids (the tagger tells Analyze from Contain by them). */
-    securityHubActions?: { analyzeId: string; containId: string };
-    /** Memory acquisition: the member document and the module store (the memory function only). */
-    memory?: MemorySettings;
-    /** Disk acquisition (the disk function only), with the forensic account's evidence-copier role. */
-    disk?: DiskSettings & { copierRoleArn: string };
-}
 
 /** Clients acting in another account through a role (the forensic account's evidence copier). */
 export async function assumedCredentials(sts: STSClient, roleArn: string, sessionName: string) {

@@ -24,7 +24,8 @@ import { RegisterTargetsCommand, TargetDescription } from "@aws-sdk/client-elast
 import { GetObjectCommand, S3Client, paginateListObjectsV2 } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { EngineSettings, MemberClientFactory, MemberClients, errorText } from "./aws";
+import { MemberClientFactory, MemberClients, errorText } from "./aws";
+import type { EngineSettings } from "./settings";
 import { ContainmentView, containmentOnInstance } from "./containmentCheck";
 import { putEvidenceJson } from "./evidence";
 import { profileNameOf } from "./isolation";

@@ -8,7 +8,8 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { SNSClient } from "@aws-sdk/client-sns";
-import { EngineSettings, MemberClientFactory, errorText } from "./aws";
+import { MemberClientFactory, errorText } from "./aws";
+import type { EngineSettings } from "./settings";
 import { containmentOnInstance } from "./containmentCheck";
 import { parseTrigger, ParsedTrigger } from "./events";
 import { notify, Notification } from "./notify";

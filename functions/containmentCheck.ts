@@ -7,7 +7,7 @@
  */
 import { DescribeSecurityGroupsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { IAMClient } from "@aws-sdk/client-iam";
-import { EngineSettings } from "./aws";
+import type { EngineSettings } from "./settings";
 import { INSTANCE_CREDENTIAL_LIFETIME_MS, PRUNE_MARGIN_MS, isInstanceRevoked } from "./revocation";
 import { profileNameOf } from "./isolation";
 import { GROUP_NAMES } from "./securityGroups";

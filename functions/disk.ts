@@ -17,7 +17,8 @@ import {
     CopySnapshotCommand, CreateSnapshotCommand, CreateSnapshotsCommand, DeleteSnapshotCommand, DescribeSnapshotAttributeCommand,
     DescribeSnapshotsCommand, EC2Client, LockSnapshotCommand, ModifySnapshotAttributeCommand, Snapshot, Tag,
 } from "@aws-sdk/client-ec2";
-import { EngineSettings, MemberClientFactory, errorText, now } from "./aws";
+import { MemberClientFactory, errorText, now } from "./aws";
+import type { EngineSettings, DiskSettings, SnapshotLock } from "./settings";
 import { StepRecorder, appendActions, describeInstance, errorCode } from "./steps";
 import { ActionRecord, Artifact, CaseState, InstanceRef, StepRecord } from "./types";
 
@@ -85,26 +86,6 @@ export interface DiskProgress {
     /** Actions of every call so far (a Task's StepRecorder does not outlive its Lambda). */
     actions: ActionRecord[];
     checks: number;
-}
-
-export interface DiskSettings {
-    /** The member account's IR KMS key, e.g. `alias/ir-forensics-ebs` (EBS accepts alias names). */
-    memberKeyAlias: string;
-    forensicAccountId: string;
-    /** Delete the original snapshots once their evidence copy completed (default: keep). */
-    deleteOriginals?: boolean;
-    maxChecks?: number;
-    /** Lock the evidence snapshots (EBS snapshot lock) once completed; unset: not locked. */
-    lock?: SnapshotLock;
-}
-
-/** EBS snapshot lock settings (config `evidence.snapshotLock`). */
-export interface SnapshotLock {
-    /** governance: users with ec2:UnlockSnapshot may unlock; compliance: nobody, once the cool-off ends. */
-    mode: "governance" | "compliance";
-    days: number;
-    /** Compliance mode only: hours during which the lock can still be changed (0-72). */
-    coolOffHours?: number;
 }
 
 export interface MemberDiskDeps {

@@ -5,11 +5,10 @@
  */
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { BranchError, Round, withBranchError } from "./acquisition";
-import { EngineSettings, MemberClientFactory, errorText, now } from "./aws";
-import {
-    DiskProgress, DiskSettings, checkSnapshots, cleanupMemberCopies, copyForSharing, copyIntoForensic, diskStepRecord, lockEvidence, shareCopies,
-    startSnapshots,
-} from "./disk";
+import { MemberClientFactory, errorText, now } from "./aws";
+import type { EngineSettings } from "./settings";
+import { DiskProgress, checkSnapshots, cleanupMemberCopies, copyForSharing, copyIntoForensic, diskStepRecord, lockEvidence, shareCopies, startSnapshots } from "./disk";
+import type { DiskSettings } from "./settings";
 import { AcquisitionResult, CaseState } from "./types";
 
 /** The next stage once every snapshot of the current one has completed (or failed). */

@@ -4,7 +4,7 @@
  */
 import { createHash } from "crypto";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { EngineSettings } from "./aws";
+import type { EngineSettings } from "./settings";
 
 /** Where an evidence object was written, and what it holds. */
 export interface EvidenceRef {

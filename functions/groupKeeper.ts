@@ -9,7 +9,8 @@
  * not seen yet still works: the case creates the groups itself, as before.
  */
 import { EC2Client, paginateDescribeVpcs } from "@aws-sdk/client-ec2";
-import { EngineSettings, MemberClientFactory, errorText } from "./aws";
+import { MemberClientFactory, errorText } from "./aws";
+import type { EngineSettings } from "./settings";
 import { GROUP_NAMES, GroupPurpose, VpcLookups, ensureFound, findGroups } from "./securityGroups";
 
 /** One member account and region to keep. */

@@ -20,7 +20,8 @@ import {
     paginateDescribeTargetGroups,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { SNSClient } from "@aws-sdk/client-sns";
-import { EngineSettings, MemberClientFactory, MemberClients, errorText } from "./aws";
+import { MemberClientFactory, MemberClients, errorText } from "./aws";
+import type { EngineSettings } from "./settings";
 import { NotificationKind, notify } from "./notify";
 import {
     EnsuredGroup, GROUP_NAMES, GroupPurpose, GroupRef, VpcLookups, ensureFound, findGroups, groupKey, isInterfaceEndpoint, reconcileGroup,

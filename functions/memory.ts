@@ -24,7 +24,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { DescribeInstanceTypesCommand, _InstanceType } from "@aws-sdk/client-ec2";
 import { DescribeInstanceInformationCommand, GetCommandInvocationCommand, SSMClient, SendCommandCommand } from "@aws-sdk/client-ssm";
-import { EngineSettings, MemberClientFactory, errorText, now } from "./aws";
+import { MemberClientFactory, errorText, now } from "./aws";
+import type { EngineSettings, MemorySettings } from "./settings";
 import { StepRecorder, appendActions, describeInstance, errorCode } from "./steps";
 import { ActionRecord, Artifact, CaseState, InstanceRef, StepRecord } from "./types";
 
@@ -120,26 +121,6 @@ export interface MemoryProgress {
     polls: number;
     actions: ActionRecord[];
     artifacts: Artifact[];
-}
-
-export interface MemorySettings {
-    /** The member accounts' SSM Command document that runs acquire-memory.sh (`memoryDocument`). */
-    documentName: string;
-    /** Module store bucket (security account): index.json, lime/<arch>/<kernel>/lime.ko, avml/<arch>/avml. */
-    moduleStoreBucket: string;
-    /** The engine bus, where a kernel without a LiME module is reported to the module factory. */
-    buildRequestBus?: string;
-    /** Pinned AVML SHA-256 per arch (also in index.json; the script wants both to agree). */
-    avmlSha256?: Record<string, string>;
-    /** Most bytes one verification round reads (default 64 GiB). */
-    verifyRoundBytes?: number;
-    /** Seconds after which a verification round stops reading (default 600; the function's timeout is 900). */
-    verifyRoundSeconds?: number;
-    /**
-     * How long an agent that lost its connection is waited for (default 600 s): swapping the instance
-     * profile costs the agent its credentials, and it registers again only after a while.
-     */
-    ssmReconnectSeconds?: number;
 }
 
 export const DEFAULT_SSM_RECONNECT_SECONDS = 600;

@@ -8,10 +8,10 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { BranchError, Round, withBranchError } from "./acquisition";
 import { BUILD_REQUEST_DETAIL_TYPE, BUILD_REQUEST_SOURCE } from "./buildRequests";
-import { EngineSettings, MemberClientFactory, errorText } from "./aws";
-import {
-    MemoryProgress, MemorySettings, PlanOptions, StartDeps, awaitAgent, completeUpload, memoryStepRecord, planCapture, pollCapture, startCapture, verifyCapture,
-} from "./memory";
+import { MemberClientFactory, errorText } from "./aws";
+import type { EngineSettings } from "./settings";
+import { MemoryProgress, PlanOptions, StartDeps, awaitAgent, completeUpload, memoryStepRecord, planCapture, pollCapture, startCapture, verifyCapture } from "./memory";
+import type { MemorySettings } from "./settings";
 import { StepRecorder, appendActions } from "./steps";
 import { AcquisitionResult, CaseState, InstanceRef } from "./types";
 

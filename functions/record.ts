@@ -6,7 +6,8 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
-import { EngineSettings, errorText, now } from "./aws";
+import { errorText, now } from "./aws";
+import type { EngineSettings } from "./settings";
 import { EvidenceRef, putEvidenceJson } from "./evidence";
 import { foldAcquisition } from "./fold";
 import { notify } from "./notify";

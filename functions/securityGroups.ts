@@ -21,7 +21,7 @@ import {
     RevokeSecurityGroupEgressCommand, RevokeSecurityGroupIngressCommand, SecurityGroup, VpcEndpoint,
     paginateDescribeVpcEndpoints,
 } from "@aws-sdk/client-ec2";
-import { EngineSettings } from "./aws";
+import type { EngineSettings } from "./settings";
 import { errorCode } from "./steps";
 
 export type GroupPurpose = "allow-all" | "acquisition-isolation" | "contained";

@@ -8,7 +8,8 @@ import {
     DescribeIamInstanceProfileAssociationsCommand, DescribeSecurityGroupsCommand, DescribeVolumesCommand, EC2Client, GetConsoleOutputCommand,
 } from "@aws-sdk/client-ec2";
 import { S3Client } from "@aws-sdk/client-s3";
-import { EngineSettings, MemberClientFactory, now } from "./aws";
+import { MemberClientFactory, now } from "./aws";
+import type { EngineSettings } from "./settings";
 import { putEvidenceJson } from "./evidence";
 import { Attempt, describeInstance, instanceFacts, runStep, ssmView } from "./steps";
 import { Artifact, CASES_PREFIX, CaseState } from "./types";

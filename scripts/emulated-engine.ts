@@ -20,7 +20,7 @@ import { CreateStateMachineCommand } from "@aws-sdk/client-sfn";
 import { CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { StateMachine } from "aws-local-stepfunctions";
-import { EngineSettings } from "../functions/aws";
+import type { EngineSettings } from "../functions/settings";
 import { InstanceRef } from "../functions/types";
 import { AccountClients, DEFAULT_REGION } from "./aws-clients";
 

@@ -6,9 +6,10 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import type { ModuleBuilds } from "../components/moduleFactory";
 import { PROJECT, partitionOf } from "./conventions";
 import {
-    AccessMode, amiId as amiIdSchema, ArchiveStorageClass, awsRegion, Cidr, FieldDoc, fieldDocs, forensicSchema, ModuleArch, ObjectLockMode,
+    AccessMode, amiId as amiIdSchema, ArchiveStorageClass, awsRegion, Cidr, FieldDoc, fieldDocs, forensicSchema, ObjectLockMode,
     readCidr, region as regionSchema, SchemaContext, securitySchema, SEPARATELY_READ, SiftArchitecture, STACK_ROLES, StackRole,
 } from "./configSchema";
 
@@ -367,37 +368,6 @@ export interface MemberConfig {
 }
 
 /** The module factory's pinned tools (defaults in `DEFAULTS.moduleFactory.tools`). */
-export interface ModuleTools {
-    lime: { version: string; repository: string; commit: string };
-    dwarf2json: { version: string; repository: string; commit: string };
-    avml: { version: string; urls: Record<ModuleArch, string>; sha256: Record<ModuleArch, string> };
-}
-
-/** An existing subnet for builders (it needs a route to the internet: package repositories, git). */
-export interface BuildNetworkConfig {
-    subnetId: string;
-    /** A group that allows the builder's outbound HTTP(S) and no inbound traffic. */
-    securityGroupId: string;
-    /** Give builders a public IPv4 address (a public subnet without NAT). Default false. */
-    publicIp: boolean;
-}
-
-export interface ModuleFactoryConfig {
-    /** AMI ids to build LiME modules and Volatility symbols for, by region. */
-    amiIds: Record<string, string[]>;
-    /** EventBridge Scheduler expression of the refresh that builds kernels published since the last run. */
-    schedule: string;
-    /** Where builders run, by region; regions without an entry get a build network of their own. */
-    networks: Record<string, BuildNetworkConfig>;
-    instanceTypes: Record<ModuleArch, string>;
-    /** Hard limit of one build; the builder powers off (and so terminates) after it. */
-    maxBuildMinutes: number;
-    /** Newest kernels a build covers besides the running one. */
-    maxKernelsPerBuild: number;
-    rootVolumeGiB: number;
-    tools: ModuleTools;
-}
-
 export interface SecurityConfig extends CommonConfig {
     role: "security";
     /** Fully qualified name of the forensic stack, read by StackReference. */
@@ -413,7 +383,8 @@ export interface SecurityConfig extends CommonConfig {
     securityHub: { enabled: boolean };
     logRetentionDays: number;
     acquisition: AcquisitionConfig;
-    moduleFactory: ModuleFactoryConfig;
+    /** The module factory's arguments, validated. */
+    moduleFactory: ModuleBuilds;
 }
 
 export interface AcquisitionConfig {

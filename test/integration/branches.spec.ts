@@ -12,7 +12,8 @@ import { CreateEventBusCommand, PutRuleCommand, PutTargetsCommand } from "@aws-s
 import { CreateAliasCommand, CreateKeyCommand } from "@aws-sdk/client-kms";
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
-import { EngineSettings, MemberClientFactory } from "../../functions/aws";
+import { MemberClientFactory } from "../../functions/aws";
+import type { EngineSettings } from "../../functions/settings";
 import { lockEvidence } from "../../functions/disk";
 import { DiskBranchDeps, DiskRound, advanceDisk, beginDisk, finishDisk } from "../../functions/diskBranch";
 import { finishMemory, missingModule } from "../../functions/memoryBranch";

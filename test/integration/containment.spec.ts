@@ -11,7 +11,8 @@ import { AttachVolumeCommand, CreateVolumeCommand, DescribeInstancesCommand } fr
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { STSClient } from "@aws-sdk/client-sts";
-import { assumingMemberClients, EngineSettings, MemberClientFactory } from "../../functions/aws";
+import { assumingMemberClients, MemberClientFactory } from "../../functions/aws";
+import type { EngineSettings } from "../../functions/settings";
 import { DiskRound, advanceDisk, beginDisk, finishDisk } from "../../functions/diskBranch";
 import { CONTAIN_RETRY_SECONDS, contain } from "../../functions/containment";
 import { foldAcquisition } from "../../functions/fold";

@@ -14,11 +14,10 @@ import { CreateRoleCommand } from "@aws-sdk/client-iam";
 import { CreateAliasCommand, CreateKeyCommand, PutKeyPolicyCommand } from "@aws-sdk/client-kms";
 import { mockClient } from "aws-sdk-client-mock";
 import { AccountClients, DEFAULT_REGION, TEST_CREDENTIALS, clientsFor } from "../../scripts/aws-clients";
-import { EngineSettings, MemberClientFactory } from "../../functions/aws";
-import {
-    DISK_CASE_TAG, DISK_DEVICE_TAG, DISK_MEMBER_ACCOUNT_TAG, DISK_VOLUME_TAG, DiskProgress, DiskSettings, checkSnapshots, cleanupMemberCopies,
-    copyForSharing, copyIntoForensic, diskStepRecord, shareCopies, startSnapshots,
-} from "../../functions/disk";
+import { MemberClientFactory } from "../../functions/aws";
+import type { EngineSettings } from "../../functions/settings";
+import { DISK_CASE_TAG, DISK_DEVICE_TAG, DISK_MEMBER_ACCOUNT_TAG, DISK_VOLUME_TAG, DiskProgress, checkSnapshots, cleanupMemberCopies, copyForSharing, copyIntoForensic, diskStepRecord, shareCopies, startSnapshots } from "../../functions/disk";
+import type { DiskSettings } from "../../functions/settings";
 import { FORENSIC, MEMBER, useMoto } from "../support/moto";
 import { newCase, stepSettings } from "../support/cases";
 

@@ -25,11 +25,10 @@ import { AccountClients, DEFAULT_REGION, TEST_CREDENTIALS, clientConfig, clients
 import { presigningS3Client } from "../../scripts/aws-clients";
 import { limeImage } from "../../scripts/lime-image";
 import { PROJECT_ROOT } from "../../scripts/moto";
-import { EngineSettings, MemberClientFactory } from "../../functions/aws";
-import {
-    HostReport, MemoryProgress, MemorySettings, awaitAgent, completeCapture, completeUpload, memoryDocument, memorySizing, memoryStepRecord, planCapture, pollCapture, sessionKey, verifyCapture,
-    startCapture,
-} from "../../functions/memory";
+import { MemberClientFactory } from "../../functions/aws";
+import type { EngineSettings } from "../../functions/settings";
+import { HostReport, MemoryProgress, awaitAgent, completeCapture, completeUpload, memoryDocument, memorySizing, memoryStepRecord, planCapture, pollCapture, sessionKey, verifyCapture, startCapture } from "../../functions/memory";
+import type { MemorySettings } from "../../functions/settings";
 import { CaseState } from "../../functions/types";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
 import { newCase, stepSettings } from "../support/cases";

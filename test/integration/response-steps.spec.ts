@@ -32,7 +32,8 @@ import {
 import { CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { AccountClients, DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
-import { EngineSettings, MemberClientFactory } from "../../functions/aws";
+import { MemberClientFactory } from "../../functions/aws";
+import type { EngineSettings } from "../../functions/settings";
 import { contain } from "../../functions/containment";
 import { REVOCATION_POLICY, revokedInstanceIds } from "../../functions/revocation";
 import { caseOutcome } from "../../functions/record";
@@ -651,8 +652,9 @@ describe("response steps against moto: triage, isolation, containment", function
         assert.deepStrictEqual(order.slice(0, 2), ["Get", "Put"], order.join(" "));
         const writes = calls.filter((c) => c.name === "PutRolePolicy").map((c) => revokedInstanceIds(c.input.PolicyDocument));
         assert.ok(writes.length === 1 || writes.length === 2, order.join(" "));
+        const revokedBefore = [alone.input.instance.instanceId];
         writes.forEach((ids, i) => {
-            const before = i === 0 ? [alone.input.instance.instanceId] : writes[i - 1];
+            const before = i === 0 ? revokedBefore : writes[i - 1];
             assert.ok(before.every((id) => ids.includes(id)), `write ${i + 1} keeps what was there: ${ids.join(" ")}`);
             assert.ok(ids.length > before.length, `write ${i + 1} adds an instance: ${ids.join(" ")}`);
         });

@@ -1,6 +1,6 @@
 /** Case documents for specs of the response's steps. */
 import { randomBytes } from "crypto";
-import { EngineSettings } from "../../functions/aws";
+import type { EngineSettings } from "../../functions/settings";
 import { CaseState } from "../../functions/types";
 import { DEFAULT_REGION } from "../../scripts/aws-clients";
 import { FORENSIC, MEMBER } from "./moto";

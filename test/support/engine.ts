@@ -8,7 +8,7 @@ import { CreateRoleCommand } from "@aws-sdk/client-iam";
 import { CreateStateMachineCommand, ListExecutionsCommand, StopExecutionCommand } from "@aws-sdk/client-sfn";
 import { CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { EngineSettings } from "../../functions/aws";
+import type { EngineSettings } from "../../functions/settings";
 import { Notification } from "../../functions/notify";
 import { AccountClients, clientsFor } from "../../scripts/aws-clients";
 import { stepSettings } from "./cases";

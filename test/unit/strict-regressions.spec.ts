@@ -10,7 +10,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { decide } from "../../scripts/strict/authorize";
 import { AuthRequest, EmulatorState, Principal, RoleFacts } from "../../scripts/strict/types";
 import { acquisitionPaths, VpcLookups } from "../../functions/securityGroups";
-import { EngineSettings } from "../../functions/aws";
+import type { EngineSettings } from "../../functions/settings";
 import { stepSettings } from "../support/cases";
 import { one, policyOf, renderStack, RenderedStack } from "../support/pulumi";
 import { renderSecurity } from "../support/stacks";
