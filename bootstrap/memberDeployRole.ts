@@ -15,7 +15,7 @@
 /** The role's name: the security stack's `memberDeployRoleName` default. */
 export const MEMBER_DEPLOY_ROLE_NAME = "ir-forensics-member-deployer";
 
-/** Names the footprint's resources share (stacks/conventions.ts MEMBER_NAMES, components/memberIrAutomation.ts). */
+/** Names the footprint's resources share (components/shared/conventions.ts MEMBER_NAMES, components/member/memberIrAutomation.ts). */
 const FOOTPRINT = {
     rolePath: "ir-forensics",
     rulePrefix: "ir-forensics-",

@@ -1,5 +1,5 @@
 /**
- * `npm run cases -- <command>`: the responder's case commands (functions/caseCommands.ts).
+ * `npm run cases -- <command>`: the responder's case commands (functions/response/caseCommands.ts).
  *
  *   list [--open] [--since 7d] [--json]
  *   show <case-id> [--json] [--no-verify]
@@ -31,11 +31,11 @@ import { IAMClient } from "@aws-sdk/client-iam";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { assumedCredentials, errorText, MemberClientFactory } from "../functions/aws";
+import { assumedCredentials, errorText, MemberClientFactory } from "../functions/shared/aws";
 import {
     CaseCommandClients, CaseCommandConfig, CaseCommandError, DEFAULT_RELEASER_ROLE, formatChange, formatList, formatRelease, formatShow, listCases, parseDuration, releaseCase, showCase,
-} from "../functions/caseCommands";
-import { forAccount, TEST_CREDENTIALS } from "./aws-clients";
+} from "../functions/response/caseCommands";
+import { forAccount, TEST_CREDENTIALS } from "../emulator/aws/aws-clients";
 
 export const USAGE = [
     "usage: npm run cases -- <command> [options]",

@@ -2,15 +2,15 @@
  * `npm run verify -- <case-id> --bucket <evidence bucket> [--region r] [--endpoint url --account id] [--json]`
  *
  * Re-reads every artifact of a case from the evidence bucket, recomputes its SHA-256 and compares it with
- * the case manifest (functions/verify.ts); evidence snapshots are looked up in the forensic account.
+ * the case manifest (functions/acquisition/verify.ts); evidence snapshots are looked up in the forensic account.
  * Credentials come from the usual AWS chain (an investigator role of the forensic account reads evidence);
  * `--endpoint` points at an emulator, `--account` picks its account. Exit code 0 only when every artifact
  * matched its record.
  */
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { S3Client } from "@aws-sdk/client-s3";
-import { CaseVerification, verifyCase } from "../functions/verify";
-import { TEST_CREDENTIALS, forAccount } from "./aws-clients";
+import { CaseVerification, verifyCase } from "../functions/acquisition/verify";
+import { TEST_CREDENTIALS, forAccount } from "../emulator/aws/aws-clients";
 
 const USAGE = "usage: npm run verify -- <case-id> --bucket <evidence bucket> [--region <region>] [--endpoint <url> --account <id>] [--json]";
 

@@ -6,8 +6,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import type { ModuleBuilds } from "../components/moduleFactory";
-import { PROJECT, partitionOf } from "./conventions";
+import type { ModuleBuilds } from "../components/security/moduleFactory";
+import { PROJECT, partitionOf } from "../components/shared/conventions";
 import {
     AccessMode, amiId as amiIdSchema, ArchiveStorageClass, awsRegion, Cidr, FieldDoc, fieldDocs, forensicSchema, ObjectLockMode,
     readCidr, region as regionSchema, SchemaContext, securitySchema, SEPARATELY_READ, SiftArchitecture, STACK_ROLES, StackRole,

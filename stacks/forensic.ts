@@ -3,17 +3,17 @@
  * analysis network. Outputs are read by the security stack through a StackReference.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { AnalysisNetwork } from "../components/analysisNetwork";
-import { ConfigRecorder } from "../components/configRecorder";
-import { EvidenceCopier } from "../components/evidenceCopier";
-import { EvidenceStore } from "../components/evidenceStore";
-import { InvestigatorAccess } from "../components/investigatorAccess";
-import { LogBucket, LogDelivery } from "../components/logBucket";
-import { SiftImagePipeline } from "../components/siftImagePipeline";
-import { WorkstationLauncher } from "../components/workstationLauncher";
+import { AnalysisNetwork } from "../components/forensic/analysisNetwork";
+import { ConfigRecorder } from "../components/forensic/configRecorder";
+import { EvidenceCopier } from "../components/forensic/evidenceCopier";
+import { EvidenceStore } from "../components/forensic/evidenceStore";
+import { InvestigatorAccess } from "../components/forensic/investigatorAccess";
+import { LogBucket, LogDelivery } from "../components/forensic/logBucket";
+import { SiftImagePipeline } from "../components/forensic/siftImagePipeline";
+import { WorkstationLauncher } from "../components/forensic/workstationLauncher";
 import { ForensicConfig } from "./config";
 import { checkDeployer, deployerArn, PREVIEW_ONLY_ENV } from "./deployer";
-import * as conventions from "./conventions";
+import * as conventions from "../components/shared/conventions";
 import { homeProvider } from "./providers";
 
 const ACCESS_LOG_PREFIX = "s3-access/evidence/";

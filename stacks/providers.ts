@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { CommonConfig } from "./config";
-import { PROJECT } from "./conventions";
+import { PROJECT } from "../components/shared/conventions";
 
 /** Tags every resource of a stack carries, through the provider's `defaultTags`. */
 export function defaultTags(config: CommonConfig): Record<string, string> {

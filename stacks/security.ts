@@ -7,15 +7,15 @@ import * as fs from "fs";
 import * as path from "path";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { memoryDocument } from "../functions/memory";
-import { DEPLOY_SOURCE } from "../functions/groupKeeper";
-import { casePatterns } from "../components/eventPatterns";
-import { MemberIrAutomation } from "../components/memberIrAutomation";
-import { MODULE_FACTORY_ROLE_PATH, ModuleFactory } from "../components/moduleFactory";
-import { ResponseEngine } from "../components/responseEngine";
-import { SecurityHubActions } from "../components/securityHubActions";
+import { memoryDocument } from "../functions/acquisition/memory";
+import { DEPLOY_SOURCE } from "../functions/response/groupKeeper";
+import { casePatterns } from "../components/security/eventPatterns";
+import { MemberIrAutomation } from "../components/member/memberIrAutomation";
+import { MODULE_FACTORY_ROLE_PATH, ModuleFactory } from "../components/security/moduleFactory";
+import { ResponseEngine } from "../components/security/responseEngine";
+import { SecurityHubActions } from "../components/security/securityHubActions";
 import { SecurityConfig } from "./config";
-import * as conventions from "./conventions";
+import * as conventions from "../components/shared/conventions";
 import { defaultTags, homeProvider } from "./providers";
 
 /** Outputs of the forensic stack this stack relies on. */

@@ -1,2 +1,2 @@
 // Loaded by mocha before any spec (.mocharc.json "require").
-import "../scripts/node-compat";
+import "../emulator/node-compat";

@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
-import { RemoteExecutor } from "../ssm-host";
+import { RemoteExecutor } from "../../emulator/host/ssm-host";
 import { run } from "./commands";
 
 const INIT = path.join(__dirname, "guest-init.sh");

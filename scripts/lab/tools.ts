@@ -9,10 +9,10 @@ import * as path from "path";
 import * as yaml from "js-yaml";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { AwsCredentialIdentity } from "@smithy/types";
-import { recordBuild } from "../../functions/moduleBuild";
-import { ModuleIndex, avmlKey, parseIndex, renderIndex, withAvml } from "../../functions/moduleIndex";
+import { recordBuild } from "../../functions/factory/moduleBuild";
+import { ModuleIndex, avmlKey, parseIndex, renderIndex, withAvml } from "../../functions/factory/moduleIndex";
 import { DEFAULTS } from "../../stacks/config";
-import { PROJECT_ROOT } from "../moto";
+import { PROJECT_ROOT } from "../../emulator/aws/moto";
 import { has, run } from "./commands";
 
 export const AVML_VERSION = "0.20.0";
@@ -206,7 +206,7 @@ export async function stageAvml(indexer: S3Client, bucket: string, tool: { bin: 
     return next;
 }
 
-/** The AVML stand-in of the tests (scripts/host-shims/store/avml) against the real 0.20.0 binary: same exit code and first line. */
+/** The AVML stand-in of the tests (emulator/host/host-shims/store/avml) against the real 0.20.0 binary: same exit code and first line. */
 export async function avmlStandInConformance(realBin: string, standIn: string): Promise<string[]> {
     const cases = [["/tmp/irf-old-command-line.lime"], ["--version"], ["acquire", "--source", "/bogus", "/tmp/x"], ["acquire"], ["acquire", "--compresss", "/tmp/x"]];
     const outcome = async (bin: string, args: string[]) => {

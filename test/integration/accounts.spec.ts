@@ -7,7 +7,7 @@ import { randomBytes } from "crypto";
 import { CreateBucketCommand, ListBucketsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateKeyCommand, DescribeKeyCommand, ListKeysCommand } from "@aws-sdk/client-kms";
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
-import { AccountClients, DEFAULT_REGION, clientConfig, clientsFor } from "../../scripts/aws-clients";
+import { AccountClients, DEFAULT_REGION, clientConfig, clientsFor } from "../../emulator/aws/aws-clients";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
 
 const ACCOUNTS = [FORENSIC, SECURITY, MEMBER];

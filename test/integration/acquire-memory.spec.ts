@@ -1,6 +1,6 @@
 /**
  * The host-side memory acquisition script (imagebuilder/acquire-memory.sh), executed for real by bash on
- * this machine. What only a suspect host has is shimmed on PATH (scripts/host-shims, shared with the SSM
+ * this machine. What only a suspect host has is shimmed on PATH (emulator/host/host-shims, shared with the SSM
  * host emulator):
  *   - `uname` prints a test kernel release and machine;
  *   - `insmod` records its arguments and the SHA-256 of the module file it was given, then behaves like
@@ -8,7 +8,7 @@
  *     first connection and exits (IRF_LIME_PORT is a free port, so parallel runs don't clash);
  *   - `rmmod` records that it ran;
  *   - `avml` is not on PATH: like the real one it is a binary in the module store (SHA-256 in index.json),
- *     which the script downloads, verifies and executes (scripts/host-shims/store/avml); it writes the
+ *     which the script downloads, verifies and executes (emulator/host/host-shims/store/avml); it writes the
  *     test image to its output path.
  * The module store is a moto S3 bucket in SECURITY; the evidence bucket a versioned Object Lock bucket in
  * FORENSIC. URLs are presigned with credentials assumed into each account (moto maps assumed-role keys
@@ -39,11 +39,11 @@ import {
     UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
-import { presigningS3Client } from "../../scripts/aws-clients";
-import { PROJECT_ROOT } from "../../scripts/moto";
-import { HostKernelState, hostKernelEnv, makeHostRoot } from "../../scripts/host-kernel";
-import { AVML_STAND_IN, shimmedPath } from "../../scripts/ssm-host";
+import { DEFAULT_REGION, clientsFor } from "../../emulator/aws/aws-clients";
+import { presigningS3Client } from "../../emulator/aws/aws-clients";
+import { PROJECT_ROOT } from "../../emulator/aws/moto";
+import { HostKernelState, hostKernelEnv, makeHostRoot } from "../../emulator/host/host-kernel";
+import { AVML_STAND_IN, shimmedPath } from "../../emulator/host/ssm-host";
 import { FORENSIC, SECURITY, useMoto } from "../support/moto";
 
 const SCRIPT = path.join(PROJECT_ROOT, "imagebuilder", "acquire-memory.sh");

@@ -12,13 +12,13 @@ import { CreateEventBusCommand, PutRuleCommand, PutTargetsCommand } from "@aws-s
 import { CreateAliasCommand, CreateKeyCommand } from "@aws-sdk/client-kms";
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
-import { MemberClientFactory } from "../../functions/aws";
-import type { EngineSettings } from "../../functions/settings";
-import { lockEvidence } from "../../functions/disk";
-import { DiskBranchDeps, DiskRound, advanceDisk, beginDisk, finishDisk } from "../../functions/diskBranch";
-import { finishMemory, missingModule } from "../../functions/memoryBranch";
-import { MemoryProgress } from "../../functions/memory";
-import { AccountClients, DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
+import { MemberClientFactory } from "../../functions/shared/aws";
+import type { EngineSettings } from "../../functions/shared/settings";
+import { lockEvidence } from "../../functions/acquisition/disk";
+import { DiskBranchDeps, DiskRound, advanceDisk, beginDisk, finishDisk } from "../../functions/acquisition/diskBranch";
+import { finishMemory, missingModule } from "../../functions/acquisition/memoryBranch";
+import { MemoryProgress } from "../../functions/acquisition/memory";
+import { AccountClients, DEFAULT_REGION, clientsFor } from "../../emulator/aws/aws-clients";
 import { newCase, stepSettings } from "../support/cases";
 import { MEMBER, SECURITY, useMoto } from "../support/moto";
 

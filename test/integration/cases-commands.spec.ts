@@ -17,12 +17,12 @@ import { DescribeAutoScalingInstancesCommand } from "@aws-sdk/client-auto-scalin
 import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeIamInstanceProfileAssociationsCommand } from "@aws-sdk/client-ec2";
 import { DescribeTargetHealthCommand, DescribeTargetGroupsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { CaseManifest, CaseSummary, CaseView, ReleasePlan, ReleaseResult, releasePlan } from "../../functions/caseCommands";
-import { getInstanceRecord } from "../../functions/registry";
-import { isInstanceRevoked } from "../../functions/revocation";
-import { DrillReport, parseDrillArgs, Progress, runDrill } from "../../scripts/drill";
+import { CaseManifest, CaseSummary, CaseView, ReleasePlan, ReleaseResult, releasePlan } from "../../functions/response/caseCommands";
+import { getInstanceRecord } from "../../functions/response/registry";
+import { isInstanceRevoked } from "../../functions/response/revocation";
+import { DrillReport, parseDrillArgs, Progress, runDrill } from "../../scripts/drill/drill";
 import { runCasesCli } from "../../scripts/cases";
-import { PROJECT_ROOT } from "../../scripts/moto";
+import { PROJECT_ROOT } from "../../emulator/aws/moto";
 import { MEMBER } from "../support/moto";
 
 interface Run {

@@ -13,11 +13,11 @@ import {
 import { CreateRoleCommand } from "@aws-sdk/client-iam";
 import { CreateAliasCommand, CreateKeyCommand, PutKeyPolicyCommand } from "@aws-sdk/client-kms";
 import { mockClient } from "aws-sdk-client-mock";
-import { AccountClients, DEFAULT_REGION, TEST_CREDENTIALS, clientsFor } from "../../scripts/aws-clients";
-import { MemberClientFactory } from "../../functions/aws";
-import type { EngineSettings } from "../../functions/settings";
-import { DISK_CASE_TAG, DISK_DEVICE_TAG, DISK_MEMBER_ACCOUNT_TAG, DISK_VOLUME_TAG, DiskProgress, checkSnapshots, cleanupMemberCopies, copyForSharing, copyIntoForensic, diskStepRecord, shareCopies, startSnapshots } from "../../functions/disk";
-import type { DiskSettings } from "../../functions/settings";
+import { AccountClients, DEFAULT_REGION, TEST_CREDENTIALS, clientsFor } from "../../emulator/aws/aws-clients";
+import { MemberClientFactory } from "../../functions/shared/aws";
+import type { EngineSettings } from "../../functions/shared/settings";
+import { DISK_CASE_TAG, DISK_DEVICE_TAG, DISK_MEMBER_ACCOUNT_TAG, DISK_VOLUME_TAG, DiskProgress, checkSnapshots, cleanupMemberCopies, copyForSharing, copyIntoForensic, diskStepRecord, shareCopies, startSnapshots } from "../../functions/acquisition/disk";
+import type { DiskSettings } from "../../functions/shared/settings";
 import { FORENSIC, MEMBER, useMoto } from "../support/moto";
 import { newCase, stepSettings } from "../support/cases";
 

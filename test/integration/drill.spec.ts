@@ -16,10 +16,10 @@ import { GetBucketEncryptionCommand, GetBucketPolicyCommand, GetBucketVersioning
 import { DescribeStateMachineCommand } from "@aws-sdk/client-sfn";
 import { GetTopicAttributesCommand } from "@aws-sdk/client-sns";
 import { GetDocumentCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { AccountClients, clientConfig, clientsFor, forAccount } from "../../scripts/aws-clients";
-import { DrillReport, parseDrillArgs, Progress, runDrill } from "../../scripts/drill";
-import { CreatedResource, DeployedStack, SUPPORTED_TYPES } from "../../scripts/mock-deploy";
-import { PROJECT_ROOT } from "../../scripts/moto";
+import { AccountClients, clientConfig, clientsFor, forAccount } from "../../emulator/aws/aws-clients";
+import { DrillReport, parseDrillArgs, Progress, runDrill } from "../../scripts/drill/drill";
+import { CreatedResource, DeployedStack, SUPPORTED_TYPES } from "../../emulator/deploy/mock-deploy";
+import { PROJECT_ROOT } from "../../emulator/aws/moto";
 import { FORENSIC, MEMBER, SECURITY } from "../support/moto";
 
 const DRILL = path.join(PROJECT_ROOT, "scripts", "drill.ts");

@@ -1,8 +1,8 @@
 import * as assert from "assert";
 import { CreateEventBusCommand, PutEventsCommand, PutRuleCommand, PutTargetsCommand } from "@aws-sdk/client-eventbridge";
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { casePatterns, guardDutyPattern, ocsfFindingsPattern, tagChangePattern } from "../../components/eventPatterns";
-import { clientsFor } from "../../scripts/aws-clients";
+import { casePatterns, guardDutyPattern, ocsfFindingsPattern, tagChangePattern } from "../../components/security/eventPatterns";
+import { clientsFor } from "../../emulator/aws/aws-clients";
 import { MEMBER, SECURITY, useMoto } from "../support/moto";
 
 const REGION = "eu-west-1";

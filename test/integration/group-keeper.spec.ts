@@ -1,5 +1,5 @@
 /**
- * The group keeper (functions/groupKeeper.ts) against moto: the engine's three groups in every VPC of a
+ * The group keeper (functions/response/groupKeeper.ts) against moto: the engine's three groups in every VPC of a
  * member region, idempotent, brought up to date when an endpoint appears; a first case in a kept VPC
  * creates and configures nothing before its cut; a target that cannot be read is reported, the others kept.
  */
@@ -8,11 +8,11 @@ import {
     CreateSubnetCommand, CreateVpcCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, EC2Client, RevokeSecurityGroupIngressCommand, RunInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { CreateInstanceProfileCommand } from "@aws-sdk/client-iam";
-import { DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
-import { MemberClientFactory } from "../../functions/aws";
-import { KeptVpc, keepEngineGroups, keeperOutcome } from "../../functions/groupKeeper";
-import { isolate } from "../../functions/isolation";
-import { GROUP_NAMES } from "../../functions/securityGroups";
+import { DEFAULT_REGION, clientsFor } from "../../emulator/aws/aws-clients";
+import { MemberClientFactory } from "../../functions/shared/aws";
+import { KeptVpc, keepEngineGroups, keeperOutcome } from "../../functions/response/groupKeeper";
+import { isolate } from "../../functions/response/isolation";
+import { GROUP_NAMES } from "../../functions/response/securityGroups";
 import { newCase, stepSettings } from "../support/cases";
 import { countCalls } from "../support/engine";
 import { MEMBER, OTHER_MEMBER, useMoto } from "../support/moto";

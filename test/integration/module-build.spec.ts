@@ -21,12 +21,12 @@ import { CreateInstanceProfileCommand, CreateRoleCommand } from "@aws-sdk/client
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { clientsFor, DEFAULT_REGION, harnessCredentials } from "../../scripts/aws-clients";
+import { clientsFor, DEFAULT_REGION, harnessCredentials } from "../../emulator/aws/aws-clients";
 import {
     BuildClients, BUILDER_TAG, handleBuildEvent, handleIndexEvent, launchBuild, ModuleFactorySettings, recordBuild, REQUESTED_KERNEL_TAG,
     sweepBuilders,
-} from "../../functions/moduleBuild";
-import { INDEX_KEY, parseIndex, renderIndex, withModules } from "../../functions/moduleIndex";
+} from "../../functions/factory/moduleBuild";
+import { INDEX_KEY, parseIndex, renderIndex, withModules } from "../../functions/factory/moduleIndex";
 import { DEFAULTS } from "../../stacks/config";
 import { deployedCallbacks, loadCallback, withEnvironment } from "../support/deployed";
 import { PROJECT_ROOT } from "../support/pulumi";

@@ -1,5 +1,5 @@
 /**
- * The network reachability model (scripts/network.ts) against real VPCs built in moto: each scenario
+ * The network reachability model (emulator/strict/network.ts) against real VPCs built in moto: each scenario
  * builds a VPC the way an incident may find one (no default route, NAT, internet gateway, endpoints,
  * NACLs, IPv6), launches hosts into it and asks canReach what AWS's network would let through.
  * Where moto cannot produce a state (a blackhole route, a pending endpoint), the network read from
@@ -14,10 +14,10 @@ import {
     EC2Client, IpPermission, ModifyVpcAttributeCommand, ReplaceNetworkAclAssociationCommand, RevokeSecurityGroupEgressCommand, RunInstancesCommand,
     StopInstancesCommand,
 } from "@aws-sdk/client-ec2";
-import { DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
+import { DEFAULT_REGION, clientsFor } from "../../emulator/aws/aws-clients";
 import {
     DEFAULT_VPC_GATEWAY, Destination, InstanceNetwork, Reachability, canReach, reach, readInstanceNetwork, ssmAgentReachable,
-} from "../../scripts/network";
+} from "../../emulator/strict/network";
 import { MEMBER, useMoto } from "../support/moto";
 
 const REGION = DEFAULT_REGION;
@@ -185,7 +185,7 @@ class Lab {
     }
 }
 
-describe("network reachability of a suspect host (scripts/network.ts against moto)", function () {
+describe("network reachability of a suspect host (emulator/strict/network.ts against moto)", function () {
     this.timeout(60_000);
     const moto = useMoto();
     let lab: Lab;

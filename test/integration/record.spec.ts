@@ -8,11 +8,11 @@ import { createHash, randomBytes } from "crypto";
 import {
     CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectLockConfigurationCommand,
 } from "@aws-sdk/client-s3";
-import { caseIdFor } from "../../functions/cases";
-import { claimInstance, getInstance, markContained } from "../../functions/registry";
-import { buildManifest, caseOutcome, closeCase, manifestFailures, manifestKey, recordCase, writeManifest } from "../../functions/record";
-import { ActionRecord, CaseState, InstanceRef, StepRecord } from "../../functions/types";
-import { AccountClients, clientsFor, DEFAULT_REGION } from "../../scripts/aws-clients";
+import { caseIdFor } from "../../functions/response/cases";
+import { claimInstance, getInstance, markContained } from "../../functions/response/registry";
+import { buildManifest, caseOutcome, closeCase, manifestFailures, manifestKey, recordCase, writeManifest } from "../../functions/response/record";
+import { ActionRecord, CaseState, InstanceRef, StepRecord } from "../../functions/shared/types";
+import { AccountClients, clientsFor, DEFAULT_REGION } from "../../emulator/aws/aws-clients";
 import { captureLogs, createEngine, Engine } from "../support/engine";
 import { EVENT_TIME, instanceId } from "../support/events";
 import { sharedEvidenceKey, shareEvidenceBucket } from "../support/evidence";

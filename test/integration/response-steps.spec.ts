@@ -31,17 +31,17 @@ import {
 } from "@aws-sdk/client-s3";
 import { CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { AccountClients, DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
-import { MemberClientFactory } from "../../functions/aws";
-import type { EngineSettings } from "../../functions/settings";
-import { contain } from "../../functions/containment";
-import { REVOCATION_POLICY, revokedInstanceIds } from "../../functions/revocation";
-import { caseOutcome } from "../../functions/record";
-import { isolate } from "../../functions/isolation";
-import { getInstance } from "../../functions/registry";
-import { GROUP_NAMES, GroupPurpose, PURPOSE_TAG } from "../../functions/securityGroups";
-import { triage } from "../../functions/triage";
-import { CASE_TAG, CaseState, Requested, STATUS_CONTAIN, STATUS_TAG, StepName, StepRecord } from "../../functions/types";
+import { AccountClients, DEFAULT_REGION, clientsFor } from "../../emulator/aws/aws-clients";
+import { MemberClientFactory } from "../../functions/shared/aws";
+import type { EngineSettings } from "../../functions/shared/settings";
+import { contain } from "../../functions/response/containment";
+import { REVOCATION_POLICY, revokedInstanceIds } from "../../functions/response/revocation";
+import { caseOutcome } from "../../functions/response/record";
+import { isolate } from "../../functions/response/isolation";
+import { getInstance } from "../../functions/response/registry";
+import { GROUP_NAMES, GroupPurpose, PURPOSE_TAG } from "../../functions/response/securityGroups";
+import { triage } from "../../functions/response/triage";
+import { CASE_TAG, CaseState, Requested, STATUS_CONTAIN, STATUS_TAG, StepName, StepRecord } from "../../functions/shared/types";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
 
 const AMI = "ami-04681a1dbd79675a5";

@@ -1,5 +1,5 @@
 /**
- * Credential revocation at scale (functions/revocation.ts), on moto behind the strict layer, which refuses
+ * Credential revocation at scale (functions/response/revocation.ts), on moto behind the strict layer, which refuses
  * what IAM refuses: a role's inline policies over 10,240 characters in aggregate, a managed policy over
  * 6,144, an 11th attached managed policy, a 6th policy version. The engine's calls are made as the member
  * responder role with the policy the member stack renders; whether an instance's credentials still work is
@@ -13,15 +13,15 @@ import {
     GetRolePolicyCommand, IAMClient, ListAttachedRolePoliciesCommand, ListPolicyVersionsCommand, PutRolePolicyCommand,
 } from "@aws-sdk/client-iam";
 import { AssumeRoleCommand } from "@aws-sdk/client-sts";
-import { responderStatements } from "../../components/memberIrAutomation";
-import { AccountClients, DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
-import { Principal } from "../../scripts/strict/types";
+import { responderStatements } from "../../components/member/memberIrAutomation";
+import { AccountClients, DEFAULT_REGION, clientsFor } from "../../emulator/aws/aws-clients";
+import { Principal } from "../../emulator/strict/types";
 import {
     QUOTAS, REVOCATION_POLICY, REVOCATION_POLICY_PATH, addRevokedInstance, addRevokedInstances, groupExpired, isInstanceRevoked, policySize, pruneRevokedInstances,
     removeRevokedInstance, revocationLeaseName, revocationPolicy, revocationSlots,
-} from "../../functions/revocation";
+} from "../../functions/response/revocation";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
-import { leaseQueueKey, withBatchedLease, withLease } from "../../functions/registry";
+import { leaseQueueKey, withBatchedLease, withLease } from "../../functions/response/registry";
 import { CreateTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 
 const doc = (...Statement: object[]) => JSON.stringify({ Version: "2012-10-17", Statement });

@@ -4,10 +4,10 @@
  */
 import * as assert from "assert";
 import { DescribeTagsCommand, RunInstancesCommand } from "@aws-sdk/client-ec2";
-import { MemberClientFactory } from "../../functions/aws";
-import { tagFromFinding } from "../../functions/securityHub";
-import { InstanceRef, STATUS_TAG } from "../../functions/types";
-import { clientsFor, DEFAULT_REGION } from "../../scripts/aws-clients";
+import { MemberClientFactory } from "../../functions/shared/aws";
+import { tagFromFinding } from "../../functions/response/securityHub";
+import { InstanceRef, STATUS_TAG } from "../../functions/shared/types";
+import { clientsFor, DEFAULT_REGION } from "../../emulator/aws/aws-clients";
 import { captureLogs } from "../support/engine";
 import { customActionEvent, instanceArn } from "../support/events";
 import { MEMBER, useMoto } from "../support/moto";

@@ -1,5 +1,5 @@
 /**
- * The SSM host emulator (scripts/ssm-host.ts) driven by the real @aws-sdk/client-ssm: it runs commands
+ * The SSM host emulator (emulator/host/ssm-host.ts) driven by the real @aws-sdk/client-ssm: it runs commands
  * with bash and the host shims, answers the command and inventory calls per account, and forwards
  * everything else to moto unchanged.
  */
@@ -19,9 +19,9 @@ import {
 } from "@aws-sdk/client-ec2";
 import { AddRoleToInstanceProfileCommand, AttachRolePolicyCommand, CreateInstanceProfileCommand, CreateRoleCommand, PutRolePolicyCommand } from "@aws-sdk/client-iam";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { clientConfig, clientsFor, DEFAULT_REGION, forAccount, presigningS3Client } from "../../scripts/aws-clients";
-import { natRoutedSubnet } from "../../scripts/emulated-vpc";
-import { SsmHost, startSsmHost, STDOUT_LIMIT } from "../../scripts/ssm-host";
+import { clientConfig, clientsFor, DEFAULT_REGION, forAccount, presigningS3Client } from "../../emulator/aws/aws-clients";
+import { natRoutedSubnet } from "../../emulator/aws/emulated-vpc";
+import { SsmHost, startSsmHost, STDOUT_LIMIT } from "../../emulator/host/ssm-host";
 import { instanceId } from "../support/events";
 import { FORENSIC, MEMBER, SECURITY, useMoto } from "../support/moto";
 

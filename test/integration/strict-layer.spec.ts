@@ -17,8 +17,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { AccountClients, DEFAULT_REGION, clientConfig, clientsFor, forAccount } from "../../scripts/aws-clients";
-import { startStrictLayer } from "../../scripts/strict/layer";
+import { AccountClients, DEFAULT_REGION, clientConfig, clientsFor, forAccount } from "../../emulator/aws/aws-clients";
+import { startStrictLayer } from "../../emulator/strict/layer";
 import { FORENSIC, MEMBER, SECURITY, TEST_ORGANIZATION, useMoto } from "../support/moto";
 
 const doc = (...Statement: object[]) => JSON.stringify({ Version: "2012-10-17", Statement });

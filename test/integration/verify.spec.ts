@@ -1,5 +1,5 @@
 /**
- * The chain-of-custody check (functions/verify.ts and `npm run verify`) against moto: an intact case
+ * The chain-of-custody check (functions/acquisition/verify.ts and `npm run verify`) against moto: an intact case
  * verifies; a changed digest, a lost version or a mislabelled snapshot does not; a later overwrite of an
  * evidence key does not touch the version the manifest names.
  */
@@ -9,10 +9,10 @@ import { createHash, randomBytes } from "crypto";
 import * as path from "path";
 import { CreateSnapshotCommand, CreateVolumeCommand } from "@aws-sdk/client-ec2";
 import { CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { AccountClients, DEFAULT_REGION, clientsFor } from "../../scripts/aws-clients";
-import { PROJECT_ROOT } from "../../scripts/moto";
-import { verifyCase } from "../../functions/verify";
-import { Artifact } from "../../functions/types";
+import { AccountClients, DEFAULT_REGION, clientsFor } from "../../emulator/aws/aws-clients";
+import { PROJECT_ROOT } from "../../emulator/aws/moto";
+import { verifyCase } from "../../functions/acquisition/verify";
+import { Artifact } from "../../functions/shared/types";
 import { FORENSIC, useMoto } from "../support/moto";
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");

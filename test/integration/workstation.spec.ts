@@ -14,11 +14,11 @@ import { DeleteParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk
 import { mockClient } from "aws-sdk-client-mock";
 import * as fs from "fs";
 import * as path from "path";
-import { AccountClients, DEFAULT_REGION, clientConfig, clientsFor, forAccount, harnessCredentials } from "../../scripts/aws-clients";
-import { DISK_CASE_TAG, DISK_DEVICE_TAG, DISK_MEMBER_ACCOUNT_TAG, DISK_SOURCE_SNAPSHOT_TAG, DISK_VOLUME_TAG } from "../../functions/disk";
+import { AccountClients, DEFAULT_REGION, clientConfig, clientsFor, forAccount, harnessCredentials } from "../../emulator/aws/aws-clients";
+import { DISK_CASE_TAG, DISK_DEVICE_TAG, DISK_MEMBER_ACCOUNT_TAG, DISK_SOURCE_SNAPSHOT_TAG, DISK_VOLUME_TAG } from "../../functions/acquisition/disk";
 import {
     CASE_POLICY_NAME, LaunchDeps, LaunchResult, WORKSTATION_CASE_TAG, WorkstationSettings, caseRoleName, caseSnapshots, launchWorkstation, onManifestWritten,
-} from "../../functions/workstation";
+} from "../../functions/workstation/workstation";
 import { deployedCallbacks, loadCallback, withEnvironment } from "../support/deployed";
 import { FORENSIC, MEMBER, useMoto } from "../support/moto";
 import { one, PROJECT_ROOT, renderStack } from "../support/pulumi";

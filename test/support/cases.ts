@@ -1,8 +1,8 @@
 /** Case documents for specs of the response's steps. */
 import { randomBytes } from "crypto";
-import type { EngineSettings } from "../../functions/settings";
-import { CaseState } from "../../functions/types";
-import { DEFAULT_REGION } from "../../scripts/aws-clients";
+import type { EngineSettings } from "../../functions/shared/settings";
+import { CaseState } from "../../functions/shared/types";
+import { DEFAULT_REGION } from "../../emulator/aws/aws-clients";
 import { FORENSIC, MEMBER } from "./moto";
 
 /** A fresh analyze case for an instance of the member account, as the state machine's Prepare state builds it. */

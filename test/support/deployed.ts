@@ -1,2 +1,2 @@
-/** The deployed callbacks of a rendered stack: shared with the drill, which lives in scripts/deployed.ts. */
-export * from "../../scripts/deployed";
+/** The deployed callbacks of a rendered stack: shared with the drill, which lives in emulator/deploy/deployed.ts. */
+export * from "../../emulator/deploy/deployed";

@@ -8,9 +8,9 @@ import { CreateRoleCommand } from "@aws-sdk/client-iam";
 import { CreateStateMachineCommand, ListExecutionsCommand, StopExecutionCommand } from "@aws-sdk/client-sfn";
 import { CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import type { EngineSettings } from "../../functions/settings";
-import { Notification } from "../../functions/notify";
-import { AccountClients, clientsFor } from "../../scripts/aws-clients";
+import type { EngineSettings } from "../../functions/shared/settings";
+import { Notification } from "../../functions/response/notify";
+import { AccountClients, clientsFor } from "../../emulator/aws/aws-clients";
 import { stepSettings } from "./cases";
 import { SECURITY } from "./moto";
 

@@ -4,7 +4,7 @@
  * Security Hub custom actions.
  */
 import { randomBytes } from "crypto";
-import { InstanceRef, STATUS_TAG } from "../../functions/types";
+import { InstanceRef, STATUS_TAG } from "../../functions/shared/types";
 
 export const EVENT_TIME = "2026-11-23T10:15:30Z";
 

@@ -5,7 +5,7 @@
  */
 import { CreateKeyCommand } from "@aws-sdk/client-kms";
 import { PutBucketPolicyCommand } from "@aws-sdk/client-s3";
-import { AccountClients } from "../../scripts/aws-clients";
+import { AccountClients } from "../../emulator/aws/aws-clients";
 
 const doc = (...Statement: object[]) => JSON.stringify({ Version: "2012-10-17", Statement });
 

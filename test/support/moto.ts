@@ -1,5 +1,5 @@
 /**
- * One emulator (moto behind the strict layer, scripts/emulator.ts) shared by every integration spec of a
+ * One emulator (moto behind the strict layer, emulator/index.ts) shared by every integration spec of a
  * mocha run: every request a spec sends is authenticated and authorized as AWS would.
  *
  *   describe("...", function () {
@@ -11,8 +11,8 @@
  * "require"; without it, scripts/moto.ts still kills it when the process exits.
  */
 import * as fs from "fs";
-import { Emulator, startEmulator } from "../../scripts/emulator";
-import { findMotoPython } from "../../scripts/moto";
+import { Emulator, startEmulator } from "../../emulator";
+import { findMotoPython } from "../../emulator/aws/moto";
 
 /** The simulated accounts (moto keeps a separate backend per account). */
 export const FORENSIC = "111122223333";

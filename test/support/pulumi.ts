@@ -1,5 +1,5 @@
 /**
- * Pulumi mocks for the resource-graph tests: the renderer lives in scripts/render.ts (the plan and the
+ * Pulumi mocks for the resource-graph tests: the renderer lives in emulator/deploy/render.ts (the plan and the
  * benchmarks use it too); specs import it from here.
  */
-export * from "../../scripts/render";
+export * from "../../emulator/deploy/render";

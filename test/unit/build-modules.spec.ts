@@ -11,7 +11,7 @@
  *     `modinfo` reads it back; `shutdown` records its arguments.
  * Real: bash, curl, openssl (the script's own SigV4 signing), sha256sum, xz, sort, sed, awk. Uploads go to
  * a moto S3 bucket in SECURITY, with credentials assumed into that account; the report is then merged by
- * the factory's indexer (functions/moduleBuild.ts) and index.json validated against the shared schema.
+ * the factory's indexer (functions/factory/moduleBuild.ts) and index.json validated against the shared schema.
  */
 import * as assert from "assert";
 import { execFile, spawnSync } from "child_process";
@@ -24,9 +24,9 @@ import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client }
 import { CreateRoleCommand, PutRolePolicyCommand } from "@aws-sdk/client-iam";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { clientsFor, DEFAULT_REGION } from "../../scripts/aws-clients";
-import { recordBuild } from "../../functions/moduleBuild";
-import { INDEX_KEY, parseIndex } from "../../functions/moduleIndex";
+import { clientsFor, DEFAULT_REGION } from "../../emulator/aws/aws-clients";
+import { recordBuild } from "../../functions/factory/moduleBuild";
+import { INDEX_KEY, parseIndex } from "../../functions/factory/moduleIndex";
 import { PROJECT_ROOT } from "../support/pulumi";
 import { SECURITY, useMoto } from "../support/moto";
 

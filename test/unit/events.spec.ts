@@ -3,8 +3,8 @@
  * Pure: no AWS.
  */
 import * as assert from "assert";
-import { DETAIL_INSTANCE_ID, ocsfSeverityFloor, ParsedTrigger, parseInstanceArn, parseTrigger, TriggerPolicy } from "../../functions/events";
-import { InstanceRef, STATUS_TAG } from "../../functions/types";
+import { DETAIL_INSTANCE_ID, ocsfSeverityFloor, ParsedTrigger, parseInstanceArn, parseTrigger, TriggerPolicy } from "../../functions/response/events";
+import { InstanceRef, STATUS_TAG } from "../../functions/shared/types";
 import { EVENT_TIME, guardDutyEvent, instanceId, ocsfFindingEvent, tagEvent } from "../support/events";
 
 const MEMBER = "444455556666";

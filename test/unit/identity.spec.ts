@@ -1,9 +1,9 @@
 import * as assert from "assert";
 import { CloudTrailClient, LookupEventsCommand } from "@aws-sdk/client-cloudtrail";
 import { mockClient } from "aws-sdk-client-mock";
-import { MemberClientFactory, MemberClients } from "../../functions/aws";
-import { identifyTrigger, whoTagged } from "../../functions/identity";
-import { CaseState } from "../../functions/types";
+import { MemberClientFactory, MemberClients } from "../../functions/shared/aws";
+import { identifyTrigger, whoTagged } from "../../functions/response/identity";
+import { CaseState } from "../../functions/shared/types";
 
 const INSTANCE = { accountId: "444455556666", region: "eu-west-1", instanceId: "i-0123456789abcdef0" };
 

@@ -1,8 +1,8 @@
 import * as assert from "assert";
 import aslValidator from "asl-validator";
 import { StateMachine } from "aws-local-stepfunctions";
-import { incidentDefinition, IncidentFunctions } from "../../components/incidentDefinition";
-import { CONTAIN_RETRY_SECONDS } from "../../functions/containment";
+import { incidentDefinition, IncidentFunctions } from "../../components/security/incidentDefinition";
+import { CONTAIN_RETRY_SECONDS } from "../../functions/response/containment";
 
 const FNS: IncidentFunctions = {
     triage: "arn:aws:lambda:eu-west-1:222233334444:function:ir-forensics-triage",

@@ -5,9 +5,9 @@
  */
 import * as assert from "assert";
 import * as fs from "fs";
-import * as path from "path";
 import * as aws from "@pulumi/aws";
-import { asList, one, policyOf, PROJECT_ROOT, renderStack, RenderedStack } from "../support/pulumi";
+import { asList, one, policyOf, renderStack, RenderedStack } from "../support/pulumi";
+import { functionSource } from "../support/sources";
 import { renderSecurity } from "../support/stacks";
 
 /** SDK client packages and their IAM service prefixes. */
@@ -46,7 +46,7 @@ const FORENSIC_SIDE = ["ec2:LockSnapshot"];
 function actionsCalledBy(files: string[]): Set<string> {
     const actions = new Set<string>();
     for (const file of files) {
-        const source = fs.readFileSync(path.join(PROJECT_ROOT, "functions", file), "utf8");
+        const source = fs.readFileSync(functionSource(file), "utf8");
         for (const [pkg, prefix] of Object.entries(CLIENTS)) {
             const imports = [...source.matchAll(new RegExp(`import \\{([^}]*)\\} from "${pkg}";`, "g"))].flatMap((m) => m[1].split(","));
             for (const imported of imports.map((s) => s.trim().split(/\s+as\s+/)[0]).filter(Boolean)) {

@@ -1,6 +1,6 @@
-/** What the case says about the suspect kernel, from the host script's reports (functions/memory.ts memoryNotes). */
+/** What the case says about the suspect kernel, from the host script's reports (functions/acquisition/memory.ts memoryNotes). */
 import * as assert from "assert";
-import { HostReport, MemoryAttempt, memoryNotes } from "../../functions/memory";
+import { HostReport, MemoryAttempt, memoryNotes } from "../../functions/acquisition/memory";
 
 const report = (r: Partial<HostReport>): HostReport => ({ tool: "lime", toolVersion: "1.9.1", bytes: 1, sha256: null, bannerSeen: true, partCount: 1, errors: [], ...r });
 const attempt = (n: number, r?: HostReport): MemoryAttempt => ({ attempt: n, key: "k", uploadId: "u", startedAt: "2026-12-02T00:00:00Z", report: r });

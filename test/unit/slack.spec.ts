@@ -6,11 +6,11 @@ import * as assert from "assert";
 import * as http from "http";
 import { AddressInfo } from "net";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { executionConsoleUrl, httpPost, postToSlack, readWebhookUrl, slackMessage, SnsEvent } from "../../functions/slack";
+import { executionConsoleUrl, httpPost, postToSlack, readWebhookUrl, slackMessage, SnsEvent } from "../../functions/response/slack";
 
 const EXECUTION = "arn:aws:states:eu-west-1:222233334444:execution:irf-incident:444455556666-eu-west-1-i-0123456789abcdef0-20261123T101530Z";
 
-/** An SNS event carrying one notification as functions/notify.ts publishes it. */
+/** An SNS event carrying one notification as functions/response/notify.ts publishes it. */
 function snsEvent(kind: string, detail: Record<string, unknown> = { executionArn: EXECUTION }): SnsEvent {
     const instance = { accountId: "444455556666", region: "eu-west-1", instanceId: "i-0123456789abcdef0" };
     const message = { kind, caseId: "444455556666-eu-west-1-i-0123456789abcdef0-20261123T101530Z", instance, summary: "Case opened (analyze, tag <Analyze> & co)", detail, where: "444455556666/eu-west-1/i-0123456789abcdef0" };

