@@ -1,0 +1,4 @@
+/** `npm run bench -- [sections] [options]`: figures, never assertions (sections and options: bench/bench.ts). */
+import { cli } from "./bench/bench";
+
+cli();
