@@ -1,8 +1,8 @@
 /**
- * The README's configuration tables, rendered from the config schema (stacks/configSchema.ts).
+ * The configuration tables of docs/configuration.md, rendered from the config schema (stacks/configSchema.ts).
  *
- *   npm run docs            rewrite the tables in README.md
- *   npm run docs -- --check exit 1 when README.md's tables differ from the schema
+ *   npm run docs            rewrite the tables in docs/configuration.md
+ *   npm run docs -- --check exit 1 when docs/configuration.md's tables differ from the schema
  *
  * Each table sits between `<!-- config:<table> -->` and `<!-- /config:<table> -->`; the text around them is
  * left alone. A row per key: objects are opened down to their keys, lists and maps are one row.
@@ -13,7 +13,7 @@ import { z } from "zod";
 import { STACK_SCHEMAS, unwrapSchema } from "../stacks/config";
 import { awsRegion } from "../stacks/configSchema";
 
-export const README = path.join(__dirname, "..", "README.md");
+export const CONFIGURATION_DOC = path.join(__dirname, "..", "docs", "configuration.md");
 export const TABLES = ["common", "forensic", "security"] as const;
 export type TableName = (typeof TABLES)[number];
 
@@ -71,30 +71,30 @@ export function configTables(): Record<TableName, string> {
 
 const marker = (name: TableName) => new RegExp(`(<!-- config:${name} -->\\n)[\\s\\S]*?(<!-- /config:${name} -->)`);
 
-/** `readme` with its tables replaced by the schema's; fails when a table's markers are missing. */
-export function renderReadme(readme: string): string {
+/** `doc` with its tables replaced by the schema's; fails when a table's markers are missing. */
+export function renderConfigurationDoc(doc: string): string {
     const tables = configTables();
     return TABLES.reduce((text, name) => {
         if (!marker(name).test(text)) {
-            throw new Error(`README.md has no <!-- config:${name} --> ... <!-- /config:${name} --> markers`);
+            throw new Error(`docs/configuration.md has no <!-- config:${name} --> ... <!-- /config:${name} --> markers`);
         }
         return text.replace(marker(name), (_, open: string, close: string) => `${open}${tables[name]}\n${close}`);
-    }, readme);
+    }, doc);
 }
 
 if (require.main === module) {
-    const current = fs.readFileSync(README, "utf8");
-    const rendered = renderReadme(current);
+    const current = fs.readFileSync(CONFIGURATION_DOC, "utf8");
+    const rendered = renderConfigurationDoc(current);
     if (process.argv.includes("--check")) {
         if (rendered !== current) {
-            console.error("README.md's configuration tables differ from stacks/configSchema.ts: run npm run docs");
+            console.error("docs/configuration.md's configuration tables differ from stacks/configSchema.ts: run npm run docs");
             process.exit(1);
         }
-        console.log("README.md's configuration tables match the schema");
+        console.log("docs/configuration.md's configuration tables match the schema");
     } else if (rendered !== current) {
-        fs.writeFileSync(README, rendered);
-        console.log("README.md: configuration tables rewritten from the schema");
+        fs.writeFileSync(CONFIGURATION_DOC, rendered);
+        console.log("docs/configuration.md: configuration tables rewritten from the schema");
     } else {
-        console.log("README.md: configuration tables already match the schema");
+        console.log("docs/configuration.md: configuration tables already match the schema");
     }
 }

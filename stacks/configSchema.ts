@@ -525,7 +525,7 @@ function moduleFactorySection(ctx: SchemaContext) {
         amiIds: field(perRegion(list(amiId()).refine((ids) => new Set(ids).size === ids.length, "each AMI id listed once"),
             "a map of region names to lists of AMI ids"), {
             shownDefault: "none",
-            doc: "map of region → list of AMI ids: one LiME/Volatility build per AMI (see [Module factory](#module-factory)); regions of the stack's partition",
+            doc: "map of region → list of AMI ids: one LiME/Volatility build per AMI (see [Module factory](architecture.md#module-factory)); regions of the stack's partition",
         }),
         schedule: field(text(/^(?:rate\(\d+ (?:minutes?|hours?|days?)\)|cron\([^()]+\))$/,
             "an EventBridge Scheduler expression such as rate(1 day) or cron(0 3 * * ? *)").default(d.schedule), {

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as fs from "fs";
-import { configTables, README, renderReadme } from "../../scripts/docs";
+import { configTables, CONFIGURATION_DOC, renderConfigurationDoc } from "../../scripts/docs";
 import { DEFAULTS, STACK_KEYS } from "../../stacks/config";
 
 /** The keys of a rendered table, in order. */
@@ -9,9 +9,9 @@ function keysOf(table: string): string[] {
 }
 
 describe("configuration tables (npm run docs)", () => {
-    it("README.md's tables are the ones the schema renders (run npm run docs after changing the schema)", () => {
-        const readme = fs.readFileSync(README, "utf8");
-        assert.strictEqual(renderReadme(readme), readme);
+    it("docs/configuration.md's tables are the ones the schema renders (run npm run docs after changing the schema)", () => {
+        const doc = fs.readFileSync(CONFIGURATION_DOC, "utf8");
+        assert.strictEqual(renderConfigurationDoc(doc), doc);
     });
 
     it("list every key each stack takes, under the top-level keys of STACK_KEYS", () => {
@@ -34,6 +34,6 @@ describe("configuration tables (npm run docs)", () => {
     });
 
     it("fail without the markers rather than losing a table", () => {
-        assert.throws(() => renderReadme("# no tables\n"), /no <!-- config:common -->/);
+        assert.throws(() => renderConfigurationDoc("# no tables\n"), /no <!-- config:common -->/);
     });
 });
