@@ -21,7 +21,7 @@ import { CaseManifest, CaseSummary, CaseView, ReleasePlan, ReleaseResult, releas
 import { getInstanceRecord } from "../../functions/response/registry";
 import { isInstanceRevoked } from "../../functions/response/revocation";
 import { DrillReport, parseDrillArgs, Progress, runDrill } from "../../scripts/drill/drill";
-import { runCasesCli } from "../../scripts/cases";
+import { runCasesCli } from "../../scripts/cases/cases";
 import { PROJECT_ROOT } from "../../emulator/aws/moto";
 import { MEMBER } from "../support/moto";
 

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as fs from "fs";
-import { configTables, CONFIGURATION_DOC, renderConfigurationDoc } from "../../scripts/docs";
+import { configTables, CONFIGURATION_DOC, renderConfigurationDoc } from "../../scripts/docs/docs";
 import { DEFAULTS, STACK_KEYS } from "../../stacks/config";
 
 /** The keys of a rendered table, in order. */

@@ -31,11 +31,11 @@ import { IAMClient } from "@aws-sdk/client-iam";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { assumedCredentials, errorText, MemberClientFactory } from "../functions/shared/aws";
+import { assumedCredentials, errorText, MemberClientFactory } from "../../functions/shared/aws";
 import {
     CaseCommandClients, CaseCommandConfig, CaseCommandError, DEFAULT_RELEASER_ROLE, formatChange, formatList, formatRelease, formatShow, listCases, parseDuration, releaseCase, showCase,
-} from "../functions/response/caseCommands";
-import { forAccount, TEST_CREDENTIALS } from "../emulator/aws/aws-clients";
+} from "../../functions/response/caseCommands";
+import { forAccount, TEST_CREDENTIALS } from "../../emulator/aws/aws-clients";
 
 export const USAGE = [
     "usage: npm run cases -- <command> [options]",
@@ -249,7 +249,8 @@ export async function runCasesCli(argv: string[], io: Partial<Io> = {}): Promise
     }
 }
 
-if (require.main === module) {
+/** `npm run cases -- <list|show|release> ...`: the exit code is the command's. */
+export function cli(): void {
     runCasesCli(process.argv.slice(2)).then((code) => {
         process.exitCode = code;
     }, (e: unknown) => {

@@ -10,10 +10,10 @@
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
-import { STACK_SCHEMAS, unwrapSchema } from "../stacks/config";
-import { awsRegion } from "../stacks/configSchema";
+import { STACK_SCHEMAS, unwrapSchema } from "../../stacks/config";
+import { awsRegion } from "../../stacks/configSchema";
 
-export const CONFIGURATION_DOC = path.join(__dirname, "..", "docs", "configuration.md");
+export const CONFIGURATION_DOC = path.join(__dirname, "..", "..", "docs", "configuration.md");
 export const TABLES = ["common", "forensic", "security"] as const;
 export type TableName = (typeof TABLES)[number];
 
@@ -82,7 +82,8 @@ export function renderConfigurationDoc(doc: string): string {
     }, doc);
 }
 
-if (require.main === module) {
+/** `npm run docs [-- --check]`: rewrites the tables, or exits 1 when they differ from the schema. */
+export function cli(): void {
     const current = fs.readFileSync(CONFIGURATION_DOC, "utf8");
     const rendered = renderConfigurationDoc(current);
     if (process.argv.includes("--check")) {

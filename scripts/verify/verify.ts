@@ -9,8 +9,8 @@
  */
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { S3Client } from "@aws-sdk/client-s3";
-import { CaseVerification, verifyCase } from "../functions/acquisition/verify";
-import { TEST_CREDENTIALS, forAccount } from "../emulator/aws/aws-clients";
+import { CaseVerification, verifyCase } from "../../functions/acquisition/verify";
+import { TEST_CREDENTIALS, forAccount } from "../../emulator/aws/aws-clients";
 
 const USAGE = "usage: npm run verify -- <case-id> --bucket <evidence bucket> [--region <region>] [--endpoint <url> --account <id>] [--json]";
 
@@ -90,7 +90,8 @@ async function main(argv: string[]): Promise<void> {
     }
 }
 
-if (require.main === module) {
+/** `npm run verify -- <case-id> [options]`: exit 0 when every artifact of the case verifies. */
+export function cli(): void {
     main(process.argv.slice(2)).catch((err: unknown) => {
         console.error(err instanceof Error ? err.message : String(err));
         process.exitCode = 1;
