@@ -1,0 +1,4 @@
+/** `npm run docs [-- --check]`: docs/configuration.md's tables, rendered from the config schema (docs/docs.ts). */
+import { cli } from "./docs/docs";
+
+cli();
