@@ -1,20 +1,20 @@
 /**
  * The configuration schema of both stacks (zod): every key, its type, its default and its documentation.
  * `stacks/config.ts` parses with it and turns the first issue into a ConfigError; `npm run docs` renders
- * the README's configuration tables from it. Nothing here reads config.
+ * docs/configuration.md's tables from it. Nothing here reads config.
  */
 import { z } from "zod";
 import { MEMBER_DEPLOY_ROLE_NAME } from "../bootstrap/memberDeployRole";
 
-/** What errors and the README say about one key. */
+/** What errors and docs/configuration.md say about one key. */
 export interface FieldDoc {
     /** What the value must be: the text after "expected" in errors (a function of the given value when it depends on it). */
     expected?: string | ((got: unknown) => string);
     /** What a "required, not set" error says instead of `expected`. */
     required?: string;
-    /** The README's "meaning" column. */
+    /** docs/configuration.md's "meaning" column. */
     doc?: string;
-    /** The README's "default" column, when the default is computed or there is none to show. */
+    /** docs/configuration.md's "default" column, when the default is computed or there is none to show. */
     shownDefault?: string;
     /** A map whose keys are shown as `.key` (tags) rather than `["key"]`. */
     dottedKeys?: boolean;
@@ -31,7 +31,7 @@ function field<T extends z.ZodType>(schema: T, doc: FieldDoc): T {
     return schema;
 }
 
-/** Defaults of every optional key, in one place (the README's tables show the same values: `npm run docs`). */
+/** Defaults of every optional key, in one place (docs/configuration.md's tables show the same values: `npm run docs`). */
 export const DEFAULTS = {
     evidence: {
         objectLockMode: "GOVERNANCE" as ObjectLockMode,

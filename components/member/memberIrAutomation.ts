@@ -267,7 +267,7 @@ export function responderStatements(
         {
             // Copying a snapshot of a volume under a customer-managed key: EBS uses that key for the caller
             // (AWS KMS developer guide, "How Amazon EBS uses AWS KMS"). The key's own policy must allow it too,
-            // which it does when it delegates to IAM (README "Volumes under customer-managed keys").
+            // which it does when it delegates to IAM (docs/architecture.md "Volumes under customer-managed keys").
             Sid: "ReadVolumeKeysThroughEc2",
             Effect: "Allow",
             Action: ["kms:Decrypt", "kms:ReEncryptFrom", "kms:DescribeKey"],

@@ -103,7 +103,7 @@ const DEFAULT_ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"];
 
 /**
  * The role a stack is deployed with when a render does not say: the first deploy role the config lists
- * (without wildcards), as an operator following the README would, else a role of the stack's account.
+ * (without wildcards), as an operator following docs/deploy.md would, else a role of the stack's account.
  */
 export function defaultDeployer(values: Record<string, string>, account: string): string {
     const listed: unknown = values["ir-forensics:evidence"] ? JSON.parse(values["ir-forensics:evidence"]).deployRoleArns : undefined;

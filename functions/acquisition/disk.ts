@@ -361,7 +361,7 @@ export async function copyForSharing(progress: DiskProgress, deps: MemberDiskDep
             } else {
                 // A volume under a customer key the responder may not use is not acquired: name the key, the fix is its policy.
                 const key = entry.sourceKmsKeyId ? ` (the volume is encrypted under ${entry.sourceKmsKeyId}, whose key policy must let the `
-                    + "responder role use it through EC2: README \"Volumes under customer-managed keys\")" : "";
+                    + "responder role use it through EC2: docs/architecture.md \"Volumes under customer-managed keys\")" : "";
                 failEntry(next, entry, "copy", `${copied.ok ? "CopySnapshot returned no snapshot id" : copied.error}${key}`, entry.originalSnapshotId);
             }
         }

@@ -905,7 +905,7 @@ export function formatRelease(r: ReleaseResult): string {
 // ------------------------------------------------------------------------------------------ IAM for the commands
 
 /**
- * The identity policy of a security-account role that runs the case commands (README "Case commands"):
+ * The identity policy of a security-account role that runs the case commands (docs/runbook.md "Case commands"):
  * its path must be the responders' (`/ir-forensics/responder/`), which the evidence bucket, its key and the
  * member release roles trust. Reads the case table and executions, reads and writes `cases/`, assumes the
  * member release role.

@@ -134,7 +134,7 @@ export interface DrillOptions {
     volumes: number;
     /** The victims' region (default: the first member region); a member of the security stack must have it. */
     memberRegion?: string;
-    /** Victim volumes under a customer-managed key whose policy is what the README tells users to set. */
+    /** Victim volumes under a customer-managed key whose policy is what docs/architecture.md tells users to set. */
     cmkVolumes: boolean;
     /** The victims' VPC has an STS interface endpoint and reaches SSM and S3 through a NAT gateway. */
     endpoints: boolean;
@@ -352,7 +352,7 @@ function usage(): string {
         "                       type with that much RAM; an image under half its RAM is rejected as incomplete",
         "  --volumes N          EBS volumes per victim, the root volume included (default 1)",
         "  --member-region R    launch the victims in region R of the first member that has it (default: its first region)",
-        "  --cmk-volumes        encrypt the victims' volumes under a customer-managed key (with the key policy the README names)",
+        "  --cmk-volumes        encrypt the victims' volumes under a customer-managed key (with the key policy docs/architecture.md names)",
         "  --endpoints          give the victims' VPC an STS interface endpoint; SSM and S3 are reached through NAT",
         "  --ssm-reregister-seconds N  seconds until an SSM agent registers again after a profile change (default 60)",
         "  --spread             spread the victims over every member account and region (default: one placement)",
@@ -557,7 +557,7 @@ export interface DeployedWorld {
     victims: { instanceId: string; enis: string[] }[];
     /** The member account's harness clients (its root), for looking at the victims. */
     member: AccountClients;
-    /** A responder role of the security account (as README "Case commands" describes it), for the case commands. */
+    /** A responder role of the security account (as docs/runbook.md "Case commands" describes it), for the case commands. */
     responder: () => Promise<ResponderSession>;
     /** Tags a victim `SecurityIncidentStatus=<value>` and delivers the event to the opener, without running the case. */
     openCase: (instanceId: string, value: string) => Promise<{ outcome?: string; caseId?: string; executionArn?: string } | undefined>;
@@ -905,7 +905,7 @@ async function workloadProfile(member: AccountClients, name: string): Promise<st
 }
 
 /**
- * The customer-managed key the victims' volumes are under (--cmk-volumes), with the key policy the README
+ * The customer-managed key the victims' volumes are under (--cmk-volumes), with the key policy docs/architecture.md
  * asks for: the account administers the key and delegates its use to IAM (so the responder role's own
  * policy lets it copy snapshots through EC2).
  */
@@ -1262,7 +1262,7 @@ async function judgeOnInstance(world: World, instanceId: string, caseId: string 
 // ------------------------------------------------------------------------------------------ --scenario release
 
 /**
- * A responder of the security account, as README "Case commands" describes one: a role under the responders'
+ * A responder of the security account, as docs/runbook.md "Case commands" describes one: a role under the responders'
  * path (which the evidence bucket, its key and the member release role trust) with the case commands' policy,
  * assumed by the account's root; the case commands' clients act with its session, through the strict layer.
  */

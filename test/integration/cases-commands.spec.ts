@@ -1,7 +1,7 @@
 /**
  * `npm run cases` against the drill's moto (both stacks deployed, two cases run to containment, victims in an
  * Auto Scaling group and a target group), as a responder role of the security account whose policy is the one
- * README "Case commands" gives, through the strict layer: list, show and release in text and JSON; release
+ * docs/runbook.md "Case commands" gives, through the strict layer: list, show and release in text and JSON; release
  * puts back exactly what the case recorded, refuses a running case and a second release, and rejoins and
  * unprotects only when asked; an unknown case, a refused call and missing settings or credentials are one
  * line and exit code 1. Everything runs while the drill's moto runs (its beforeStop hook); the tests read

@@ -85,7 +85,7 @@ describe("disk branch: snapshots, re-encrypted copies, sharing, evidence copies"
     });
 
     it("a volume under a customer-managed key whose policy admits nobody here is not acquired, and the record names the key", async function () {
-        // A key policy that neither delegates to IAM nor names the responder (README "Volumes under customer-managed keys").
+        // A key policy that neither delegates to IAM nor names the responder (docs/architecture.md "Volumes under customer-managed keys").
         const stranger = `arn:aws:iam::${MEMBER}:role/someone-else`;
         await member.iam.send(new CreateRoleCommand({ RoleName: "someone-else", AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [] }) }));
         // The instance is launched while the key still delegates to IAM; then its owner narrows the policy.

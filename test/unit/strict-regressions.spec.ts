@@ -124,7 +124,7 @@ describe("strict regressions: the rendered policies against AWS's rules", functi
         const responder = session(`arn:aws:iam::${MEMBER}:role/ir-forensics/ir-forensics-responder`);
         const policy = policyOf(one(security, aws.iam.RolePolicy, "member-444455556666-responder"));
         const key = `arn:aws:kms:${REGION}:${MEMBER}:key/0000-volumes`;
-        // A key policy that delegates to IAM (README "Volumes under customer-managed keys"): the role's own policy decides.
+        // A key policy that delegates to IAM (docs/architecture.md "Volumes under customer-managed keys"): the role's own policy decides.
         const resourcePolicy = JSON.stringify({ Statement: [{ Effect: "Allow", Principal: { AWS: `arn:aws:iam::${MEMBER}:root` }, Action: "kms:*", Resource: "*" }] });
         const via = { "kms:ViaService": `ec2.${REGION}.amazonaws.com`, "kms:CallerAccount": MEMBER };
         for (const [action, extra] of [["kms:ReEncryptFrom", {}], ["kms:DescribeKey", {}], ["kms:CreateGrant", { "kms:GrantIsForAWSResource": "true" }]] as const) {
