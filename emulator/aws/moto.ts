@@ -14,14 +14,14 @@ import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { cachePath } from "../paths";
 
 /** The moto release the project is tested against (see the research notes on its bugs). */
 export const MOTO_VERSION = "5.2.1";
 export const MOTO_REQUIREMENT = `moto[server]==${MOTO_VERSION}`;
 
-export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 export const LAUNCHER = path.join(__dirname, "moto-server.py");
-export const DEFAULT_VENV = path.join(PROJECT_ROOT, ".cache", "moto-venv");
+export const DEFAULT_VENV = cachePath("moto-venv");
 
 const HOST = "127.0.0.1";
 const INSTALL_HINT =

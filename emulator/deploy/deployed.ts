@@ -10,7 +10,8 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as aws from "@pulumi/aws";
-import { ofType, PROJECT_ROOT, RenderedStack, resolve } from "./render";
+import { cachePath, PROJECT_ROOT } from "../paths";
+import { ofType, RenderedStack, resolve } from "./render";
 
 export interface DeployedCallback {
     /** Logical name in the stack, e.g. `engine-triage`. */
@@ -66,7 +67,7 @@ export async function deployedCallbacks(stack: RenderedStack): Promise<Record<st
         for (const [file, text] of texts) {
             digest.update(`${file}\0`).update(text).update("\0");
         }
-        const dir = path.join(PROJECT_ROOT, ".cache", "callbacks", `${fn.name}-${digest.digest("hex").slice(0, 16)}`);
+        const dir = cachePath("callbacks", `${fn.name}-${digest.digest("hex").slice(0, 16)}`);
         fs.mkdirSync(dir, { recursive: true });
         for (const [file, text] of texts) {
             files[file] = text.length;

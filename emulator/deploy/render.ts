@@ -9,8 +9,9 @@ import * as path from "path";
 import * as yaml from "js-yaml";
 import * as pulumi from "@pulumi/pulumi";
 import * as debuggable from "@pulumi/pulumi/runtime/debuggable";
+import { PROJECT_ROOT } from "../paths";
 
-export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
+export { PROJECT_ROOT } from "../paths";
 
 /** Resource inputs, states and outputs as the engine passes them: untyped JSON, read by key. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -60,7 +60,7 @@ import { hostScriptTable, hostScriptThroughput, HostScriptFigures } from "./host
 import { allStates, launchSuspect, prepareEngine, runIncident, suspectNetwork } from "../../emulator/deploy/emulated-engine";
 import { keepEngineGroups } from "../../functions/response/groupKeeper";
 import { startEmulator } from "../../emulator";
-import { PROJECT_ROOT } from "../../emulator/aws/moto";
+import { cachePath, PROJECT_ROOT } from "../../emulator/paths";
 import { forensicStandIn, providerName } from "../plan/plan";
 import { idleCost } from "../plan/prices";
 import { loadStackConfig, ofType, RenderedStack, renderStack, resolve } from "../../emulator/deploy/render";
@@ -476,7 +476,7 @@ async function outbreak(instances: number, log: (line: string) => void) {
     for (const [why, n] of [...reasons].sort((a, b) => b[1] - a[1])) {
         log(`not contained (${n}): ${why}`);
     }
-    const saved = path.join(PROJECT_ROOT, ".cache", "bench", "outbreak.json");
+    const saved = cachePath("bench", "outbreak.json");
     fs.mkdirSync(path.dirname(saved), { recursive: true });
     fs.writeFileSync(saved, JSON.stringify(report, null, 1));
     log(`(the drill's report: ${path.relative(PROJECT_ROOT, saved)})`);

@@ -17,7 +17,8 @@ import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import { memorySizing } from "../../functions/acquisition/memory";
-import { pickPort, PROJECT_ROOT } from "../../emulator/aws/moto";
+import { pickPort } from "../../emulator/aws/moto";
+import { PROJECT_ROOT } from "../../emulator/paths";
 import { shimmedPath } from "../../emulator/host/ssm-host";
 
 const MiB = 1024 * 1024;

@@ -79,7 +79,7 @@ import type { DeployedCallback, LambdaHandler } from "../../emulator/deploy/depl
 import type { DeployedStack } from "../../emulator/deploy/mock-deploy";
 import { Emulator, startEmulator } from "../../emulator";
 import { startFunction } from "../../emulator/deploy/lambda-runtime";
-import { PROJECT_ROOT } from "../../emulator/aws/moto";
+import { cachePath } from "../../emulator/paths";
 import type { RefusedConnection } from "../../emulator/host/ssm-agent";
 import type { AwsCredentialIdentity } from "@smithy/types";
 import { AVML_STAND_IN, HostSpec, InjectedError, ProxiedCall, SsmHost } from "../../emulator/host/ssm-host";
@@ -730,7 +730,7 @@ async function prepareWorld(options: DrillOptions, progress: Progress, cleanups:
         accounts: [...new Set([...accountsOf(forensicConfig), ...accountsOf(securityConfig), ...members])],
     };
 
-    const drillDir = path.join(PROJECT_ROOT, ".cache", "drill");
+    const drillDir = cachePath("drill");
     fs.mkdirSync(drillDir, { recursive: true });
     const strictLogFile = path.join(drillDir, "strict.log");
     const strictLog = fs.createWriteStream(strictLogFile, { flags: "w" });
@@ -1648,7 +1648,7 @@ async function main(): Promise<number> {
     };
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
-    fs.mkdirSync(path.join(PROJECT_ROOT, ".cache"), { recursive: true });
+    fs.mkdirSync(cachePath(), { recursive: true });
     const report = await runDrill(options, progress);
     if (options.json) {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

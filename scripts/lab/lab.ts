@@ -38,7 +38,7 @@ import type { Readable } from "stream";
 import { emptyIndex } from "../../functions/factory/moduleIndex";
 import { limeWalker, parseHostReport } from "../../functions/acquisition/memory";
 import { DrillReport, Progress, parseDrillArgs, runDrill } from "../drill/drill";
-import { PROJECT_ROOT } from "../../emulator/aws/moto";
+import { cachePath } from "../../emulator/paths";
 import { AVML_STAND_IN } from "../../emulator/host/ssm-host";
 import { run } from "./commands";
 import { Guest, bootGuest, guestRoot } from "./guest";
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     }
     const out = values.json ? process.stderr : process.stdout;
     const log = (line: string) => out.write(`${line}\n`);
-    const cacheDir = path.join(PROJECT_ROOT, ".cache", "lab");
+    const cacheDir = cachePath("lab");
     fs.mkdirSync(cacheDir, { recursive: true });
     const setup: Stage[] = [];
     const timed = stageRunner(setup, log, "");

@@ -12,7 +12,7 @@ import type { AwsCredentialIdentity } from "@smithy/types";
 import { recordBuild } from "../../functions/factory/moduleBuild";
 import { ModuleIndex, avmlKey, parseIndex, renderIndex, withAvml } from "../../functions/factory/moduleIndex";
 import { DEFAULTS } from "../../stacks/config";
-import { PROJECT_ROOT } from "../../emulator/aws/moto";
+import { PROJECT_ROOT } from "../../emulator/paths";
 import { has, run } from "./commands";
 
 export const AVML_VERSION = "0.20.0";

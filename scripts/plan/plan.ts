@@ -14,6 +14,7 @@ import * as path from "path";
 import "../../emulator/node-compat";
 import { CostLine, HOURS_PER_MONTH, idleCost, IdleCost, isBillable, list, PRICE_REGION, PRICES_AS_OF } from "./prices";
 import { Json, loadConfigFile, loadStackConfig, RecordedResource, renderStack } from "../../emulator/deploy/render";
+import { PROJECT_ROOT } from "../../emulator/paths";
 
 export const STACKS = ["forensic", "security"] as const;
 export type StackName = (typeof STACKS)[number];
@@ -159,7 +160,7 @@ export function forensicStandIn(values: Record<string, string>): Record<string, 
 
 /** Renders `stack` under mocks and returns what it would create and its idle monthly cost. */
 export async function planStack(stack: StackName, options: PlanOptions = {}): Promise<Plan> {
-    const configFile = options.configPath ? path.resolve(options.configPath) : path.join(path.resolve(__dirname, "..", ".."), `Pulumi.${stack}.yaml`);
+    const configFile = options.configPath ? path.resolve(options.configPath) : path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`);
     const values = options.configPath ? loadConfigFile(configFile, options.config) : loadStackConfig(stack, options.config);
     const stackOutputs = stack === "security" ? forensicStandIn(values) : {};
     const rendered = await renderStack(stack, { configPath: options.configPath ? configFile : undefined, config: options.config, stackOutputs });

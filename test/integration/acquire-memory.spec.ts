@@ -41,7 +41,7 @@ import {
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { DEFAULT_REGION, clientsFor } from "../../emulator/aws/aws-clients";
 import { presigningS3Client } from "../../emulator/aws/aws-clients";
-import { PROJECT_ROOT } from "../../emulator/aws/moto";
+import { PROJECT_ROOT } from "../../emulator/paths";
 import { HostKernelState, hostKernelEnv, makeHostRoot } from "../../emulator/host/host-kernel";
 import { AVML_STAND_IN, shimmedPath } from "../../emulator/host/ssm-host";
 import { FORENSIC, SECURITY, useMoto } from "../support/moto";

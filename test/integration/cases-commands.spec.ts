@@ -22,7 +22,7 @@ import { getInstanceRecord } from "../../functions/response/registry";
 import { isInstanceRevoked } from "../../functions/response/revocation";
 import { DrillReport, parseDrillArgs, Progress, runDrill } from "../../scripts/drill/drill";
 import { runCasesCli } from "../../scripts/cases/cases";
-import { PROJECT_ROOT } from "../../emulator/aws/moto";
+import { PROJECT_ROOT } from "../../emulator/paths";
 import { MEMBER } from "../support/moto";
 
 interface Run {

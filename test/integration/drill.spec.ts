@@ -19,7 +19,7 @@ import { GetDocumentCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { AccountClients, clientConfig, clientsFor, forAccount } from "../../emulator/aws/aws-clients";
 import { DrillReport, parseDrillArgs, Progress, runDrill } from "../../scripts/drill/drill";
 import { CreatedResource, DeployedStack, SUPPORTED_TYPES } from "../../emulator/deploy/mock-deploy";
-import { PROJECT_ROOT } from "../../emulator/aws/moto";
+import { PROJECT_ROOT } from "../../emulator/paths";
 import { FORENSIC, MEMBER, SECURITY } from "../support/moto";
 
 const DRILL = path.join(PROJECT_ROOT, "scripts", "drill.ts");

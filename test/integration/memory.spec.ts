@@ -24,7 +24,7 @@ import * as path from "path";
 import { AccountClients, DEFAULT_REGION, TEST_CREDENTIALS, clientConfig, clientsFor, forAccount } from "../../emulator/aws/aws-clients";
 import { presigningS3Client } from "../../emulator/aws/aws-clients";
 import { limeImage } from "../../emulator/host/lime-image";
-import { PROJECT_ROOT } from "../../emulator/aws/moto";
+import { PROJECT_ROOT } from "../../emulator/paths";
 import { MemberClientFactory } from "../../functions/shared/aws";
 import type { EngineSettings } from "../../functions/shared/settings";
 import { HostReport, MemoryProgress, awaitAgent, completeCapture, completeUpload, memoryDocument, memorySizing, memoryStepRecord, planCapture, pollCapture, sessionKey, verifyCapture, startCapture } from "../../functions/acquisition/memory";

@@ -10,7 +10,7 @@ import * as path from "path";
 import { CreateSnapshotCommand, CreateVolumeCommand } from "@aws-sdk/client-ec2";
 import { CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { AccountClients, DEFAULT_REGION, clientsFor } from "../../emulator/aws/aws-clients";
-import { PROJECT_ROOT } from "../../emulator/aws/moto";
+import { PROJECT_ROOT } from "../../emulator/paths";
 import { verifyCase } from "../../functions/acquisition/verify";
 import { Artifact } from "../../functions/shared/types";
 import { FORENSIC, useMoto } from "../support/moto";

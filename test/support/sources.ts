@@ -2,11 +2,11 @@
 import * as fs from "fs";
 import * as path from "path";
 
-const ROOT = path.resolve(__dirname, "..", "..");
+import { PROJECT_ROOT } from "../../emulator/paths";
 
 /** Every `.ts` file under `folder` (relative to the project root), subfolders included, sorted. */
 export function sourceFiles(folder: string): string[] {
-    const dir = path.join(ROOT, folder);
+    const dir = path.join(PROJECT_ROOT, folder);
     return (fs.readdirSync(dir, { recursive: true }) as string[])
         .filter((f) => f.endsWith(".ts"))
         .map((f) => path.join(dir, f))

@@ -17,10 +17,10 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { responderStatements } from "../../components/member/memberIrAutomation";
 import { authorizationRequests, OPERATIONS } from "../../emulator/strict/operations";
 import { parseRequest } from "../../emulator/strict/request";
+import { PROJECT_ROOT } from "../../emulator/paths";
 import { sourceFiles } from "../support/sources";
 import { AuthRequest, AwsRequest, BucketFacts, EmulatorState, KeyFacts, NotFound, Principal, Refusal, RoleFacts, SnapshotFacts } from "../../emulator/strict/types";
 
-const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 const REGION = "eu-west-1";
 const MEMBER = "444455556666";
 const FORENSIC = "111122223333";

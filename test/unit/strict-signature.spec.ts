@@ -26,8 +26,8 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { parseRequest } from "../../emulator/strict/request";
 import { checkPayload, errorResponse, SigningCredential, verifySignature } from "../../emulator/strict/signature";
 import { AwsRequest, Refusal } from "../../emulator/strict/types";
+import { PROJECT_ROOT } from "../../emulator/paths";
 
-const ROOT = path.resolve(__dirname, "..", "..");
 const REGION = "eu-west-1";
 const STATIC: SigningCredential = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" };
 /** Session credentials as STS issues them; the token holds the characters that need encoding (+ / =). */
@@ -99,8 +99,8 @@ function shellFunction(script: string, name: string): string {
     return text.slice(start + 1, end + 3);
 }
 
-const ACQUIRE = path.join(ROOT, "imagebuilder", "acquire-memory.sh");
-const BUILD_MODULES = path.join(ROOT, "imagebuilder", "build-modules.sh");
+const ACQUIRE = path.join(PROJECT_ROOT, "imagebuilder", "acquire-memory.sh");
+const BUILD_MODULES = path.join(PROJECT_ROOT, "imagebuilder", "build-modules.sh");
 const HTTP_FUNCTIONS = `${shellFunction(ACQUIRE, "http_get")}${shellFunction(ACQUIRE, "http_put_part")}`;
 
 /** Calls acquire-memory.sh's http_get or http_put_part with HTTP=curl|python3; `preamble` may wrap curl. */

@@ -8,10 +8,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { PREVIEW_ONLY_ENV } from "../../stacks/deployer";
+import { PROJECT_ROOT } from "../../emulator/paths";
 
-const repoRoot = path.resolve(__dirname, "..", "..");
-const workflowDir = path.join(repoRoot, ".github", "workflows");
-const validatorBin = path.join(repoRoot, "node_modules", ".bin", "action-validator");
+const workflowDir = path.join(PROJECT_ROOT, ".github", "workflows");
+const validatorBin = path.join(PROJECT_ROOT, "node_modules", ".bin", "action-validator");
 
 interface Step {
     name?: string;
