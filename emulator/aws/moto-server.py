@@ -121,37 +121,31 @@ def disable_bucket_policy_check() -> None:
     FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL
 
 
-def serialize_conditional_writes() -> None:
-    """S3 conditional PUTs and every DynamoDB request, applied one at a time (see the module's notes)."""
-    from moto.s3.responses import S3Response
-
-    original = getattr(S3Response, "put_object", None)
+def serialize(cls, method: str, applies=lambda self: True) -> None:
+    """Has cls.method handle one request at a time (those for which `applies` holds)."""
+    original = getattr(cls, method, None)
     if original is None:
-        print("moto-server: conditional write patch skipped: S3Response.put_object not found", file=sys.stderr)
+        print(f"moto-server: atomicity patch skipped: {cls.__name__}.{method} not found", file=sys.stderr)
         return
     lock = threading.Lock()
 
-    def put_object(self):
-        if self.headers.get("If-Match") is None and self.headers.get("If-None-Match") is None:
+    def serialized(self):
+        if not applies(self):
             return original(self)
         with lock:
             return original(self)
 
-    S3Response.put_object = put_object
+    setattr(cls, method, serialized)
 
+
+def serialize_conditional_writes() -> None:
+    """S3 conditional PUTs and every DynamoDB request, applied one at a time (see the module's notes)."""
     from moto.dynamodb.responses import DynamoHandler
+    from moto.s3.responses import S3Response
 
-    call_action = getattr(DynamoHandler, "call_action", None)
-    if call_action is None:
-        print("moto-server: DynamoDB atomicity patch skipped: DynamoHandler.call_action not found", file=sys.stderr)
-        return
-    dynamodb_lock = threading.Lock()
-
-    def serialized_call_action(self):
-        with dynamodb_lock:
-            return call_action(self)
-
-    DynamoHandler.call_action = serialized_call_action
+    conditional = lambda self: self.headers.get("If-Match") is not None or self.headers.get("If-None-Match") is not None  # noqa: E731
+    serialize(S3Response, "put_object", conditional)
+    serialize(DynamoHandler, "call_action")
 
 
 def watch_parent(parent_pid: int) -> None:
